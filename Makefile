@@ -1,0 +1,25 @@
+GO ?= go
+BIN := bin/segfs
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+# Overridable so a developer can run the race/stress tests for minutes: make test STRESS=2m
+STRESS ?= 3s
+
+.PHONY: build test bench lint clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
+
+test: build
+	$(GO) vet ./...
+	SEGFS_STRESS_DURATION=$(STRESS) $(GO) test -race -count=1 -timeout 30m ./...
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./directio/ ./segments/
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
+
+clean:
+	rm -rf bin
