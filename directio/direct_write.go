@@ -1,0 +1,254 @@
+package directio
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// planner turns the tail plus the caller's buffers into the iovecs of one vectored write of full
+// blocks. It lives in directFile so its slices are reused and the hot path does not allocate.
+type planner struct {
+	iovs   [][]byte
+	blocks [][]byte // scratch blocks taken from the pool for this write
+	cur    []byte   // scratch block being filled
+	start  int      // cur[start:fill] is filled but not yet in iovs
+	fill   int
+}
+
+func (f *directFile) Write(p []byte) (int, error) {
+	f.one[0] = p
+	n, err := f.WriteV(f.one[:])
+	f.one[0] = nil
+	return n, err
+}
+
+func (f *directFile) WriteV(bufs [][]byte) (int, error) {
+	if f.closed {
+		return 0, errClosed("write", f.path)
+	}
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	if total == 0 {
+		return 0, nil
+	}
+	if f.tl+total < f.bs {
+		f.mu.Lock()
+		for _, b := range bufs {
+			f.tl += copy(f.tail[f.tl:], b)
+		}
+		f.size.Store(f.base + int64(f.tl))
+		f.mu.Unlock()
+		return total, nil
+	}
+	written, rem := f.build(bufs)
+	err := f.pwrite(f.plan.iovs, f.base)
+	if err == nil {
+		// The remainder is copied only now: it may sit in a scratch block that was just written.
+		f.mu.Lock()
+		f.base += written
+		f.tl = copy(f.tail, rem)
+		f.size.Store(f.base + int64(f.tl))
+		f.mu.Unlock()
+		// The file was at most one block past the old base, so it now ends at the new one.
+		if f.fileSize >= 0 {
+			f.fileSize = f.base
+		}
+		f.flushed = 0
+	}
+	f.release()
+	if err != nil {
+		return 0, f.rollback(fmt.Errorf("write %s at %d: %w", f.path, f.base, err))
+	}
+	return total, nil
+}
+
+// build fills f.plan.iovs with full blocks starting at f.base and returns their length and the
+// remainder (< bs bytes) that becomes the new tail. Caller buffers that start at a block boundary of
+// the stream at a memory-aligned address go into the iovecs as they are; everything else is copied
+// into the tail block (to complete it) or into scratch blocks.
+func (f *directFile) build(bufs [][]byte) (written int64, rem []byte) {
+	pl := &f.plan
+	pl.iovs, pl.cur, pl.start, pl.fill = pl.iovs[:0], nil, 0, 0
+	bi, bo := 0, 0
+	if f.tl > 0 {
+		// Readers may be copying tail[:tl]; the bytes after it are written under the same lock so
+		// the race detector and the memory model agree that nobody sees a torn tail.
+		f.mu.Lock()
+		n := f.tl
+		for n < f.bs {
+			c := copy(f.tail[n:], bufs[bi][bo:])
+			n, bo = n+c, bo+c
+			if bo == len(bufs[bi]) {
+				bi, bo = bi+1, 0
+			}
+		}
+		f.mu.Unlock()
+		pl.iovs = append(pl.iovs, f.tail)
+	}
+	mask := f.bs - 1
+	for bi < len(bufs) {
+		b := bufs[bi][bo:]
+		if len(b) == 0 {
+			bi, bo = bi+1, 0
+			continue
+		}
+		if partial := (pl.fill - pl.start) & mask; partial != 0 {
+			c := copy(pl.cur[pl.fill:pl.fill+min(f.bs-partial, len(b))], b)
+			pl.fill, bo = pl.fill+c, bo+c
+			f.emitIfFull()
+			continue
+		}
+		if len(b) >= f.bs && IsAligned(b, f.align.Memory) {
+			f.emitPending()
+			k := len(b) &^ mask
+			pl.iovs = append(pl.iovs, b[:k])
+			bo += k
+			continue
+		}
+		if bi == len(bufs)-1 && len(b) < f.bs {
+			rem = b
+			break
+		}
+		if pl.cur == nil {
+			pl.cur = f.pool.Get()
+			pl.blocks = append(pl.blocks, pl.cur)
+			pl.start, pl.fill = 0, 0
+		}
+		c := copy(pl.cur[pl.fill:], b)
+		pl.fill, bo = pl.fill+c, bo+c
+		f.emitIfFull()
+	}
+	if pl.cur != nil {
+		// When rem was taken from the caller the stream is at a block boundary, so all that is
+		// pending in the scratch block is full blocks.
+		full := pl.start + (pl.fill-pl.start)&^mask
+		if full > pl.start {
+			pl.iovs = append(pl.iovs, pl.cur[pl.start:full])
+		}
+		if rem == nil {
+			rem = pl.cur[full:pl.fill]
+		}
+	}
+	for _, v := range pl.iovs {
+		written += int64(len(v))
+	}
+	return written, rem
+}
+
+func (f *directFile) emitPending() {
+	pl := &f.plan
+	if pl.fill > pl.start {
+		pl.iovs = append(pl.iovs, pl.cur[pl.start:pl.fill])
+		pl.start = pl.fill
+	}
+}
+
+func (f *directFile) emitIfFull() {
+	if pl := &f.plan; pl.cur != nil && pl.fill == len(pl.cur) {
+		f.emitPending()
+		pl.cur = nil
+	}
+}
+
+// release returns scratch blocks and drops references to caller memory.
+func (f *directFile) release() {
+	pl := &f.plan
+	for i, b := range pl.blocks {
+		f.pool.Put(b)
+		pl.blocks[i] = nil
+	}
+	pl.blocks = pl.blocks[:0]
+	clear(pl.iovs)
+	pl.iovs, pl.cur = pl.iovs[:0], nil
+}
+
+func (f *directFile) pwrite(iovs [][]byte, off int64) error {
+	err := pwritevAll(f.sys, f.fd, iovs, off, f.bs)
+	if err == nil {
+		f.verified = true
+		return nil
+	}
+	if !f.verified && errors.Is(err, unix.EINVAL) {
+		return directUnsupported(err)
+	}
+	return err
+}
+
+// rollback puts [base, fileSize) back to tail[:flushed] plus zeros and the file back to fileSize
+// after a write that may have changed anything at or beyond base. If that fails too, or the state was
+// already unknown, the disk beyond base is unknown: fileSize becomes -1 and flushed 0, so the next
+// Flush rewrites the tail block and the next FlushAndTruncate truncates.
+func (f *directFile) rollback(cause error) error {
+	if f.fileSize >= 0 {
+		err := f.restore()
+		if err == nil {
+			return cause
+		}
+		cause = errors.Join(cause, fmt.Errorf("restore %s to %d bytes: %w", f.path, f.fileSize, err))
+	}
+	f.fileSize, f.flushed = -1, 0
+	return cause
+}
+
+func (f *directFile) restore() error {
+	if f.fileSize > f.base {
+		blk := f.pool.Get()
+		pad := blk[:f.bs]
+		clear(pad[copy(pad, f.tail[:f.flushed]):])
+		f.plan.iovs = append(f.plan.iovs[:0], pad)
+		err := pwritevAll(f.sys, f.fd, f.plan.iovs, f.base, f.bs)
+		f.plan.iovs[0] = nil
+		f.pool.Put(blk)
+		if err != nil {
+			return err
+		}
+	}
+	return retryEINTR(func() error { return f.sys.Ftruncate(f.fd, f.fileSize) })
+}
+
+func (f *directFile) Flush() error {
+	if f.closed {
+		return errClosed("flush", f.path)
+	}
+	if f.tl == f.flushed {
+		return nil
+	}
+	if f.beforePad != nil {
+		if err := f.beforePad(f.base + int64(f.tl)); err != nil {
+			return fmt.Errorf("flush %s: before pad: %w", f.path, err)
+		}
+	}
+	f.mu.Lock()
+	clear(f.tail[f.tl:])
+	f.mu.Unlock()
+	f.plan.iovs = append(f.plan.iovs[:0], f.tail)
+	err := f.pwrite(f.plan.iovs, f.base)
+	f.plan.iovs[0] = nil
+	if err != nil {
+		return f.rollback(fmt.Errorf("flush %s at %d: %w", f.path, f.base, err))
+	}
+	if f.fileSize >= 0 {
+		f.fileSize = max(f.fileSize, f.base+int64(f.bs))
+	}
+	f.flushed = f.tl
+	return nil
+}
+
+func (f *directFile) FlushAndTruncate() error {
+	if err := f.Flush(); err != nil {
+		return err
+	}
+	size := f.base + int64(f.tl)
+	if f.fileSize == size {
+		return nil
+	}
+	if err := retryEINTR(func() error { return f.sys.Ftruncate(f.fd, size) }); err != nil {
+		return fmt.Errorf("truncate %s to %d: %w", f.path, size, err)
+	}
+	f.fileSize, f.truncDirty = size, true
+	return nil
+}

@@ -1,0 +1,63 @@
+package directio
+
+import (
+	"fmt"
+	"sync"
+)
+
+// poolRetain bounds how many free blocks a Pool keeps; beyond it, Put drops blocks to the GC so a burst
+// does not pin memory forever.
+const poolRetain = 64
+
+// Pool hands out fixed-size aligned blocks. Get and Put do not allocate once the pool is warm, which is
+// what keeps the write path allocation-free; a sync.Pool would box every slice header on Put.
+type Pool struct {
+	blockSize, align int
+	mu               sync.Mutex
+	free             [][]byte
+}
+
+// NewPool returns a pool of blocks of blockSize bytes aligned to align (a power of two).
+func NewPool(blockSize, align int) *Pool {
+	if blockSize <= 0 {
+		panic(fmt.Sprintf("directio: pool block size %d must be positive", blockSize))
+	}
+	if align <= 0 || align&(align-1) != 0 {
+		panic(fmt.Sprintf("directio: pool alignment %d is not a power of two", align))
+	}
+	return &Pool{blockSize: blockSize, align: align, free: make([][]byte, 0, poolRetain)}
+}
+
+// BlockSize is the length of every block Get returns.
+func (p *Pool) BlockSize() int { return p.blockSize }
+
+// Align is the address alignment of every block Get returns.
+func (p *Pool) Align() int { return p.align }
+
+// Get returns a block with len == cap == BlockSize, aligned to the pool's alignment. Its content is
+// whatever the previous user left in it.
+func (p *Pool) Get() []byte {
+	p.mu.Lock()
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		p.mu.Unlock()
+		return b
+	}
+	p.mu.Unlock()
+	return AlignedAlloc(p.blockSize, p.align)
+}
+
+// Put returns a block to the pool. Blocks of another size or alignment are dropped rather than
+// handed out later as if they were valid.
+func (p *Pool) Put(b []byte) {
+	if len(b) != p.blockSize || cap(b) != p.blockSize || !IsAligned(b, p.align) {
+		return
+	}
+	p.mu.Lock()
+	if len(p.free) < poolRetain {
+		p.free = append(p.free, b)
+	}
+	p.mu.Unlock()
+}
