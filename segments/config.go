@@ -1,0 +1,195 @@
+package segments
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"segfs/directio"
+)
+
+// Persist selects when appended bytes are handed to the segment file.
+type Persist int
+
+const (
+	// Inline writes every full block of an append before Append returns.
+	Inline Persist = iota
+	// Deferred copies appends into memory; a per-partition flusher writes them in the background.
+	Deferred
+)
+
+// ParsePersist parses the persist= option values "inline" and "deferred".
+func ParsePersist(s string) (Persist, error) {
+	switch s {
+	case "inline":
+		return Inline, nil
+	case "deferred":
+		return Deferred, nil
+	}
+	return 0, fmt.Errorf("invalid persist mode %q: want inline or deferred", s)
+}
+
+// String is the inverse of ParsePersist.
+func (p Persist) String() string {
+	switch p {
+	case Inline:
+		return "inline"
+	case Deferred:
+		return "deferred"
+	}
+	return fmt.Sprintf("Persist(%d)", int(p))
+}
+
+// Default sizes. IO and Persist have no "unset" value (their zero values are Buffered and Inline), so
+// callers that want the documented defaults start from DefaultConfig.
+const (
+	DefaultSegmentSize   = 1 << 30
+	DefaultMaxDirty      = 64 << 20
+	DefaultMaxDirtyTotal = 1 << 30
+	DefaultPartitions    = 1
+)
+
+// defaultRetentionInterval is how often the retention goroutine looks at every partition.
+const defaultRetentionInterval = time.Second
+
+// Config configures a Log. Zero numeric fields take the defaults above.
+type Config struct {
+	SegmentSize    int64         // default 1 GiB
+	IO             directio.Mode // DefaultConfig: DirectSync (the zero value is Buffered)
+	Persist        Persist       // DefaultConfig: Deferred (the zero value is Inline)
+	MaxDirty       int64         // per-partition deferred-memory cap (default 64 MiB)
+	MaxDirtyTotal  int64         // global cap across partitions (default 1 GiB)
+	RetentionBytes int64         // 0 = off
+	RetentionAge   time.Duration // 0 = off
+	Partitions     int           // default partitions for CreateTopic(name, 0)
+	Syscalls       directio.Syscalls
+	Logger         logrus.FieldLogger
+	// OnRotate is called (outside any partition lock) after a partition sealed segment `sealed` and
+	// opened segment `active`.
+	OnRotate func(topic string, partition int, sealed, active int64)
+
+	// retentionInterval overrides defaultRetentionInterval (tests).
+	retentionInterval time.Duration
+}
+
+// DefaultConfig is the configuration segfs mounts with when no option is given.
+func DefaultConfig() Config {
+	return Config{
+		SegmentSize:   DefaultSegmentSize,
+		IO:            directio.DirectSync,
+		Persist:       Deferred,
+		MaxDirty:      DefaultMaxDirty,
+		MaxDirtyTotal: DefaultMaxDirtyTotal,
+		Partitions:    DefaultPartitions,
+	}
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.SegmentSize == 0 {
+		c.SegmentSize = DefaultSegmentSize
+	}
+	if c.MaxDirty == 0 {
+		c.MaxDirty = DefaultMaxDirty
+	}
+	if c.MaxDirtyTotal == 0 {
+		c.MaxDirtyTotal = DefaultMaxDirtyTotal
+	}
+	if c.Partitions == 0 {
+		c.Partitions = DefaultPartitions
+	}
+	if c.Syscalls == nil {
+		c.Syscalls = directio.OS{}
+	}
+	if c.Logger == nil {
+		c.Logger = logrus.StandardLogger()
+	}
+	if c.retentionInterval == 0 {
+		c.retentionInterval = defaultRetentionInterval
+	}
+	switch {
+	case c.SegmentSize < 0:
+		return c, fmt.Errorf("segment size %d is negative", c.SegmentSize)
+	case c.MaxDirty < 0 || c.MaxDirtyTotal < 0:
+		return c, fmt.Errorf("max dirty %d / %d is negative", c.MaxDirty, c.MaxDirtyTotal)
+	case c.RetentionBytes < 0 || c.RetentionAge < 0:
+		return c, fmt.Errorf("retention %d bytes / %v is negative", c.RetentionBytes, c.RetentionAge)
+	case c.Partitions < 0:
+		return c, fmt.Errorf("default partition count %d is negative", c.Partitions)
+	case c.Persist != Inline && c.Persist != Deferred:
+		return c, fmt.Errorf("unknown persist mode %v", c.Persist)
+	case c.IO != directio.Buffered && c.IO != directio.Direct && c.IO != directio.DirectSync:
+		return c, fmt.Errorf("unknown io mode %v", c.IO)
+	}
+	return c, nil
+}
+
+// Sentinel errors; errors.Is works on every error this package returns for these conditions.
+var (
+	ErrExist         = errors.New("already exists")
+	ErrNotExist      = errors.New("does not exist")
+	ErrInvalidName   = errors.New("invalid name")
+	ErrActiveSegment = errors.New("segment is active")
+	ErrClosed        = errors.New("log is closed")
+	ErrLocked        = errors.New("data directory is locked")
+)
+
+// maxTopicName is the longest topic name: it must fit in one path component with room to spare.
+const maxTopicName = 255
+
+// ValidTopicName reports whether name matches [A-Za-z0-9][A-Za-z0-9._-]{0,254}. The first character
+// excludes '.', which keeps topic names apart from the lock file and from tombstones.
+func ValidTopicName(name string) bool {
+	if len(name) == 0 || len(name) > maxTopicName {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// maxPartition bounds partition numbers so that names stay short and fit an int32 everywhere.
+const maxPartition = 1<<31 - 1
+
+// ParsePartitionName parses a partition directory name: decimal, no sign, no leading zeros.
+func ParsePartitionName(s string) (int, bool) {
+	if s == "" || len(s) > 10 || s[0] == '0' && len(s) > 1 {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n > maxPartition {
+		return 0, false
+	}
+	return int(n), true
+}
+
+func validPartition(n int) bool { return n >= 0 && n <= maxPartition }
+
+// segmentName is Kafka's naming, in bytes: the base offset as 20 zero-padded decimal digits.
+func segmentName(base int64) string { return fmt.Sprintf("%020d.log", base) }
+
+// parseSegmentName is the inverse of segmentName.
+func parseSegmentName(name string) (int64, bool) {
+	if len(name) != 24 || name[20:] != ".log" {
+		return 0, false
+	}
+	for i := 0; i < 20; i++ {
+		if name[i] < '0' || name[i] > '9' {
+			return 0, false
+		}
+	}
+	base, err := strconv.ParseInt(name[:20], 10, 64)
+	return base, err == nil
+}

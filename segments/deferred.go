@@ -1,0 +1,273 @@
+package segments
+
+import (
+	"io"
+	"sync"
+
+	"segfs/directio"
+)
+
+// dirtyBuf holds the bytes of the active segment that were appended in deferred mode but not yet
+// handed to its File. The memory is a list of pool chunks aligned to FILE positions: chunks[i] holds
+// the window [first+i*c, first+(i+1)*c) of the segment, where first is a multiple of the chunk size c.
+// After a sync the first chunk is only partly valid, but every later chunk starts at an aligned file
+// offset with an aligned address, so the File passes it to pwritev as it is: the flusher writes
+// appended bytes from the very memory Append copied them into.
+//
+// Bytes below lo are in the File (File.Size() >= lo at all times); [lo, end) are in the chunks. A
+// chunk is dropped only once the File covers it, so a reader never finds a gap between the two.
+type dirtyBuf struct {
+	mu     sync.Mutex // held for slice bookkeeping and memory copies only, never across I/O
+	c      int64
+	chunks [][]byte
+	first  int64
+	lo     int64
+	end    int64
+}
+
+func newDirtyBuf(chunk, size int64) *dirtyBuf {
+	return &dirtyBuf{c: chunk, lo: size, end: size}
+}
+
+// chunkBound is the most chunks n appended bytes can need, wherever the current end is: they span at
+// most ceil(n/c)+1 chunk windows.
+func chunkBound(n, c int64) int64 { return (n+c-1)/c + 1 }
+
+// add appends b at end, taking chunks from pool as needed, and returns how many it took.
+func (d *dirtyBuf) add(pool *directio.Pool, b []byte) (taken int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.chunks) == 0 {
+		d.first = d.end - d.end%d.c
+	}
+	need := d.end + int64(len(b))
+	for d.first+int64(len(d.chunks))*d.c < need {
+		d.chunks = append(d.chunks, pool.Get())
+		taken++
+	}
+	pos := d.end
+	for len(b) > 0 {
+		rel := pos - d.first
+		k := copy(d.chunks[rel/d.c][rel%d.c:], b)
+		b, pos = b[k:], pos+int64(k)
+	}
+	d.end = pos
+	return taken
+}
+
+// pending appends to iovs the chunk slices holding [lo, end) and returns them with end. The slices
+// stay valid after the lock is released: only the writer (holding the partition's file lock) drops
+// chunks, and appenders only write beyond end.
+func (d *dirtyBuf) pending(iovs [][]byte) ([][]byte, int64, int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for pos := d.lo; pos < d.end; {
+		rel := pos - d.first
+		i, o := rel/d.c, rel%d.c
+		k := min(d.c-o, d.end-pos)
+		iovs = append(iovs, d.chunks[i][o:o+k])
+		pos += k
+	}
+	return iovs, d.lo, d.end
+}
+
+// written records that the File now holds everything below upto and gives back the chunks readers no
+// longer need: every window that ends at or below upto, and all of them once nothing is pending, so
+// an idle partition holds no buffer memory. It returns how many chunks it gave back.
+func (d *dirtyBuf) written(pool *directio.Pool, upto int64) int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.lo = upto
+	if d.end < upto {
+		d.end = upto // a write-through append went straight to the File
+	}
+	drop := int64(len(d.chunks))
+	if d.lo < d.end {
+		drop = (d.lo - d.first) / d.c
+	}
+	for i := int64(0); i < drop; i++ {
+		pool.Put(d.chunks[i])
+		d.chunks[i] = nil
+	}
+	n := copy(d.chunks, d.chunks[drop:])
+	clear(d.chunks[n:])
+	d.chunks = d.chunks[:n]
+	d.first += drop * d.c
+	return drop
+}
+
+// discard drops every chunk without writing it (delete) and returns how many there were.
+func (d *dirtyBuf) discard(pool *directio.Pool) int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := int64(len(d.chunks))
+	for i, c := range d.chunks {
+		pool.Put(c)
+		d.chunks[i] = nil
+	}
+	d.chunks = d.chunks[:0]
+	d.lo = d.end
+	return n
+}
+
+// readAt reads [off, off+len(b)) of the segment: the part at or above lo from memory (copied under
+// the lock), the part below it from the File, whose ReadAt never waits for a disk write.
+func (d *dirtyBuf) readAt(f directio.File, b []byte, off int64) (int, error) {
+	d.mu.Lock()
+	lo, end := d.lo, d.end
+	if off >= end {
+		d.mu.Unlock()
+		if len(b) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	stop := min(off+int64(len(b)), end)
+	for pos := max(off, lo); pos < stop; {
+		rel := pos - d.first
+		k := copy(b[pos-off:stop-off], d.chunks[rel/d.c][rel%d.c:])
+		pos += int64(k)
+	}
+	d.mu.Unlock()
+	if off < lo {
+		want := int(min(stop, lo) - off)
+		if n, err := f.ReadAt(b[:want], off); n < want {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+	}
+	n := int(stop - off)
+	if n < len(b) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// budget bounds the deferred memory of all partitions of a Log (MaxDirtyTotal) and of each partition
+// (MaxDirty, counted in Partition.mem under the same lock). Memory is counted in whole chunks, which
+// is what is actually held.
+type budget struct {
+	mu    sync.Mutex
+	cond  sync.Cond
+	used  int64
+	limit int64
+}
+
+func newBudget(limit int64) *budget {
+	b := &budget{limit: limit}
+	b.cond.L = &b.mu
+	return b
+}
+
+// acquire blocks until n more bytes fit under both caps, or the partition halts.
+func (b *budget) acquire(p *Partition, n int64) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for {
+		if h := p.halted.Load(); h != nil {
+			return h.err
+		}
+		if p.mem+n <= p.log.cfg.MaxDirty && b.used+n <= b.limit {
+			p.mem += n
+			b.used += n
+			return nil
+		}
+		b.cond.Wait()
+	}
+}
+
+func (b *budget) release(p *Partition, n int64) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	p.mem -= n
+	b.used -= n
+	b.cond.Broadcast()
+	b.mu.Unlock()
+}
+
+// wake makes every blocked acquire re-check its partition (one of them halted).
+func (b *budget) wake() {
+	b.mu.Lock()
+	b.cond.Broadcast()
+	b.mu.Unlock()
+}
+
+// flusher runs a partition's background writer: started by the first append that leaves dirty bytes,
+// exiting as soon as nothing is dirty, so idle partitions cost no goroutine.
+type flusher struct {
+	mu      sync.Mutex
+	running bool
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+// kick makes sure a flusher runs. The flusher decides to exit under the same lock after re-reading
+// the dirty count, so an append either is seen by the running flusher or starts a new one.
+func (p *Partition) kick() {
+	p.fl.mu.Lock()
+	if !p.fl.running && !p.fl.stopped {
+		p.fl.running = true
+		p.fl.wg.Add(1)
+		go p.flushLoop()
+	}
+	p.fl.mu.Unlock()
+}
+
+func (p *Partition) flushLoop() {
+	defer p.fl.wg.Done()
+	for {
+		p.fileMu.Lock()
+		err := p.writePendingLocked()
+		p.fileMu.Unlock()
+		if err != nil {
+			p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Error("deferred write failed; partition stops accepting appends")
+		}
+		p.fl.mu.Lock()
+		if err != nil || p.fl.stopped || p.dirty.Load() == 0 {
+			p.fl.running = false
+			p.fl.mu.Unlock()
+			return
+		}
+		p.fl.mu.Unlock()
+	}
+}
+
+// stopFlusher returns once no flusher runs and none will start again.
+func (p *Partition) stopFlusher() {
+	p.fl.mu.Lock()
+	p.fl.stopped = true
+	p.fl.mu.Unlock()
+	p.fl.wg.Wait()
+}
+
+// writePendingLocked hands every dirty byte of the active segment to its File in one WriteV: full
+// chunks go to pwritev without a copy. Caller holds fileMu. A failure is sticky: appends were
+// acknowledged from memory and cannot be placed any more, so the partition refuses further writes.
+func (p *Partition) writePendingLocked() error {
+	if p.failed != nil {
+		return p.failed
+	}
+	seg := p.activeSegment()
+	d := seg.buf
+	if d == nil {
+		return nil
+	}
+	var lo, end int64
+	p.iovs, lo, end = d.pending(p.iovs[:0])
+	if lo == end {
+		return nil
+	}
+	_, err := seg.wfile.WriteV(p.iovs)
+	clear(p.iovs)
+	if err != nil {
+		return p.failLocked(err)
+	}
+	released := d.written(p.log.chunks, end)
+	p.dirty.Add(-(end - lo))
+	p.log.budget.release(p, released*d.c)
+	return nil
+}

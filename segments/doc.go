@@ -1,0 +1,104 @@
+// Package segments is the storage engine of segfs: durable, append-only partition logs made of
+// segment files, Kafka/Iggy style, written through package directio.
+//
+// # On-disk format
+//
+//	DATA/.lock                               flock(LOCK_EX|LOCK_NB) by the process that has DATA open
+//	DATA/<topic>/<partition>/<base>.log      segments; <base> = first byte offset in the partition,
+//	                                         20 zero-padded decimal digits (Kafka's naming, in bytes)
+//	DATA/<topic>/<partition>/.commit         padded-block length record (below)
+//	DATA/[<topic>/].deleted-<name>-<n>       tombstone of an interrupted delete; Open removes it
+//
+// Topic names match [A-Za-z0-9][A-Za-z0-9._-]{0,254}; partition names are decimal without leading
+// zeros. A partition's bytes are its segments concatenated in base order. Segment files hold the
+// appended bytes only, no framing. Every segment but the last (the active one) is sealed: exactly
+// its logical size, fsynced, never written again. A gap between a sealed segment's end and the next
+// base is a purged range; an overlap is corruption and fails Open.
+//
+// The .commit file has two 512-byte slots, written alternately (slot = seq%2), each with pwrite then
+// fdatasync. A record, little endian: magic "SGC1" u32, block u32, seq u64, base i64, length i64,
+// blockCRC u32 (CRC-32C of the zero-padded block [alignDown(length), alignUp(length))), crc u32
+// (CRC-32C of the 36 bytes before it). The valid slot with the highest seq is current.
+//
+// # Writing
+//
+// Append is atomic, in call order, and never spans segments: when a non-empty active segment cannot
+// take the whole append (size+len > SegmentSize), it is sealed first; an append larger than
+// SegmentSize goes alone into a fresh segment.
+//
+// Inline: Append calls File.Write, so every full block of the append is written before it returns;
+// the sub-block tail stays in the File's memory.
+//
+// Deferred: Append copies into a list of pool chunks whose boundaries are aligned to file positions
+// (multiples of the chunk size from the segment start) and returns. A per-partition flusher, started
+// by the first dirty append and exiting when nothing is dirty, hands every dirty byte to File.WriteV
+// in one call; every chunk after the first is aligned in memory and in the file, so pwritev writes it
+// without a copy. Chunks are returned to the pool once the File covers them and all of them once the
+// flusher caught up, so an idle partition holds no buffer and no goroutine. Memory is counted in
+// chunks against MaxDirty (per partition) and MaxDirtyTotal (global): an append that would exceed
+// either blocks until flushers release chunks; an append that could never fit is written through
+// (after the dirty bytes before it). A failed deferred write is sticky: the partition refuses writes
+// (reads keep working) until the Log is reopened.
+//
+// Sync writes the dirty bytes, then FlushAndTruncate (pad the tail block, write it, truncate to the
+// exact size) and fdatasync. Sealing is: write the dirty bytes, FlushAndTruncate, fsync the file,
+// fsync the directory; only then is the next segment file created and the directory fsynced again.
+//
+// # The padded-block trap and the recovery rule
+//
+// A direct-I/O flush writes the last partial block padded with zeros and truncates afterwards; a
+// crash in between leaves zeros that look like data. So before every padded write (directio's
+// BeforePad hook) the partition makes a commit record {base, length L, block B, CRC of the padded
+// block} durable. Recovery of a partition, for its active segment only (base, file size S), with R
+// the current record if R.base == base:
+//
+//	if R exists && S == alignUp(R.length, R.block) && S != R.length &&
+//	   CRC-32C(file[S-R.block, S)) == R.blockCRC {
+//	        truncate the file to R.length   // the padding never became data
+//	} else {
+//	        trust S
+//	}
+//
+// then fdatasync the segment. Sealed segments are trusted by size. Cost: a directory listing and a
+// stat per segment, one record read and at most one block read per partition: O(partitions +
+// segments), no scan of data. Why it is exact: padding reaches the disk only in a padded write, whose
+// record is durable before it, and the record's block CRC matches only while the file still ends in
+// exactly that padded block. The one false match is data that happens to equal the padding (zeros
+// from R.length to the block end); after a Sync or seal that leaves the segment ending exactly there,
+// the partition writes a record of the exact length (which never matches), so a false match can only
+// cut bytes never synced, and fewer than one block of them.
+//
+// # Durability after a crash
+//
+// In every mode: no byte acknowledged by Sync or by a seal is lost; no padding, zero fill or torn
+// byte ever appears as data; the recovered partition is a prefix of what was appended (from its first
+// retained segment). Beyond Sync:
+//
+//	io        persist   process killed (kill -9)            power loss
+//	buffered  inline    nothing acknowledged is lost         unsynced appends may be lost
+//	direct    inline    < one block (alignment) per          unsynced appends may be lost
+//	                    partition: the in-memory tail
+//	dsync     inline    < one block per partition            < one block per partition (every
+//	                                                         full block was written O_DSYNC)
+//	any       deferred  appends not yet flushed are lost     unsynced appends may be lost
+//
+// The crash tests model a process crash as "every completed call persists" and a power loss as
+// "each file keeps the calls before its last fdatasync/fsync, plus O_DSYNC writes; each directory
+// keeps the entries before its last fsync; optionally one file or directory also keeps a prefix of
+// its later calls". Each pwritev is taken as atomic (sector atomicity of the device); ext4's ordered
+// journal provides the per-file prefix behaviour for the sequential writes made here.
+//
+// # Concurrency
+//
+// Readers (ReadAt, ReadSegment, Segments, Size, Unsynced) never take a lock that is held across a
+// disk write: they take the partition's list lock and then one segment's read lock, both held by
+// writers only for memory operations, and read through the File's ReadAt (tail in memory, the rest
+// with pread on a separate descriptor) or the deferred chunks (copied under a short mutex). A
+// segment's read source is switched at its seal and closed at purge or delete under the exclusive
+// segment lock, so no read ever sees a reused descriptor, i.e. another segment's bytes. Purge,
+// retention and delete are correct while appends, reads and flushes run: a segment is purged only
+// once it is sealed and its File closed; delete halts the partition (blocked appends return), waits
+// for the running append and the flusher, closes every File without writing (BeforePad refuses), then
+// renames the directory to a tombstone, fsyncs the parent and removes the tombstone. Retention runs
+// in one goroutine per Log, stopped by Close.
+package segments

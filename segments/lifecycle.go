@@ -1,0 +1,69 @@
+package segments
+
+import (
+	"errors"
+	"fmt"
+)
+
+// shutdown stops the partition for good: state is what its methods return from now on. With keep (Log
+// close) every appended byte is written and the active segment made exact and durable; without it
+// (delete) dirty bytes are dropped and nothing more is written. When it returns, the flusher has
+// exited, no append, write or purge is in flight, and every descriptor is closed.
+func (p *Partition) shutdown(state error, keep bool) error {
+	p.mu.Lock()
+	if p.state != nil {
+		p.mu.Unlock()
+		return nil
+	}
+	p.state = state
+	p.mu.Unlock()
+	p.halt(state) // wakes appends blocked for memory; they return state
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	p.stopFlusher()
+	p.nsMu.Lock()
+	defer p.nsMu.Unlock()
+	p.fileMu.Lock()
+	defer p.fileMu.Unlock()
+
+	var errs []error
+	p.mu.Lock()
+	segs := p.segs
+	p.mu.Unlock()
+	active := segs[len(segs)-1]
+	switch {
+	case !keep:
+		p.discard = true
+	case p.failed != nil:
+		errs = append(errs, p.failed)
+	case active.wfile != nil:
+		if err := p.writePendingLocked(); err != nil {
+			errs = append(errs, err)
+		} else if err := p.syncLocked(active); err != nil {
+			errs = append(errs, err)
+		} else {
+			p.raiseDurable(active.base + active.wfile.Size())
+		}
+	}
+	for _, s := range segs {
+		buf := s.buf
+		f, err := s.closeRead(p.fs)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if buf != nil {
+			p.log.budget.release(p, buf.discard(p.log.chunks)*buf.c)
+		}
+		if f != nil {
+			if err := f.Close(); err != nil && !errors.Is(err, errDiscarded) {
+				errs = append(errs, fmt.Errorf("close %s: %w", p.name(), err))
+			}
+			s.wfile = nil
+		}
+	}
+	p.dirty.Store(0)
+	if err := p.commit.close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,170 @@
+package segments
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// openPartition opens the partition directory dir, creating it (create) or recovering it. Recovery
+// reads the directory, stats each segment, reads the commit record and at most the last block of the
+// active segment: O(segments) work and no scan of segment data.
+func (l *Log) openPartition(topic string, id int, dir string, create bool) (_ *Partition, err error) {
+	p := newPartition(l, topic, id, dir)
+	if create {
+		if err := l.fs.mkdir(dir); err != nil {
+			return nil, err
+		}
+	}
+	commit, created, err := openCommit(l.fs, dir)
+	if err != nil {
+		return nil, err
+	}
+	p.commit = commit
+	defer func() {
+		if err != nil {
+			for _, s := range p.segs {
+				if f, _ := s.closeRead(l.fs); f != nil {
+					_ = f.Close()
+				}
+			}
+			_ = commit.close()
+		}
+	}()
+	bases, err := l.listSegments(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(bases) == 0 {
+		seg, err := p.createSegment(0) // syncs the directory, covering a new commit file too
+		if err != nil {
+			return nil, fmt.Errorf("partition %s: %w", p.name(), err)
+		}
+		p.segs = []*segment{seg}
+	} else {
+		if created {
+			if err := l.fs.syncDir(dir); err != nil {
+				return nil, err
+			}
+		}
+		if err := p.recoverSegments(bases); err != nil {
+			return nil, err
+		}
+	}
+	active := p.segs[len(p.segs)-1]
+	p.end.Store(active.base + active.size.Load())
+	p.durable.Store(p.end.Load())
+	l.cfg.Logger.WithFields(map[string]any{"partition": p.name(), "segments": len(p.segs), "size": p.end.Load()}).Debug("opened partition")
+	return p, nil
+}
+
+// listSegments returns the bases of the segment files in dir, sorted.
+func (l *Log) listSegments(dir string) ([]int64, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	var bases []int64
+	for _, e := range entries {
+		if base, ok := parseSegmentName(e.Name()); ok && e.Type().IsRegular() {
+			bases = append(bases, base)
+		} else if e.Name() != commitName {
+			l.cfg.Logger.WithField("path", filepath.Join(dir, e.Name())).Warn("ignoring unexpected entry in partition directory")
+		}
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	return bases, nil
+}
+
+// recoverSegments trusts every segment but the last by its size (each was truncated exact and fsynced
+// before the next one was created) and applies the commit-record rule to the last, the active one.
+func (p *Partition) recoverSegments(bases []int64) error {
+	for i, base := range bases {
+		path := filepath.Join(p.dir, segmentName(base))
+		if i == len(bases)-1 {
+			return p.recoverActive(base, path)
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(path, &st); err != nil {
+			return fmt.Errorf("recover %s: %w", path, err)
+		}
+		if end := base + st.Size; end > bases[i+1] {
+			return fmt.Errorf("recover %s: segment ends at %d, after the next segment starts (%d): data directory is corrupt", path, end, bases[i+1])
+		}
+		// A gap before the next segment is a purged range; reads of it fail with ErrNotExist.
+		p.segs = append(p.segs, newSealedSegment(base, path, &st))
+	}
+	return nil
+}
+
+func (p *Partition) recoverActive(base int64, path string) error {
+	fd, err := p.fs.sys.Open(path, unix.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("recover %s: %w", path, err)
+	}
+	defer func() { _ = p.fs.sys.Close(fd) }()
+	var st unix.Stat_t
+	if err := p.fs.sys.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("recover %s: fstat: %w", path, err)
+	}
+	rec, ok := p.commit.latest(base)
+	size, err := trapSize(st.Size, rec, ok, func(off, n int64) (uint32, error) {
+		blk := make([]byte, n)
+		if err := preadFull(p.fs, fd, blk, off); err != nil {
+			return 0, fmt.Errorf("read last block at %d: %w", off, err)
+		}
+		return crc32c(blk), nil
+	})
+	if err != nil {
+		return fmt.Errorf("recover %s: %w", path, err)
+	}
+	if size != st.Size {
+		if err := p.fs.sys.Ftruncate(fd, size); err != nil {
+			return fmt.Errorf("recover %s: truncate to %d: %w", path, size, err)
+		}
+		p.log.cfg.Logger.WithFields(map[string]any{
+			"path": path, "size": st.Size, "logical": size, "record": rec.Seq,
+		}).Info("recovery cut the zero padding of an interrupted flush")
+	}
+	// Whatever survived becomes durable now, so Unsynced is honest from the start.
+	if err := p.fs.sys.Fdatasync(fd); err != nil {
+		return fmt.Errorf("recover %s: fdatasync: %w", path, err)
+	}
+	seg := &segment{base: base, path: path, rfd: -1}
+	if _, err := p.openFile(seg); err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	p.segs = append(p.segs, seg)
+	return nil
+}
+
+// sweepTombstones removes the tombstones of deletes that a crash interrupted, and returns the
+// remaining entries of dir.
+func (l *Log) sweepTombstones(dir string) ([]os.DirEntry, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	var live []os.DirEntry
+	swept := false
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), tombstonePrefix) {
+			live = append(live, e)
+			continue
+		}
+		if err := l.fs.removeTree(filepath.Join(dir, e.Name())); err != nil {
+			return nil, err
+		}
+		swept = true
+	}
+	if swept {
+		if err := l.fs.syncDir(dir); err != nil {
+			return nil, err
+		}
+	}
+	return live, nil
+}

@@ -1,0 +1,59 @@
+package segments
+
+import (
+	"errors"
+	"time"
+)
+
+// retentionLoop applies RetentionBytes and RetentionAge to every partition until stop is closed.
+func (l *Log) retentionLoop(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(l.cfg.retentionInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			for _, p := range l.partitions() {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				p.applyRetention(now)
+			}
+		}
+	}
+}
+
+// applyRetention purges the oldest sealed segments, Kafka style: by size while the partition would
+// still hold at least RetentionBytes without the segment, by age while the segment was last written
+// more than RetentionAge ago. The active segment is never purged.
+func (p *Partition) applyRetention(now time.Time) {
+	cfg := &p.log.cfg
+	segs, err := p.snapshot()
+	if err != nil || len(segs) < 2 {
+		return
+	}
+	var total int64
+	for _, s := range segs {
+		total += s.size.Load()
+	}
+	for _, s := range segs[:len(segs)-1] {
+		size := s.size.Load()
+		byBytes := cfg.RetentionBytes > 0 && total-size >= cfg.RetentionBytes
+		byAge := cfg.RetentionAge > 0 && now.Sub(time.Unix(0, s.mtime.Load())) > cfg.RetentionAge
+		if !byBytes && !byAge {
+			return
+		}
+		if err := p.Purge(s.base); err != nil {
+			if !errors.Is(err, ErrNotExist) {
+				cfg.Logger.WithError(err).WithField("partition", p.name()).Warn("retention could not purge a segment")
+			}
+			return
+		}
+		cfg.Logger.WithFields(map[string]any{"partition": p.name(), "segment": s.base, "size": size}).Info("retention purged segment")
+		total -= size
+	}
+}
