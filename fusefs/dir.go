@@ -1,0 +1,127 @@
+package fusefs
+
+import (
+	"context"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// dirBase is embedded by the root, topic and partition directories. Its defaults refuse every way of
+// creating or moving a name; each directory type overrides what it does allow (mkdir, rmdir, unlink).
+type dirBase struct {
+	nodeBase
+}
+
+var (
+	_ = (fs.NodeGetattrer)((*dirBase)(nil))
+	_ = (fs.NodeSetattrer)((*dirBase)(nil))
+	_ = (fs.NodeCreater)((*dirBase)(nil))
+	_ = (fs.NodeMknoder)((*dirBase)(nil))
+	_ = (fs.NodeSymlinker)((*dirBase)(nil))
+	_ = (fs.NodeLinker)((*dirBase)(nil))
+	_ = (fs.NodeRenamer)((*dirBase)(nil))
+	_ = (fs.NodeMkdirer)((*dirBase)(nil))
+	_ = (fs.NodeRmdirer)((*dirBase)(nil))
+	_ = (fs.NodeUnlinker)((*dirBase)(nil))
+	_ = (fs.NodeFsyncer)((*dirBase)(nil))
+)
+
+// dirAttr fills the attributes of any segfs directory. Directories carry no data of their own, so
+// their times are the mount's start.
+func (f *filesystem) dirAttr(out *fuse.Attr) {
+	mode := uint32(0o755)
+	if f.readOnly {
+		mode = 0o555
+	}
+	out.Mode = fuse.S_IFDIR | mode
+	out.Nlink = 2
+	out.Uid, out.Gid = f.uid, f.gid
+	out.Blksize = blockSize
+	out.SetTimes(&f.started, &f.started, &f.started)
+}
+
+// dirEntry fills a LOOKUP/MKDIR reply for a directory.
+func (f *filesystem) dirEntry(out *fuse.EntryOut) {
+	f.dirAttr(&out.Attr)
+	out.SetEntryTimeout(dirTimeout)
+	out.SetAttrTimeout(dirTimeout)
+}
+
+// dotEntries starts a listing with "." and "..": the kernel does not add them, and `ls -a`, `find`
+// and friends expect them.
+func (d *dirBase) dotEntries(capacity int) []fuse.DirEntry {
+	entries := make([]fuse.DirEntry, 0, capacity+2)
+	self := d.StableAttr().Ino
+	parent := self // the root is its own parent
+	if _, p := d.Parent(); p != nil {
+		parent = p.StableAttr().Ino
+	}
+	return append(entries,
+		fuse.DirEntry{Name: ".", Mode: fuse.S_IFDIR, Ino: self},
+		fuse.DirEntry{Name: "..", Mode: fuse.S_IFDIR, Ino: parent})
+}
+
+func (d *dirBase) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	d.fsys.dirAttr(&out.Attr)
+	out.SetTimeout(dirTimeout)
+	return 0
+}
+
+func (d *dirBase) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if errno := d.fsys.checkSetattr(d.path(), in); errno != 0 {
+		return errno
+	}
+	return d.Getattr(ctx, fh, out)
+}
+
+// refuseCreate is the answer to every attempt to create a name segfs does not define.
+func (d *dirBase) refuseCreate(op, name, why string) syscall.Errno {
+	path := d.path() + "/" + name
+	if errno := d.fsys.mutable(op, path); errno != 0 {
+		return errno
+	}
+	return d.fsys.refuse(op, path, syscall.EPERM, why)
+}
+
+func (d *dirBase) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	return nil, nil, 0, d.refuseCreate("create", name, "only segfs creates files")
+}
+
+func (d *dirBase) Mknod(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, d.refuseCreate("mknod", name, "only segfs creates files")
+}
+
+func (d *dirBase) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, d.refuseCreate("symlink", name, "no symlinks in segfs")
+}
+
+func (d *dirBase) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, d.refuseCreate("link", name, "no hard links in segfs")
+}
+
+func (d *dirBase) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	return d.refuseCreate("rename", name, "names are fixed: topics, partition numbers and segment bases")
+}
+
+// Mkdir: only the root (topics) and topics (partitions) have subdirectories.
+func (d *dirBase) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, d.refuseCreate("mkdir", name, "partitions hold only segments")
+}
+
+// Rmdir: the kernel sends it only for names that are directories, which partitions do not have.
+func (d *dirBase) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return d.fsys.refuse("rmdir", d.path()+"/"+name, syscall.ENOTDIR, "not a directory")
+}
+
+// Unlink: the kernel sends it only for non-directories, which only partitions have.
+func (d *dirBase) Unlink(ctx context.Context, name string) syscall.Errno {
+	return d.fsys.refuse("unlink", d.path()+"/"+name, syscall.EISDIR, "is a directory")
+}
+
+// Fsync of a directory: segments owns the durability of topics and partitions and makes their
+// creation and deletion durable itself; answering keeps tools that fsync a directory working.
+func (d *dirBase) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
+	return 0
+}

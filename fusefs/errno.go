@@ -1,0 +1,94 @@
+package fusefs
+
+import (
+	"errors"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/sirupsen/logrus"
+
+	"segfs/segments"
+)
+
+// toErrno maps an error of the segments package, or of a syscall under it, to the errno a Linux user
+// expects from the operation that caused it.
+func toErrno(err error) syscall.Errno {
+	var errno syscall.Errno
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, segments.ErrNotExist):
+		return syscall.ENOENT
+	case errors.Is(err, segments.ErrExist):
+		return syscall.EEXIST
+	case errors.Is(err, segments.ErrInvalidName):
+		return syscall.EINVAL
+	case errors.Is(err, segments.ErrActiveSegment):
+		// Only the active segment can be neither purged nor written through its own name.
+		return syscall.EPERM
+	case errors.Is(err, segments.ErrLocked):
+		return syscall.EBUSY
+	case errors.As(err, &errno):
+		// ENOSPC, EDQUOT, EIO... from the backing filesystem mean the same through the mount.
+		return errno
+	default:
+		// ErrClosed (the log is closing under an open handle) lands here too.
+		return syscall.EIO
+	}
+}
+
+// refuse logs at debug level why op on path is refused and returns errno, so every refusal a user
+// meets can be explained from the log.
+func (f *filesystem) refuse(op, path string, errno syscall.Errno, why string) syscall.Errno {
+	f.logger.WithFields(logrus.Fields{"op": op, "path": path, "errno": errno.Error()}).Debug("refused: " + why)
+	return errno
+}
+
+// fail maps err from a segments call; expected outcomes (missing, existing, invalid names) are logged
+// at debug level, anything else is a real failure worth a warning.
+func (f *filesystem) fail(op, path string, err error) syscall.Errno {
+	errno := toErrno(err)
+	entry := f.logger.WithFields(logrus.Fields{"op": op, "path": path, "errno": errno.Error()}).WithError(err)
+	switch errno {
+	case syscall.ENOENT, syscall.EEXIST, syscall.EINVAL, syscall.EPERM:
+		entry.Debug("refused")
+	default:
+		entry.Warn("failed")
+	}
+	return errno
+}
+
+// mutable refuses every mutation of a read-only mount with EROFS.
+func (f *filesystem) mutable(op, path string) syscall.Errno {
+	if f.readOnly {
+		return f.refuse(op, path, syscall.EROFS, "read-only mount")
+	}
+	return 0
+}
+
+// nowOnly are the SETATTR bits an append-only inode accepts: timestamps set to "now" (touch) and the
+// bookkeeping bits the kernel adds to any SETATTR. segfs stores no timestamps, so they change nothing.
+const nowOnly = fuse.FATTR_ATIME | fuse.FATTR_MTIME | fuse.FATTR_ATIME_NOW | fuse.FATTR_MTIME_NOW |
+	fuse.FATTR_CTIME | fuse.FATTR_FH | fuse.FATTR_LOCKOWNER | fuse.FATTR_KILL_SUIDGID
+
+// checkSetattr applies chattr +a rules to SETATTR: size, mode, owner and explicit times get EPERM.
+func (f *filesystem) checkSetattr(path string, in *fuse.SetAttrIn) syscall.Errno {
+	if errno := f.mutable("setattr", path); errno != 0 {
+		return errno
+	}
+	v := in.Valid
+	switch {
+	case v&fuse.FATTR_SIZE != 0:
+		return f.refuse("truncate", path, syscall.EPERM, "segments are append-only")
+	case v&fuse.FATTR_MODE != 0:
+		return f.refuse("chmod", path, syscall.EPERM, "modes are fixed")
+	case v&(fuse.FATTR_UID|fuse.FATTR_GID) != 0:
+		return f.refuse("chown", path, syscall.EPERM, "owners are fixed")
+	case v&fuse.FATTR_ATIME != 0 && v&fuse.FATTR_ATIME_NOW == 0,
+		v&fuse.FATTR_MTIME != 0 && v&fuse.FATTR_MTIME_NOW == 0:
+		return f.refuse("utimes", path, syscall.EPERM, "mtime is the time of the last append")
+	case v&^nowOnly != 0:
+		return f.refuse("setattr", path, syscall.EPERM, "unsupported attribute change")
+	}
+	return 0
+}

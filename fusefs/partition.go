@@ -1,0 +1,161 @@
+package fusefs
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/sirupsen/logrus"
+
+	"segfs/segments"
+)
+
+// currentName is the name of the active segment in every partition directory.
+const currentName = "current"
+
+// partitionNode is MNT/<topic>/<p>: the sealed segments as <base>.log and the active one as current.
+type partitionNode struct {
+	dirBase
+	part *segments.Partition
+	id   uint64 // unique per node of this mount, see segmentGen
+}
+
+var (
+	_ = (fs.NodeLookuper)((*partitionNode)(nil))
+	_ = (fs.NodeReaddirer)((*partitionNode)(nil))
+	_ = (fs.NodeUnlinker)((*partitionNode)(nil))
+)
+
+func newPartitionNode(fsys *filesystem, p *segments.Partition) *partitionNode {
+	return &partitionNode{dirBase: dirBase{nodeBase{fsys: fsys}}, part: p, id: fsys.nextPartition.Add(1)}
+}
+
+// segmentName is the name of a sealed segment: digits sort before "current", so `cat MNT/T/0/*`
+// prints the partition in order.
+func segmentName(base int64) string { return fmt.Sprintf("%020d.log", base) }
+
+// parseSegmentName accepts exactly the names segmentName produces.
+func parseSegmentName(name string) (int64, bool) {
+	if len(name) != 24 || name[20:] != ".log" {
+		return 0, false
+	}
+	for _, c := range name[:20] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	base, err := strconv.ParseInt(name[:20], 10, 64)
+	return base, err == nil
+}
+
+// segmentGen is the FUSE generation of a segment node. The inode number is the backing file's, so
+// it is the same for `current` and, after the rotation, `<base>.log`; the generation tells them apart
+// (they are distinct kernel inodes with distinct I/O modes) and tells a reused backing inode number
+// of a purged segment or a deleted partition from the segment that holds it now.
+func segmentGen(partitionID uint64, base int64, current bool) uint64 {
+	var b [17]byte
+	binary.LittleEndian.PutUint64(b[0:], partitionID)
+	binary.LittleEndian.PutUint64(b[8:], uint64(base))
+	if current {
+		b[16] = 1
+	}
+	h := fnv.New64a()
+	_, _ = h.Write(b[:])
+	return h.Sum64()
+}
+
+// listing returns the partition's segments, the active one last; ENOENT once the partition is
+// deleted. segments publishes a rotation in one step (the old segment counts as sealed only once its
+// successor is listed), so `current` never resolves to a segment a listing already showed as sealed.
+func (p *partitionNode) listing() ([]segments.SegmentInfo, syscall.Errno) {
+	segs := p.part.Segments()
+	if len(segs) == 0 {
+		return nil, syscall.ENOENT // the partition was deleted under this directory
+	}
+	return segs, 0
+}
+
+func (p *partitionNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if name == currentName {
+		segs, errno := p.listing()
+		if errno != 0 {
+			return nil, errno
+		}
+		info := segs[len(segs)-1]
+		p.fsys.currentEntry(info, out)
+		node := &currentNode{segmentNode: p.segmentNode(info.Base)}
+		attr := fs.StableAttr{Mode: fuse.S_IFREG, Ino: info.Ino, Gen: segmentGen(p.id, info.Base, true)}
+		return p.NewInode(ctx, node, attr), 0
+	}
+	base, ok := parseSegmentName(name)
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	info, err := p.part.Segment(base)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	if !info.Sealed {
+		// The active segment is only ever called current.
+		return nil, syscall.ENOENT
+	}
+	p.fsys.sealedEntry(info, out)
+	node := &sealedNode{segmentNode: p.segmentNode(base)}
+	attr := fs.StableAttr{Mode: fuse.S_IFREG, Ino: info.Ino, Gen: segmentGen(p.id, base, false)}
+	return p.NewInode(ctx, node, attr), 0
+}
+
+func (p *partitionNode) segmentNode(base int64) segmentNode {
+	return segmentNode{nodeBase: nodeBase{fsys: p.fsys}, part: p.part, base: base}
+}
+
+func (p *partitionNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	segs, errno := p.listing()
+	if errno != 0 {
+		return nil, errno
+	}
+	entries := p.dotEntries(len(segs))
+	for _, s := range segs {
+		name := currentName
+		if s.Sealed {
+			name = segmentName(s.Base)
+		}
+		entries = append(entries, fuse.DirEntry{Name: name, Mode: fuse.S_IFREG, Ino: s.Ino})
+	}
+	return fs.NewListDirStream(entries), 0
+}
+
+// Unlink of a sealed segment purges it. Unlink of current succeeds and changes nothing: the active
+// segment cannot go away (the partition always has one), and refusing would make `rm -r MNT/T`
+// fail before it reaches the rmdir that deletes the data. The name reappears at once.
+func (p *partitionNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	path := p.path() + "/" + name
+	if errno := p.fsys.mutable("unlink", path); errno != 0 {
+		return errno
+	}
+	if name == currentName {
+		p.fsys.logger.WithField("path", path).Debug("unlink of current: no-op, the active segment stays")
+		return 0
+	}
+	base, ok := parseSegmentName(name)
+	if !ok {
+		return p.fsys.refuse("unlink", path, syscall.ENOENT, "not a segment name")
+	}
+	info, err := p.part.Segment(base)
+	if err != nil {
+		return p.fsys.fail("unlink", path, err)
+	}
+	if !info.Sealed {
+		return p.fsys.refuse("unlink", path, syscall.ENOENT, "the active segment is only called current")
+	}
+	if err := p.part.Purge(base); err != nil {
+		return p.fsys.fail("unlink", path, err)
+	}
+	p.fsys.logger.WithFields(logrus.Fields{"path": path, "bytes": info.Size}).Info("segment purged")
+	return 0
+}

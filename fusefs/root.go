@@ -1,0 +1,88 @@
+package fusefs
+
+import (
+	"context"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"segfs/segments"
+)
+
+// rootNode is the mount's root: one directory per topic.
+type rootNode struct {
+	dirBase
+}
+
+var (
+	_ = (fs.NodeLookuper)((*rootNode)(nil))
+	_ = (fs.NodeReaddirer)((*rootNode)(nil))
+	_ = (fs.NodeMkdirer)((*rootNode)(nil))
+	_ = (fs.NodeRmdirer)((*rootNode)(nil))
+)
+
+func newRootNode(fsys *filesystem) *rootNode {
+	return &rootNode{dirBase{nodeBase{fsys: fsys}}}
+}
+
+func (r *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	t, err := r.fsys.log.Topic(name)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	r.fsys.dirEntry(out)
+	return r.topicInode(ctx, name, t), 0
+}
+
+// topicInode reuses the node the kernel already knows for t, so a directory keeps its node (and its
+// st_ino) for as long as the kernel remembers it; a recreated topic gets a fresh node.
+func (r *rootNode) topicInode(ctx context.Context, name string, t *segments.Topic) *fs.Inode {
+	if ch := r.GetChild(name); ch != nil {
+		if tn, ok := ch.Operations().(*topicNode); ok && tn.topic == t {
+			return ch
+		}
+	}
+	return r.NewInode(ctx, newTopicNode(r.fsys, t), fs.StableAttr{Mode: fuse.S_IFDIR})
+}
+
+func (r *rootNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	topics := r.fsys.log.Topics()
+	entries := r.dotEntries(len(topics))
+	for _, name := range topics {
+		entries = append(entries, fuse.DirEntry{Name: name, Mode: fuse.S_IFDIR})
+	}
+	return fs.NewListDirStream(entries), 0
+}
+
+// Mkdir creates a topic with the log's default partition count.
+func (r *rootNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	path := "/" + name
+	if errno := r.fsys.mutable("mkdir", path); errno != 0 {
+		return nil, errno
+	}
+	if !segments.ValidTopicName(name) {
+		return nil, r.fsys.refuse("mkdir", path, syscall.EINVAL, "topic names match [A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+	}
+	t, err := r.fsys.log.CreateTopic(name, 0)
+	if err != nil {
+		return nil, r.fsys.fail("mkdir", path, err)
+	}
+	r.fsys.logger.WithField("topic", name).Info("topic created")
+	r.fsys.dirEntry(out)
+	return r.NewInode(ctx, newTopicNode(r.fsys, t), fs.StableAttr{Mode: fuse.S_IFDIR}), 0
+}
+
+// Rmdir deletes a topic with all its partitions and data, although the directory lists them: they
+// are interface files, as in cgroupfs.
+func (r *rootNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	path := "/" + name
+	if errno := r.fsys.mutable("rmdir", path); errno != 0 {
+		return errno
+	}
+	if err := r.fsys.log.DeleteTopic(name); err != nil {
+		return r.fsys.fail("rmdir", path, err)
+	}
+	r.fsys.logger.WithField("topic", name).Info("topic deleted")
+	return 0
+}

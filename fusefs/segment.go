@@ -1,0 +1,213 @@
+package fusefs
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"segfs/segments"
+)
+
+// segmentNode is what `current` and `<base>.log` nodes share: a segment named by its base.
+type segmentNode struct {
+	nodeBase
+	part *segments.Partition
+	base int64
+	// sealed is the segment's state the last time it was seen sealed: from then on the backing file
+	// holds exactly these bytes, and open descriptors can go on serving them after a purge.
+	sealed atomic.Pointer[segments.SegmentInfo]
+}
+
+// info describes the segment and remembers it once it is sealed.
+func (s *segmentNode) info() (segments.SegmentInfo, error) {
+	info, err := s.part.Segment(s.base)
+	if err == nil && info.Sealed && s.sealed.Load() == nil {
+		s.sealed.Store(&info)
+	}
+	return info, err
+}
+
+// segmentAttr fills attributes from the segment's own state: exact logical size (for the active
+// segment including bytes not yet persisted), mtime of the last append, st_blocks and st_ino of the
+// backing file.
+func (f *filesystem) segmentAttr(info segments.SegmentInfo, out *fuse.Attr) {
+	mode := uint32(0o644)
+	if info.Sealed || f.readOnly {
+		mode = 0o444
+	}
+	out.Mode = fuse.S_IFREG | mode
+	out.Ino = info.Ino
+	out.Size = uint64(info.Size)
+	out.Blocks = uint64(info.Blocks)
+	out.Blksize = blockSize
+	out.Nlink = 1
+	out.Uid, out.Gid = f.uid, f.gid
+	t := info.ModTime
+	out.SetTimes(&t, &t, &t)
+}
+
+// currentEntry: zero timeouts, so every path walk through `current` asks again and finds the
+// segment that is active now, and every stat sees the size growing.
+func (f *filesystem) currentEntry(info segments.SegmentInfo, out *fuse.EntryOut) {
+	f.segmentAttr(info, &out.Attr)
+	out.SetEntryTimeout(0)
+	out.SetAttrTimeout(0)
+}
+
+func (f *filesystem) sealedEntry(info segments.SegmentInfo, out *fuse.EntryOut) {
+	f.segmentAttr(info, &out.Attr)
+	out.SetEntryTimeout(sealedTimeout)
+	out.SetAttrTimeout(sealedTimeout)
+}
+
+// getattr answers from the segment. Once the segment is purged, a node still known to the kernel
+// through open descriptors (afterPurge) answers from what it last saw sealed, with nlink 0, as fstat
+// of an unlinked file does.
+func (s *segmentNode) getattr(out *fuse.AttrOut, afterPurge bool) syscall.Errno {
+	info, err := s.info()
+	if err == nil {
+		s.fsys.segmentAttr(info, &out.Attr)
+		return 0
+	}
+	if last := s.sealed.Load(); afterPurge && last != nil && errors.Is(err, segments.ErrNotExist) {
+		s.fsys.segmentAttr(*last, &out.Attr)
+		out.Nlink = 0
+		return 0
+	}
+	return toErrno(err)
+}
+
+// dropStaleEntry makes the kernel forget a name whose segment is gone (retention purges segments
+// behind the kernel's back, and sealed names are cached for long). It runs on its own goroutine: a
+// notification must not wait on directory locks from inside a request handler.
+func (s *segmentNode) dropStaleEntry() {
+	go func() {
+		if name, parent := s.Parent(); parent != nil {
+			_ = parent.NotifyEntry(name)
+		}
+	}()
+}
+
+func (s *segmentNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if errno := s.fsys.checkSetattr(s.path(), in); errno != 0 {
+		return errno
+	}
+	return s.getattr(out, fh != nil)
+}
+
+// openBacking opens a read-only descriptor of the segment's backing file.
+func openBacking(info segments.SegmentInfo) (int, error) {
+	return unix.Open(info.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+}
+
+func writeFlags(flags uint32) bool { return flags&syscall.O_ACCMODE != syscall.O_RDONLY }
+
+// currentNode is `current`: the segment that was active when the kernel looked the name up.
+type currentNode struct {
+	segmentNode
+}
+
+var (
+	_ = (fs.NodeGetattrer)((*currentNode)(nil))
+	_ = (fs.NodeSetattrer)((*currentNode)(nil))
+	_ = (fs.NodeOpener)((*currentNode)(nil))
+)
+
+// Getattr: after a rotation only open descriptors (and the kernel's notion of them) reach this node,
+// since every path walk looks `current` up again; so it answers even once the segment is purged.
+func (c *currentNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	errno := c.getattr(out, true)
+	out.SetTimeout(0)
+	return errno
+}
+
+// Open follows chattr +a: writing requires O_APPEND, O_TRUNC is refused. A write handle appends to
+// the partition, whatever segment is active then, so a rotation between the kernel's LOOKUP and
+// this OPEN (or any number after it) never refuses or loses a write.
+func (c *currentNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	path := c.path()
+	write := writeFlags(flags)
+	if write {
+		if errno := c.fsys.mutable("open", path); errno != 0 {
+			return nil, 0, errno
+		}
+	}
+	if flags&syscall.O_TRUNC != 0 {
+		return nil, 0, c.fsys.refuse("open", path, syscall.EPERM, "O_TRUNC on append-only current")
+	}
+	if write && flags&syscall.O_APPEND == 0 {
+		return nil, 0, c.fsys.refuse("open", path, syscall.EPERM, "current opens for writing only with O_APPEND")
+	}
+	h := &currentHandle{node: &c.segmentNode, path: path, write: write, fd: -1}
+	if flags&syscall.O_ACCMODE != syscall.O_WRONLY {
+		info, err := c.info()
+		if err != nil {
+			return nil, 0, c.fsys.fail("open", path, err)
+		}
+		if h.fd, err = openBacking(info); err != nil {
+			return nil, 0, c.fsys.fail("open", path, err)
+		}
+	}
+	// Direct I/O: the content changes under the kernel, which must neither cache it nor clip reads
+	// to a size it cached.
+	return h, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// sealedNode is `<base>.log`: an immutable segment.
+type sealedNode struct {
+	segmentNode
+}
+
+var (
+	_ = (fs.NodeGetattrer)((*sealedNode)(nil))
+	_ = (fs.NodeSetattrer)((*sealedNode)(nil))
+	_ = (fs.NodeOpener)((*sealedNode)(nil))
+)
+
+// Getattr: the kernel caches sealed names for long, so a purged segment answers ENOENT (and its name
+// is dropped) unless the kernel passes an open handle of it (the fstat of an unlinked file).
+func (s *sealedNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	errno := s.getattr(out, fh != nil)
+	if errno == syscall.ENOENT {
+		s.dropStaleEntry()
+	}
+	out.SetTimeout(sealedTimeout)
+	return errno
+}
+
+// Open serves reads from the backing file: by passthrough where the kernel allows it, else through
+// this process with FOPEN_KEEP_CACHE, which is safe because the content never changes.
+func (s *sealedNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	path := s.path()
+	if writeFlags(flags) {
+		if errno := s.fsys.mutable("open", path); errno != 0 {
+			return nil, 0, errno
+		}
+		return nil, 0, s.fsys.refuse("open", path, syscall.EPERM, "sealed segments are read-only")
+	}
+	if flags&syscall.O_TRUNC != 0 {
+		return nil, 0, s.fsys.refuse("open", path, syscall.EPERM, "O_TRUNC on a sealed segment")
+	}
+	info, err := s.info()
+	if err != nil {
+		if errors.Is(err, segments.ErrNotExist) {
+			s.dropStaleEntry()
+		}
+		return nil, 0, s.fsys.fail("open", path, err)
+	}
+	fd, err := openBacking(info)
+	if err != nil {
+		return nil, 0, s.fsys.fail("open", path, err)
+	}
+	h := &sealedHandle{fd: fd, reads: &s.fsys.sealedReads}
+	if s.fsys.passthrough.Load() {
+		// go-fuse registers the descriptor as backing file and clears FOPEN_KEEP_CACHE when that works.
+		return &passthroughHandle{h}, fuse.FOPEN_KEEP_CACHE, 0
+	}
+	return h, fuse.FOPEN_KEEP_CACHE, 0
+}

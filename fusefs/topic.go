@@ -1,0 +1,97 @@
+package fusefs
+
+import (
+	"context"
+	"strconv"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"segfs/segments"
+)
+
+// topicNode is MNT/<topic>: one directory per partition.
+type topicNode struct {
+	dirBase
+	topic *segments.Topic
+}
+
+var (
+	_ = (fs.NodeLookuper)((*topicNode)(nil))
+	_ = (fs.NodeReaddirer)((*topicNode)(nil))
+	_ = (fs.NodeMkdirer)((*topicNode)(nil))
+	_ = (fs.NodeRmdirer)((*topicNode)(nil))
+)
+
+func newTopicNode(fsys *filesystem, t *segments.Topic) *topicNode {
+	return &topicNode{dirBase: dirBase{nodeBase{fsys: fsys}}, topic: t}
+}
+
+func (t *topicNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n, ok := segments.ParsePartitionName(name)
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	p, err := t.topic.Partition(n)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	t.fsys.dirEntry(out)
+	return t.partitionInode(ctx, name, p), 0
+}
+
+// partitionInode reuses the node the kernel already knows for p (see rootNode.topicInode).
+func (t *topicNode) partitionInode(ctx context.Context, name string, p *segments.Partition) *fs.Inode {
+	if ch := t.GetChild(name); ch != nil {
+		if pn, ok := ch.Operations().(*partitionNode); ok && pn.part == p {
+			return ch
+		}
+	}
+	return t.NewInode(ctx, newPartitionNode(t.fsys, p), fs.StableAttr{Mode: fuse.S_IFDIR})
+}
+
+func (t *topicNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	ids := t.topic.Partitions()
+	entries := t.dotEntries(len(ids))
+	for _, id := range ids {
+		entries = append(entries, fuse.DirEntry{Name: strconv.Itoa(id), Mode: fuse.S_IFDIR})
+	}
+	return fs.NewListDirStream(entries), 0
+}
+
+// Mkdir adds partition N; N is decimal without leading zeros so every partition has one name.
+func (t *topicNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	path := t.path() + "/" + name
+	if errno := t.fsys.mutable("mkdir", path); errno != 0 {
+		return nil, errno
+	}
+	n, ok := segments.ParsePartitionName(name)
+	if !ok {
+		return nil, t.fsys.refuse("mkdir", path, syscall.EINVAL, "partition names are decimal numbers without leading zeros")
+	}
+	p, err := t.topic.CreatePartition(n)
+	if err != nil {
+		return nil, t.fsys.fail("mkdir", path, err)
+	}
+	t.fsys.logger.WithField("path", path).Info("partition created")
+	t.fsys.dirEntry(out)
+	return t.NewInode(ctx, newPartitionNode(t.fsys, p), fs.StableAttr{Mode: fuse.S_IFDIR}), 0
+}
+
+// Rmdir deletes a partition with its data, although the directory lists segments (see rootNode.Rmdir).
+func (t *topicNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	path := t.path() + "/" + name
+	if errno := t.fsys.mutable("rmdir", path); errno != 0 {
+		return errno
+	}
+	n, ok := segments.ParsePartitionName(name)
+	if !ok {
+		return t.fsys.refuse("rmdir", path, syscall.ENOENT, "not a partition name")
+	}
+	if err := t.topic.DeletePartition(n); err != nil {
+		return t.fsys.fail("rmdir", path, err)
+	}
+	t.fsys.logger.WithField("path", path).Info("partition deleted")
+	return 0
+}
