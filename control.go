@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The daemon of a mount listens on an abstract unix socket named after its mount point. `segfs umount` connects
+// before unmounting and then reads until EOF: the kernel closes the daemon's end only when the daemon process
+// exits, which is after the log was closed, so EOF means "every partition is synced and the daemon is gone".
+// An abstract socket needs no file, so a killed daemon leaves nothing stale behind, and it is found from the
+// mount point alone, whatever data dir, environment or user the daemon was started with.
+
+// controlAddr is the socket address of the daemon serving mnt (resolved, absolute). Hashed because abstract
+// names are limited to 107 bytes and mount points are not.
+func controlAddr(mnt string) string {
+	sum := sha256.Sum256([]byte(mnt))
+	return "@segfs/mount/" + hex.EncodeToString(sum[:16])
+}
+
+// controlServer holds every accepted connection open until the daemon exits; finish reports the outcome of
+// closing the log to each of them.
+type controlServer struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+	final string // set by finish; late connections get it at once
+}
+
+func listenControl(mnt string) (*controlServer, error) {
+	ln, err := net.Listen("unix", controlAddr(mnt))
+	if err != nil {
+		return nil, fmt.Errorf("control socket for %s: %w", mnt, err)
+	}
+	s := &controlServer{ln: ln}
+	go s.accept()
+	return s, nil
+}
+
+func (s *controlServer) accept() {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		// Only the daemon's own user and root may learn when it exits; others are dropped.
+		if uid, _, err := peerCred(c); err != nil || (uid != 0 && uid != uint32(os.Getuid())) {
+			c.Close()
+			continue
+		}
+		s.mu.Lock()
+		fmt.Fprintf(c, "pid %d\n", os.Getpid())
+		if s.final != "" {
+			fmt.Fprint(c, s.final)
+		}
+		s.conns = append(s.conns, c)
+		s.mu.Unlock()
+	}
+}
+
+// finish tells every waiting `segfs umount` how closing the log went. The connections stay open: the daemon's
+// exit closes them, and that EOF is what the client waits for.
+func (s *controlServer) finish(closeErr error) {
+	msg := "ok\n"
+	if closeErr != nil {
+		msg = "error " + oneLine(closeErr.Error()) + "\n"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.final = msg
+	for _, c := range s.conns {
+		fmt.Fprint(c, msg)
+	}
+}
+
+// controlClient is umount's end of the socket.
+type controlClient struct {
+	conn net.Conn
+	r    *bufio.Reader
+	pid  int32
+}
+
+// dialControl connects to the daemon serving mnt. An error means no live daemon serves it.
+func dialControl(mnt string) (*controlClient, error) {
+	c, err := net.Dial("unix", controlAddr(mnt))
+	if err != nil {
+		return nil, err
+	}
+	_, pid, err := peerCred(c)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	// The greeting proves the daemon accepted us; a connection still in the backlog when it exits would be
+	// reset without a word.
+	r := bufio.NewReader(c)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := r.ReadString('\n')
+	_ = c.SetReadDeadline(time.Time{})
+	if err != nil || !strings.HasPrefix(line, "pid ") {
+		c.Close()
+		return nil, fmt.Errorf("daemon (pid %d) did not answer: %v", pid, err)
+	}
+	return &controlClient{conn: c, r: r, pid: pid}, nil
+}
+
+// waitExit blocks until the daemon has exited and returns what it reported about closing the log.
+func (cc *controlClient) waitExit() error {
+	defer cc.conn.Close()
+	var status string
+	sc := bufio.NewScanner(cc.r)
+	for sc.Scan() {
+		if line := sc.Text(); !strings.HasPrefix(line, "pid ") {
+			status = line
+		}
+	}
+	switch {
+	case status == "ok":
+		return nil
+	case strings.HasPrefix(status, "error "):
+		return fmt.Errorf("daemon (pid %d) failed to close the log: %s", cc.pid, strings.TrimPrefix(status, "error "))
+	default:
+		return fmt.Errorf("daemon (pid %d) exited without confirming that every partition was synced", cc.pid)
+	}
+}
+
+func peerCred(c net.Conn) (uid uint32, pid int32, err error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return 0, 0, errors.New("not a unix socket")
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return 0, 0, err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return 0, 0, err
+	}
+	if credErr != nil {
+		return 0, 0, credErr
+	}
+	return cred.Uid, cred.Pid, nil
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}

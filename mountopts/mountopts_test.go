@@ -1,0 +1,280 @@
+package mountopts
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"segfs/directio"
+	"segfs/segments"
+)
+
+func TestDefaults(t *testing.T) {
+	d := Defaults()
+	s := d.Segments
+	if s.SegmentSize != 1<<30 || s.IO != directio.DirectSync || s.Persist != segments.Deferred ||
+		s.Partitions != 1 || s.MaxDirty != 64<<20 || s.MaxDirtyTotal != 1<<30 ||
+		s.RetentionBytes != 0 || s.RetentionAge != 0 {
+		t.Fatalf("Defaults().Segments = %+v", s)
+	}
+	if d.AllowOther || d.DefaultPermissions || d.ReadOnly || d.Debug {
+		t.Fatalf("Defaults() has a boolean option on: %+v", d)
+	}
+	if err := d.Validate(); err != nil {
+		t.Fatalf("Defaults().Validate() = %v", err)
+	}
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []string // each one -o argument
+		edit func(c *Config)
+	}{
+		{"empty", []string{""}, func(c *Config) {}},
+		{"segment_size", []string{"segment_size=64MiB"}, func(c *Config) { c.Segments.SegmentSize = 64 << 20 }},
+		{"segment_size k", []string{"segment_size=512k"}, func(c *Config) { c.Segments.SegmentSize = 512 << 10 }},
+		{"io buffered", []string{"io=buffered"}, func(c *Config) { c.Segments.IO = directio.Buffered }},
+		{"io direct", []string{"io=direct"}, func(c *Config) { c.Segments.IO = directio.Direct }},
+		{"io dsync", []string{"io=dsync"}, func(c *Config) { c.Segments.IO = directio.DirectSync }},
+		{"persist inline", []string{"persist=inline"}, func(c *Config) { c.Segments.Persist = segments.Inline }},
+		{"persist deferred", []string{"persist=deferred"}, func(c *Config) { c.Segments.Persist = segments.Deferred }},
+		{"partitions", []string{"partitions=8"}, func(c *Config) { c.Segments.Partitions = 8 }},
+		{"max_dirty", []string{"max_dirty=1M"}, func(c *Config) { c.Segments.MaxDirty = 1 << 20 }},
+		{"max_dirty_total", []string{"max_dirty_total=2G"}, func(c *Config) { c.Segments.MaxDirtyTotal = 2 << 30 }},
+		{"retention_bytes", []string{"retention_bytes=10GiB"}, func(c *Config) { c.Segments.RetentionBytes = 10 << 30 }},
+		{"retention_age", []string{"retention_age=168h"}, func(c *Config) { c.Segments.RetentionAge = 168 * time.Hour }},
+		{"retention_age zero", []string{"retention_age=0"}, func(c *Config) {}},
+		{"bare booleans", []string{"allow_other,default_permissions,ro,debug"}, func(c *Config) {
+			c.AllowOther, c.DefaultPermissions, c.ReadOnly, c.Debug = true, true, true, true
+		}},
+		{"explicit booleans", []string{"allow_other=true,default_permissions=1,ro=false,debug=false"}, func(c *Config) {
+			c.AllowOther, c.DefaultPermissions = true, true
+		}},
+		{"boolean turned off later", []string{"debug", "debug=false"}, func(c *Config) {}},
+		{"last one wins", []string{"segment_size=1M,segment_size=2M", "segment_size=3M"}, func(c *Config) {
+			c.Segments.SegmentSize = 3 << 20
+		}},
+		{"rw after ro", []string{"ro,rw"}, func(c *Config) {}},
+		{"ro after rw", []string{"rw,ro"}, func(c *Config) { c.ReadOnly = true }},
+		{"spaces and empty items", []string{" io=buffered , ,partitions=2,"}, func(c *Config) {
+			c.Segments.IO, c.Segments.Partitions = directio.Buffered, 2
+		}},
+		{"generic mount(8) options ignored", []string{
+			"rw,dev,nodev,suid,nosuid,exec,noexec,auto,noauto,user,nouser,users,_netdev,nofail,defaults",
+			"relatime,noatime,atime,strictatime,lazytime,sync,async,dirsync,user=alice,owner,group",
+			"x-systemd.automount,x-systemd.requires=/srv,x-systemd.mount-timeout=30,x-mount.mkdir,comment=systemd.x",
+		}, func(c *Config) {}},
+		{"fstab line as mount.fuse3 passes it", []string{"rw,nofail,segment_size=256MiB,io=buffered,allow_other,dev,suid"},
+			func(c *Config) {
+				c.Segments.SegmentSize, c.Segments.IO, c.AllowOther = 256<<20, directio.Buffered, true
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Defaults()
+			for _, o := range tt.opts {
+				if err := got.Parse(o); err != nil {
+					t.Fatalf("Parse(%q) = %v", o, err)
+				}
+			}
+			want := Defaults()
+			tt.edit(&want)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("after %q:\n got %+v\nwant %+v", tt.opts, got, want)
+			}
+		})
+	}
+}
+
+func TestParseErrorsNameTheOption(t *testing.T) {
+	tests := []struct {
+		opts string
+		want []string // substrings of the error
+	}{
+		{"bogus", []string{`unknown option "bogus"`}},
+		{"bogus=1", []string{`unknown option "bogus"`}},
+		{"segment-size=1M", []string{`unknown option "segment-size"`}},
+		{"rw=false", []string{`unknown option "rw"`}},
+		{"segment_size", []string{"option segment_size needs a value", "segment_size=SIZE"}},
+		{"segment_size=", []string{"option segment_size=", "invalid size"}},
+		{"segment_size=big", []string{"option segment_size=big", "invalid size"}},
+		{"segment_size=1.5G", []string{"option segment_size=1.5G", "unknown unit"}},
+		{"max_dirty=-5", []string{"option max_dirty=-5", "invalid size"}},
+		{"max_dirty_total=1Q", []string{"option max_dirty_total=1Q"}},
+		{"retention_bytes=lots", []string{"option retention_bytes=lots"}},
+		{"io=fast", []string{"option io=fast"}},
+		{"io", []string{"option io needs a value", "io=buffered|direct|dsync"}},
+		{"persist=sometimes", []string{"option persist=sometimes"}},
+		{"partitions=0", []string{"option partitions=0", "at least 1"}},
+		{"partitions=-3", []string{"option partitions=-3", "at least 1"}},
+		{"partitions=two", []string{"option partitions=two", "integer"}},
+		{"partitions", []string{"option partitions needs a value"}},
+		{"retention_age=7d", []string{"option retention_age=7d", "Go duration"}},
+		{"retention_age=-1h", []string{"option retention_age=-1h", "negative"}},
+		{"ro=maybe", []string{"option ro=maybe", "true or false"}},
+		{"debug=yes please", []string{"option debug=yes please"}},
+		{"allow_other=", []string{"option allow_other="}},
+		{"io=buffered,partitions=0,segment_size=x", []string{"option partitions=0"}},
+	}
+	for _, tt := range tests {
+		c := Defaults()
+		err := c.Parse(tt.opts)
+		if err == nil {
+			t.Errorf("Parse(%q) succeeded; want an error", tt.opts)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("Parse(%q) = %q; want it to contain %q", tt.opts, err, w)
+			}
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		opts string
+		err  string // "" means valid
+	}{
+		{"", ""},
+		{"max_dirty=1G,max_dirty_total=1G", ""},
+		{"max_dirty=2G", "max_dirty=2GiB is larger than max_dirty_total=1GiB"},
+		{"max_dirty_total=32M", "max_dirty=64MiB is larger than max_dirty_total=32MiB"},
+		{"max_dirty=0", "max_dirty must be greater than 0"},
+		{"max_dirty_total=0", "max_dirty_total must be greater than 0"},
+		{"segment_size=0", "segment_size must be greater than 0"},
+		{"ro", ""},
+		{"ro,retention_bytes=1G", "ro with retention_bytes"},
+		{"ro,retention_age=24h", "ro with retention_age"},
+		{"ro,retention_age=0,retention_bytes=0", ""},
+		{"retention_bytes=1G,retention_age=24h", ""},
+		{"ro,rw,retention_bytes=1G", ""},
+	}
+	for _, tt := range tests {
+		c := Defaults()
+		if err := c.Parse(tt.opts); err != nil {
+			t.Fatalf("Parse(%q) = %v", tt.opts, err)
+		}
+		err := c.Validate()
+		if tt.err == "" {
+			if err != nil {
+				t.Errorf("Validate after %q = %v; want nil", tt.opts, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("Validate after %q = %v; want error containing %q", tt.opts, err, tt.err)
+		}
+	}
+	// Partitions below 1 cannot come from Parse; a Config built in code must still be refused.
+	c := Defaults()
+	c.Segments.Partitions = 0
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "partitions") {
+		t.Errorf("Validate with Partitions=0 = %v; want an error naming partitions", err)
+	}
+}
+
+func TestCheckBlockSize(t *testing.T) {
+	tests := []struct {
+		size  int64
+		block int
+		ok    bool
+	}{
+		{4096, 4096, true},
+		{1 << 30, 4096, true},
+		{512, 512, true},
+		{4095, 4096, false},
+		{512, 4096, false},
+	}
+	for _, tt := range tests {
+		c := Defaults()
+		c.Segments.SegmentSize = tt.size
+		err := c.CheckBlockSize(tt.block)
+		if tt.ok != (err == nil) {
+			t.Errorf("CheckBlockSize(size %d, block %d) = %v; want ok=%v", tt.size, tt.block, err, tt.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "segment_size") {
+			t.Errorf("error %q does not name segment_size", err)
+		}
+	}
+}
+
+func TestSetAndSetFlag(t *testing.T) {
+	c := Defaults()
+	if err := c.Set("segment_size", "2MiB"); err != nil || c.Segments.SegmentSize != 2<<20 {
+		t.Fatalf("Set segment_size: %v, %d", err, c.Segments.SegmentSize)
+	}
+	if err := c.SetFlag("max-dirty-total", "4G"); err != nil || c.Segments.MaxDirtyTotal != 4<<30 {
+		t.Fatalf("SetFlag max-dirty-total: %v, %d", err, c.Segments.MaxDirtyTotal)
+	}
+	if err := c.SetFlag("allow-other", "true"); err != nil || !c.AllowOther {
+		t.Fatalf("SetFlag allow-other: %v, %v", err, c.AllowOther)
+	}
+	err := c.SetFlag("segment-size", "huge")
+	if err == nil || !strings.Contains(err.Error(), "--segment-size huge") {
+		t.Fatalf("SetFlag bad value = %v; want it to name --segment-size", err)
+	}
+	if err := c.Set("nope", "1"); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("Set unknown = %v", err)
+	}
+	if err := c.SetFlag("nope", "1"); err == nil || !strings.Contains(err.Error(), "--nope") {
+		t.Fatalf("SetFlag unknown = %v", err)
+	}
+}
+
+func TestOptionsCoverEveryKeyAsFlag(t *testing.T) {
+	want := []string{"segment_size", "io", "persist", "partitions", "max_dirty", "max_dirty_total",
+		"retention_bytes", "retention_age", "allow_other", "default_permissions", "ro", "debug"}
+	opts := Options()
+	if len(opts) != len(want) {
+		t.Fatalf("Options() has %d entries; want %d", len(opts), len(want))
+	}
+	for i, o := range opts {
+		if o.Key != want[i] {
+			t.Errorf("option %d = %q; want %q", i, o.Key, want[i])
+		}
+		if o.Flag != strings.ReplaceAll(want[i], "_", "-") {
+			t.Errorf("option %s has flag %q", o.Key, o.Flag)
+		}
+		// Every default must itself be accepted, both as -o key and as flag.
+		c := Defaults()
+		if err := c.Set(o.Key, o.Default); err != nil {
+			t.Errorf("default of %s (%q) does not parse: %v", o.Key, o.Default, err)
+		}
+		if err := c.SetFlag(o.Flag, o.Default); err != nil {
+			t.Errorf("default of --%s (%q) does not parse: %v", o.Flag, o.Default, err)
+		}
+		if !reflect.DeepEqual(c, Defaults()) {
+			t.Errorf("setting %s to its default changed the config", o.Key)
+		}
+		if o.Bool != (o.Default == "false") {
+			t.Errorf("option %s: Bool=%v, default %q", o.Key, o.Bool, o.Default)
+		}
+	}
+}
+
+func TestEncodeRoundTrips(t *testing.T) {
+	for _, opts := range []string{
+		"",
+		"segment_size=1536,io=buffered,persist=inline,partitions=7,max_dirty=3k,max_dirty_total=5M," +
+			"retention_bytes=9G,retention_age=1h30m,allow_other,default_permissions,debug",
+		"io=direct,ro",
+	} {
+		c := Defaults()
+		if err := c.Parse(opts); err != nil {
+			t.Fatalf("Parse(%q) = %v", opts, err)
+		}
+		enc := c.Encode()
+		back := Defaults()
+		back.Segments.Partitions = 99 // Encode must carry every option, not rely on the defaults
+		back.Debug = true
+		if err := back.Parse(enc); err != nil {
+			t.Fatalf("Parse(Encode()) = %v for %q", err, enc)
+		}
+		if !reflect.DeepEqual(back, c) {
+			t.Fatalf("round trip of %q via %q:\n got %+v\nwant %+v", opts, enc, back, c)
+		}
+	}
+}

@@ -1,0 +1,162 @@
+package mountopts
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"segfs/directio"
+	"segfs/segments"
+)
+
+// option is one entry of the option table. The table is the single source of both the -o keys and the flags,
+// so the two spellings cannot drift apart.
+type option struct {
+	key         string
+	usage       string
+	placeholder string // what the value looks like, for help and errors
+	boolean     bool
+	set         func(c *Config, v string) error
+	get         func(c *Config) string
+}
+
+// Option describes one mount option for building command-line flags and help.
+type Option struct {
+	Key     string // -o key: segment_size
+	Flag    string // flag name: segment-size
+	Usage   string
+	Default string // value in Defaults(), as the option would be written
+	Bool    bool
+}
+
+// Options lists every mount option in a stable order.
+func Options() []Option {
+	d := Defaults()
+	out := make([]Option, 0, len(table))
+	for i := range table {
+		o := &table[i]
+		out = append(out, Option{
+			Key:     o.key,
+			Flag:    strings.ReplaceAll(o.key, "_", "-"),
+			Usage:   o.usage,
+			Default: o.get(&d),
+			Bool:    o.boolean,
+		})
+	}
+	return out
+}
+
+func lookup(key string) *option {
+	for i := range table {
+		if table[i].key == key {
+			return &table[i]
+		}
+	}
+	return nil
+}
+
+func sizeOption(key, usage string, field func(c *Config) *int64) option {
+	return option{
+		key: key, usage: usage, placeholder: "SIZE",
+		set: func(c *Config, v string) error {
+			n, err := ParseSize(v)
+			if err != nil {
+				return err
+			}
+			*field(c) = n
+			return nil
+		},
+		get: func(c *Config) string { return FormatSize(*field(c)) },
+	}
+}
+
+func boolOption(key, usage string, field func(c *Config) *bool) option {
+	return option{
+		key: key, usage: usage, placeholder: "true|false", boolean: true,
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("invalid boolean %q: want true or false", v)
+			}
+			*field(c) = b
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatBool(*field(c)) },
+	}
+}
+
+var table = []option{
+	sizeOption("segment_size", "rotate a partition's active segment once it holds this many bytes",
+		func(c *Config) *int64 { return &c.Segments.SegmentSize }),
+	{
+		key: "io", usage: "how segments are written: buffered, direct (O_DIRECT) or dsync (O_DIRECT|O_DSYNC)",
+		placeholder: "buffered|direct|dsync",
+		set: func(c *Config, v string) error {
+			m, err := directio.ParseMode(v)
+			if err != nil {
+				return err
+			}
+			c.Segments.IO = m
+			return nil
+		},
+		get: func(c *Config) string { return c.Segments.IO.String() },
+	},
+	{
+		key: "persist", usage: "inline: write() returns once the bytes are written; deferred: a flusher writes them behind",
+		placeholder: "inline|deferred",
+		set: func(c *Config, v string) error {
+			p, err := segments.ParsePersist(v)
+			if err != nil {
+				return err
+			}
+			c.Segments.Persist = p
+			return nil
+		},
+		get: func(c *Config) string { return c.Segments.Persist.String() },
+	},
+	{
+		key: "partitions", usage: "partitions of a topic created with mkdir", placeholder: "N",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("invalid count %q: want an integer", v)
+			}
+			if n < 1 {
+				return fmt.Errorf("must be at least 1")
+			}
+			c.Segments.Partitions = n
+			return nil
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.Segments.Partitions) },
+	},
+	sizeOption("max_dirty", "per-partition cap on appended bytes not yet written (persist=deferred)",
+		func(c *Config) *int64 { return &c.Segments.MaxDirty }),
+	sizeOption("max_dirty_total", "cap on unwritten bytes across all partitions (persist=deferred)",
+		func(c *Config) *int64 { return &c.Segments.MaxDirtyTotal }),
+	sizeOption("retention_bytes", "purge a partition's oldest sealed segments beyond this size (0 = keep all)",
+		func(c *Config) *int64 { return &c.Segments.RetentionBytes }),
+	{
+		key: "retention_age", usage: "purge sealed segments older than this Go duration, e.g. 168h (0 = keep all)",
+		placeholder: "DURATION",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("invalid duration %q: want a Go duration such as 90m or 168h", v)
+			}
+			if d < 0 {
+				return fmt.Errorf("must not be negative")
+			}
+			c.Segments.RetentionAge = d
+			return nil
+		},
+		get: func(c *Config) string { return c.Segments.RetentionAge.String() },
+	},
+	boolOption("allow_other", "let users other than the mounting one access the mount",
+		func(c *Config) *bool { return &c.AllowOther }),
+	boolOption("default_permissions", "let the kernel check permissions from the file modes",
+		func(c *Config) *bool { return &c.DefaultPermissions }),
+	boolOption("ro", "mount read-only", func(c *Config) *bool { return &c.ReadOnly }),
+	boolOption("debug", "log every FUSE request (go-fuse debug) and set the log level to debug",
+		func(c *Config) *bool { return &c.Debug }),
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"segfs/directio"
+	"segfs/mountopts"
+)
+
+// checkMountpoint fails with a one-line reason unless mnt (already resolved) is an existing directory with
+// nothing mounted on it. A FUSE mount left behind by a killed daemon is cleared first, with a log line, because
+// that is the state `segfs mount` after a crash must recover from without help.
+func checkMountpoint(mnt string, log logrus.FieldLogger) error {
+	fi, err := os.Stat(mnt)
+	if isDeadConn(err) {
+		if err := clearStaleMount(mnt, log); err != nil {
+			return err
+		}
+		fi, err = os.Stat(mnt)
+	}
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("mountpoint %s does not exist", mnt)
+	case err != nil:
+		return fmt.Errorf("mountpoint %s: %w", mnt, unwrapPathError(err))
+	case !fi.IsDir():
+		return fmt.Errorf("mountpoint %s is not a directory", mnt)
+	}
+	mounts, err := readMountinfo()
+	if err != nil {
+		return err
+	}
+	if m, ok := mountAt(mounts, mnt); ok {
+		return fmt.Errorf("mountpoint %s is already mounted (%s from %s)", mnt, m.FSType, m.Source)
+	}
+	return nil
+}
+
+// isDeadConn reports the errors a FUSE mount answers with once its daemon is gone (ENOTCONN) or its connection
+// was aborted (ECONNABORTED).
+func isDeadConn(err error) bool {
+	return errors.Is(err, unix.ENOTCONN) || errors.Is(err, unix.ECONNABORTED)
+}
+
+// clearStaleMount aborts the dead FUSE connection at mnt, so nothing can block on it any more, then detaches the
+// mount. The abort is best effort: without fusectl mounted the lazy unmount alone still frees the mount point.
+func clearStaleMount(mnt string, log logrus.FieldLogger) error {
+	mounts, err := readMountinfo()
+	if err != nil {
+		return err
+	}
+	m, ok := mountAt(mounts, mnt)
+	if !ok || !m.isFUSE() {
+		return fmt.Errorf("mountpoint %s: transport endpoint is not connected, but no FUSE mount is there to clear", mnt)
+	}
+	abort := filepath.Join("/sys/fs/fuse/connections", strconv.FormatUint(uint64(m.Minor), 10), "abort")
+	if err := os.WriteFile(abort, []byte("1"), 0); err != nil {
+		log.WithError(err).Debugf("could not abort FUSE connection %d", m.Minor)
+	}
+	if err := unmount(mnt, unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("mountpoint %s: clear stale mount: %w", mnt, err)
+	}
+	log.WithFields(logrus.Fields{"mountpoint": mnt, "fstype": m.FSType, "connection": m.Minor}).
+		Warn("cleared a stale mount left by a daemon that is gone (transport endpoint is not connected)")
+	return nil
+}
+
+// unmount unmounts mnt with umount2(2), or through fusermount3 when we lack the privilege (a user's own FUSE
+// mount), as libfuse does.
+func unmount(mnt string, flags int) error {
+	err := unix.Unmount(mnt, flags)
+	if err == nil || !(errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)) {
+		return err
+	}
+	args := []string{"-u", "-q"}
+	if flags&unix.MNT_DETACH != 0 {
+		args = append(args, "-z")
+	}
+	for _, prog := range []string{"fusermount3", "fusermount"} {
+		path, lerr := exec.LookPath(prog)
+		if lerr != nil {
+			continue
+		}
+		out, ferr := exec.Command(path, append(args, mnt)...).CombinedOutput()
+		if ferr != nil {
+			return fmt.Errorf("%s -u %s: %w: %s", prog, mnt, ferr, firstLine(string(out)))
+		}
+		return nil
+	}
+	return err
+}
+
+// checkDataDir creates dir if needed and proves, before anything else touches it, that segfs can create files in
+// it and, unless io=buffered, write to them with O_DIRECT. Without the probe a data dir holding no topics yet
+// would mount fine and only fail at the first mkdir.
+func checkDataDir(dir string, cfg *mountopts.Config) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("data dir %s: cannot create it: %w", dir, unwrapPathError(err))
+		}
+		fi, err = os.Stat(dir)
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("data dir %s: %w", dir, unwrapPathError(err))
+	case !fi.IsDir():
+		return fmt.Errorf("data dir %s is not a directory", dir)
+	}
+	fd, err := openProbe(dir, unix.O_WRONLY)
+	if err != nil {
+		return fmt.Errorf("data dir %s is not writable: %w", dir, err)
+	}
+	unix.Close(fd)
+	if cfg.Segments.IO == directio.Buffered {
+		return nil
+	}
+	align, err := directio.DiscoverAlignment(dir)
+	if err != nil {
+		return fmt.Errorf("data dir %s: %w", dir, err)
+	}
+	if err := cfg.CheckBlockSize(align.Offset); err != nil {
+		return err
+	}
+	return probeDirectIO(dir, cfg.Segments.IO, align)
+}
+
+// probeDirectIO writes one aligned block with the flags the segments will be opened with. EINVAL at open or
+// write is how Linux says the filesystem has no O_DIRECT, the same test directio applies.
+func probeDirectIO(dir string, mode directio.Mode, align directio.Alignment) error {
+	flags := unix.O_RDWR | unix.O_DIRECT
+	if mode == directio.DirectSync {
+		flags |= unix.O_DSYNC
+	}
+	unsupported := func(err error) error {
+		return fmt.Errorf("data dir %s: %w (%w); mount with -o io=buffered on this filesystem",
+			dir, directio.ErrDirectIOUnsupported, err)
+	}
+	fd, err := openProbe(dir, flags)
+	if errors.Is(err, unix.EINVAL) {
+		return unsupported(err)
+	}
+	if err != nil {
+		return fmt.Errorf("data dir %s: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	size := max(align.Offset, align.Memory, 512)
+	buf := directio.AlignedAlloc(size, max(align.Memory, 512))
+	if _, err := unix.Pwrite(fd, buf, 0); err != nil {
+		if errors.Is(err, unix.EINVAL) {
+			return unsupported(err)
+		}
+		return fmt.Errorf("data dir %s: write probe: %w", dir, err)
+	}
+	return nil
+}
+
+// openProbe opens an unnamed file in dir (O_TMPFILE), so a crash can never leave a probe file among the
+// topics. Filesystems without O_TMPFILE get a named file that is unlinked at once.
+func openProbe(dir string, flags int) (int, error) {
+	fd, err := unix.Open(dir, flags|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
+	if err == nil || !(errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR)) {
+		return fd, err
+	}
+	name := filepath.Join(dir, ".segfs-probe-"+strconv.Itoa(os.Getpid()))
+	fd, err = unix.Open(name, flags|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return -1, err
+	}
+	unix.Unlink(name)
+	return fd, nil
+}
+
+// unwrapPathError drops the *PathError layer whose op and path would repeat what the caller already said.
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
