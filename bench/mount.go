@@ -1,0 +1,186 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// How long a mount may take to appear, and an unmount (which syncs every partition) to finish.
+const (
+	mountTimeout   = 30 * time.Second
+	unmountTimeout = 3 * time.Minute
+)
+
+// mounted is a `segfs mount --foreground` child process serving one mode's column.
+type mounted struct {
+	cmd    *exec.Cmd
+	mnt    string
+	output *tailBuffer
+	exited chan struct{} // closed when the child exits; cmd.ProcessState is then set
+	err    error         // cmd.Wait's result, valid once exited is closed
+}
+
+// mountSegfs runs the segfs binary in the foreground on mnt and returns once the kernel lists the mount.
+// Running the real CLI, rather than calling fusefs in-process, benchmarks exactly what users run and keeps
+// the FUSE server's goroutines off the bench's own scheduler.
+func mountSegfs(ctx context.Context, binary, dataDir, mnt, opts string) (*mounted, error) {
+	m := &mounted{mnt: mnt, output: &tailBuffer{max: 8 << 10}, exited: make(chan struct{})}
+	m.cmd = exec.Command(binary, "mount", "--foreground", "--data", dataDir, "-o", opts, mnt)
+	m.cmd.Stdout, m.cmd.Stderr = m.output, m.output
+	if err := m.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s mount: %w", binary, err)
+	}
+	go func() { m.err = m.cmd.Wait(); close(m.exited) }()
+	deadline := time.Now().Add(mountTimeout)
+	for {
+		ok, err := fuseMounted(mnt)
+		if err != nil {
+			m.kill()
+			return nil, err
+		}
+		if ok {
+			return m, nil
+		}
+		select {
+		case <-m.exited:
+			return nil, fmt.Errorf("segfs mount -o %s %s exited before the mount appeared (%v): %s", opts, mnt, m.err, m.output)
+		case <-ctx.Done():
+			m.kill()
+			return nil, context.Cause(ctx)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			m.kill()
+			return nil, fmt.Errorf("segfs mount -o %s %s: not mounted after %s: %s", opts, mnt, mountTimeout, m.output)
+		}
+	}
+}
+
+// unmount asks the daemon to unmount with SIGTERM (the graceful path that syncs every partition) and waits.
+// A daemon that died during the run or exits with an error fails the column: its numbers are not trustworthy.
+func (m *mounted) unmount() error {
+	select {
+	case <-m.exited:
+		lazyUnmount(m.mnt)
+		return fmt.Errorf("segfs daemon for %s died during the run (%v): %s", m.mnt, m.err, m.output)
+	default:
+	}
+	if err := m.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("signal segfs daemon: %w", err)
+	}
+	select {
+	case <-m.exited:
+	case <-time.After(unmountTimeout):
+		m.kill()
+		return fmt.Errorf("segfs daemon for %s did not exit within %s of SIGTERM: %s", m.mnt, unmountTimeout, m.output)
+	}
+	if still, _ := fuseMounted(m.mnt); still {
+		lazyUnmount(m.mnt)
+		return fmt.Errorf("segfs daemon exited but %s is still mounted: %s", m.mnt, m.output)
+	}
+	if m.err != nil {
+		return fmt.Errorf("segfs daemon for %s exited with %v: %s", m.mnt, m.err, m.output)
+	}
+	return nil
+}
+
+// kill is the last resort for a daemon that will not start or stop; the mount point is detached lazily so
+// the temp dir can be removed.
+func (m *mounted) kill() {
+	_ = m.cmd.Process.Kill()
+	<-m.exited
+	lazyUnmount(m.mnt)
+}
+
+func lazyUnmount(mnt string) {
+	if ok, _ := fuseMounted(mnt); ok {
+		_ = exec.Command("fusermount3", "-u", "-z", mnt).Run()
+	}
+}
+
+// fuseMounted reports whether /proc/self/mountinfo lists a FUSE filesystem (fstype fuse or fuse.*, as
+// fuse.segfs) mounted exactly at mnt.
+func fuseMounted(mnt string) (bool, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false, fmt.Errorf("read mount table: %w", err)
+	}
+	defer f.Close()
+	want := filepath.Clean(mnt)
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		point, fstype, ok := parseMountinfo(sc.Text())
+		if ok && point == want && (fstype == "fuse" || strings.HasPrefix(fstype, "fuse.")) {
+			return true, nil
+		}
+	}
+	return false, sc.Err()
+}
+
+// parseMountinfo returns the mount point and filesystem type of one mountinfo line (proc(5)): field 5 is
+// the mount point, and the type follows the " - " separator after the optional fields.
+func parseMountinfo(line string) (point, fstype string, ok bool) {
+	fields := strings.Fields(line)
+	for i := 6; i+1 < len(fields); i++ {
+		if fields[i] == "-" && len(fields) > 4 {
+			return unescapeOctal(fields[4]), fields[i+1], true
+		}
+	}
+	return "", "", false
+}
+
+// unescapeOctal undoes the kernel's \040-style escaping of spaces, tabs, newlines and backslashes.
+func unescapeOctal(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// tailBuffer keeps the last max bytes of a child's output for error messages.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimSpace(string(t.b))
+	if s == "" {
+		return "(no output)"
+	}
+	return s
+}

@@ -1,0 +1,303 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Workload phases. Latencies are recorded only for operations that start while measuring, so warmup (cold
+// caches, first allocations) and the drain after the window never reach the histograms.
+const (
+	phaseWarmup int32 = iota
+	phaseMeasure
+	phaseStop
+)
+
+// Consumers poll an idle partition with a backoff from pollMin to pollMax: short enough that end-to-end
+// latency measures the filesystem rather than the poll interval, long enough that four idle consumers do not
+// take a core from the producers on a small machine.
+const (
+	pollMin = 20 * time.Microsecond
+	pollMax = time.Millisecond
+	// drainStall is how long a consumer may see no new byte after the producers stopped before the run
+	// fails: bytes the producer wrote that never become readable are lost bytes.
+	drainStall = 30 * time.Second
+)
+
+// workload runs producers and consumers on the partitions of one topic directory.
+type workload struct {
+	cfg      *Config
+	topicDir string
+	openRead func(string) (readFile, error) // openOS, or a fault-injecting wrapper in tests
+	progress *progress
+	stall    time.Duration // drainStall; tests shorten it to see a loss fail fast
+
+	base     time.Time // the shared clock base of send timestamps
+	phase    atomic.Int32
+	produced []atomic.Int64 // bytes written per producer (all phases)
+	consumed []atomic.Int64 // bytes read per consumer (all phases)
+	// Window bytes count the operations that started while measuring, the same operations whose latency
+	// is recorded, so a column's op count and its throughput describe one set of writes and reads.
+	prodWindow, consWindow atomic.Int64
+
+	bytesDone chan struct{} // closed when prodWindow reaches cfg.Bytes
+	doneOnce  sync.Once
+	prodDone  chan struct{} // closed when every producer returned: produced is final
+
+	prodHist, consHist, e2eHist []*hdrhistogram.Histogram // one per goroutine
+	emptyPolls                  atomic.Int64
+	verified                    []uint64 // messages verified per consumer
+}
+
+// runResult is what one workload run measured.
+type runResult struct {
+	window                      time.Duration
+	prodBytes, consBytes        int64 // operations started in the window
+	prodHist, consHist, e2e     *hdrhistogram.Histogram
+	verifiedBytes, verifiedMsgs int64 // over the whole run, all consumers
+	expectedBytes               int64 // what the consumers' producers wrote, summed per consumer
+	emptyPolls                  int64
+}
+
+func newWorkload(cfg *Config, topicDir string, pr *progress) *workload {
+	w := &workload{cfg: cfg, topicDir: topicDir, openRead: openOS, progress: pr, stall: drainStall,
+		produced: make([]atomic.Int64, cfg.Producers), consumed: make([]atomic.Int64, cfg.Consumers),
+		bytesDone: make(chan struct{}), prodDone: make(chan struct{}), verified: make([]uint64, cfg.Consumers)}
+	for range cfg.Producers {
+		w.prodHist = append(w.prodHist, newHist())
+	}
+	for range cfg.Consumers {
+		w.consHist = append(w.consHist, newHist())
+		w.e2eHist = append(w.e2eHist, newHist())
+	}
+	return w
+}
+
+func (w *workload) partitionDir(p int) string { return filepath.Join(w.topicDir, strconv.Itoa(p)) }
+
+func (w *workload) now() int64 { return time.Since(w.base).Nanoseconds() }
+
+// run executes warmup, the measured window and the drain, and fails if any consumer's bytes differ from
+// its producer's.
+func (w *workload) run(ctx context.Context) (*runResult, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	files := make([]*os.File, w.cfg.Producers)
+	for p := range files {
+		f, err := os.OpenFile(filepath.Join(w.partitionDir(p), "current"), os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			closeAll(files)
+			return nil, fmt.Errorf("producer %d: open for append: %w", p, err)
+		}
+		files[p] = f
+	}
+	w.base = time.Now()
+	var prodWG, consWG sync.WaitGroup
+	for p, f := range files {
+		prodWG.Go(func() {
+			defer f.Close()
+			if err := w.produce(ctx, p, f); err != nil {
+				cancel(fmt.Errorf("producer %d: %w", p, err))
+			}
+		})
+	}
+	for c := range w.cfg.Consumers {
+		consWG.Go(func() {
+			if err := w.consume(ctx, c); err != nil {
+				cancel(fmt.Errorf("consumer %d (partition %d): %w", c, c%w.cfg.Producers, err))
+			}
+		})
+	}
+	res := &runResult{}
+	err := w.measure(ctx, res)
+	w.phase.Store(phaseStop)
+	prodWG.Wait()
+	close(w.prodDone)
+	w.progress.note("measured; consumers are reading the rest")
+	consWG.Wait()
+	if cause := context.Cause(ctx); cause != nil {
+		w.progress.done()
+		return nil, cause
+	}
+	if err != nil {
+		w.progress.done()
+		return nil, err
+	}
+	w.progress.update("done", res.window, res.window, mbps(res.prodBytes, res.window), mbps(res.consBytes, res.window))
+	w.progress.done()
+	// Read after every goroutine returned: operations that started in the window count in full.
+	res.prodBytes, res.consBytes = w.prodWindow.Load(), w.consWindow.Load()
+	res.prodHist, res.consHist, res.e2e = merge(w.prodHist), merge(w.consHist), merge(w.e2eHist)
+	for c, n := range w.verified {
+		res.verifiedMsgs += int64(n)
+		res.verifiedBytes += w.consumed[c].Load()
+		res.expectedBytes += w.produced[c%w.cfg.Producers].Load()
+	}
+	res.emptyPolls = w.emptyPolls.Load()
+	return res, nil
+}
+
+// measure waits out the warmup and the window, reporting progress, and records the window's byte counts.
+func (w *workload) measure(ctx context.Context, res *runResult) error {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	wait := func(d time.Duration, phase string, done <-chan struct{}, counts func() (int64, int64)) error {
+		if d <= 0 {
+			return nil
+		}
+		start := time.Now()
+		p0, c0 := counts()
+		end := time.NewTimer(d)
+		defer end.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			case <-end.C:
+				return nil
+			case <-done:
+				return nil
+			case <-tick.C:
+				el := time.Since(start)
+				p, c := counts()
+				w.progress.update(phase, el, d, mbps(p-p0, el), mbps(c-c0, el))
+			}
+		}
+	}
+	total := func() (int64, int64) { return sum(w.produced), sum(w.consumed) }
+	if err := wait(w.cfg.Warmup, "warmup", nil, total); err != nil {
+		return err
+	}
+	w.phase.Store(phaseMeasure)
+	start := time.Now()
+	d := w.cfg.Duration
+	if w.cfg.Bytes > 0 {
+		d = 1<<63 - 1 // the window ends on bytes, not time
+	}
+	err := wait(d, "measure", w.bytesDone, func() (int64, int64) { return w.prodWindow.Load(), w.consWindow.Load() })
+	res.window = time.Since(start)
+	return err
+}
+
+// produce appends batches to the partition until the run stops. Latency is the write() plus the fsync
+// when one is due, as the application sees an acknowledged append.
+func (w *workload) produce(ctx context.Context, p int, f *os.File) error {
+	enc := NewEncoder(uint32(p), w.cfg.MessageSize, w.cfg.Batch)
+	for writes := 1; ctx.Err() == nil; writes++ {
+		phase := w.phase.Load()
+		if phase == phaseStop {
+			return nil
+		}
+		batch := enc.Next()
+		enc.Stamp(w.now())
+		start := time.Now()
+		if _, err := f.Write(batch); err != nil {
+			return fmt.Errorf("append batch %d: %w", writes, err)
+		}
+		if w.cfg.FsyncEvery > 0 && writes%w.cfg.FsyncEvery == 0 {
+			if err := f.Sync(); err != nil {
+				return fmt.Errorf("fsync after batch %d: %w", writes, err)
+			}
+		}
+		took := time.Since(start)
+		w.produced[p].Add(int64(len(batch)))
+		if phase == phaseMeasure {
+			record(w.prodHist[p], took.Nanoseconds())
+			if w.prodWindow.Add(int64(len(batch))) >= w.cfg.Bytes && w.cfg.Bytes > 0 {
+				w.doneOnce.Do(func() { close(w.bytesDone) })
+			}
+		}
+	}
+	return nil
+}
+
+// consume tails partition c%P, verifying every byte, until it has read exactly what the producer wrote.
+func (w *workload) consume(ctx context.Context, c int) error {
+	p := c % w.cfg.Producers
+	v := NewVerifier(uint32(p), w.cfg.MessageSize)
+	t := newTailer(w.partitionDir(p), w.openRead)
+	defer t.Close()
+	buf := make([]byte, w.cfg.BatchBytes())
+	sleep, lastData := pollMin, time.Now()
+	for ctx.Err() == nil {
+		n, took, err := t.Next(buf)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			measuring, now := w.phase.Load() == phaseMeasure, w.now()
+			if measuring {
+				record(w.consHist[c], took.Nanoseconds())
+				w.consWindow.Add(int64(n))
+			}
+			if err := v.Feed(buf[:n], func(send int64) {
+				if measuring {
+					record(w.e2eHist[c], now-send)
+				}
+			}); err != nil {
+				return err
+			}
+			w.consumed[c].Add(int64(n))
+			sleep, lastData = pollMin, time.Now()
+			continue
+		}
+		w.emptyPolls.Add(1)
+		select {
+		case <-w.prodDone:
+			target := w.produced[p].Load()
+			if v.Bytes() >= target {
+				// Everything written was read and the last read() found nothing more: the stream is exact.
+				w.verified[c] = v.Messages()
+				return v.Finish(uint64(target) / uint64(w.cfg.MessageSize))
+			}
+			if time.Since(lastData) > w.stall {
+				return &VerifyError{Producer: uint32(p), Offset: v.Bytes(), Reason: fmt.Sprintf(
+					"the producer wrote %d bytes but only %d became readable (nothing new for %s): bytes lost",
+					target, v.Bytes(), w.stall)}
+			}
+		default:
+		}
+		time.Sleep(sleep)
+		sleep = min(2*sleep, pollMax)
+	}
+	return context.Cause(ctx)
+}
+
+func merge(hs []*hdrhistogram.Histogram) *hdrhistogram.Histogram {
+	out := newHist()
+	for _, h := range hs {
+		out.Merge(h)
+	}
+	return out
+}
+
+func sum(xs []atomic.Int64) int64 {
+	var s int64
+	for i := range xs {
+		s += xs[i].Load()
+	}
+	return s
+}
+
+func mbps(bytes int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(bytes) / 1e6 / d.Seconds()
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
