@@ -5,17 +5,23 @@ LDFLAGS := -X main.version=$(VERSION)
 # Overridable so a developer can run the race/stress tests for minutes: make test STRESS=2m
 STRESS ?= 3s
 
-.PHONY: build test bench lint clean
+.PHONY: build test bench bench-limits lint clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
 
 test: build
 	$(GO) vet ./...
+	@[ -e /dev/fuse ] || echo "*** /dev/fuse is absent: every test that mounts segfs will SKIP ***"
 	SEGFS_STRESS_DURATION=$(STRESS) $(GO) test -race -count=1 -timeout 30m ./...
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./directio/ ./segments/
+
+# Issue 7's targets against their baselines, full size (several minutes; needs root and fio).
+# Extra flags: make bench-limits LIMITS_FLAGS="--targets 1,4 --json /tmp/limits.json"
+bench-limits: build
+	$(BIN) bench-limits $(LIMITS_FLAGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -1,0 +1,162 @@
+package integration
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"segfs/integration/internal/recstream"
+)
+
+// TestBackgroundMount: issue 4 §4.1 and §4.3. `segfs mount` without --foreground, and the fstab form that
+// mount.fuse3 runs (`segfs DATA MNT -o opts`, with the generic options mount(8) adds), daemonize and return only
+// once the mount is live; the -o options apply; `segfs umount` unmounts and the daemon exits with the data synced.
+func TestBackgroundMount(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args func(data, mnt string) []string
+	}{
+		{"segfs-mount", func(data, mnt string) []string {
+			return []string{"mount", "--data", data, "-o", "segment_size=1MiB", mnt}
+		}},
+		{"fstab", func(data, mnt string) []string {
+			return []string{data, mnt, "-o", "segment_size=1MiB,rw,nosuid,nodev,_netdev"}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, mnt := newDirs(t)
+			daemonMount(t, mnt, tc.args(data, mnt)...)
+			mkdir(t, filepath.Join(mnt, "T"))
+			part := filepath.Join(mnt, "T", "0")
+			want := recstream.StreamBytes(10, mib+mib/2)
+			appendFile(t, filepath.Join(part, "current"), want[:mib/2])
+			appendFile(t, filepath.Join(part, "current"), want[mib/2:])
+			got, segs := readPartition(t, part)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("partition differs from what was appended at %d", firstDiff(got, want))
+			}
+			if len(segs) != 2 {
+				t.Fatalf("1.5 MiB in two appends with -o segment_size=1MiB: segments %v, want one sealed and current", segs)
+			}
+			daemonUnmount(t, mnt)
+			checkBacking(t, filepath.Join(data, "T", "0"), segs, want)
+		})
+	}
+}
+
+// daemonMount runs a daemonizing segfs invocation, which must exit 0 with the mount already live.
+func daemonMount(t *testing.T, mnt string, args ...string) {
+	t.Helper()
+	t.Cleanup(func() { unmountLeftovers(t, mnt) })
+	res := runCmd(t, mountTimeout, nil, binaries.segfs, args...)
+	if res.code != 0 {
+		t.Fatalf("segfs %q: %v", args, res)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(mnt, &st); err != nil || st.Type != fuseMagic || !hasFuseEntry(mnt) {
+		t.Fatalf("segfs %q returned before the mount was live: statfs %v, type %#x, mounted %v", args, err, st.Type, hasFuseEntry(mnt))
+	}
+	if n := len(mountEntries(t, mnt)); n != 1 {
+		t.Fatalf("%d mounts at %s, want 1", n, mnt)
+	}
+}
+
+// daemonUnmount runs segfs umount and waits until no segfs process serves mnt any more.
+func daemonUnmount(t *testing.T, mnt string) {
+	t.Helper()
+	if res := runCmd(t, exitTimeout, nil, binaries.segfs, "umount", mnt); res.code != 0 {
+		t.Fatalf("segfs umount %s: %v", mnt, res)
+	}
+	if hasFuseEntry(mnt) {
+		t.Fatalf("%s still mounted after segfs umount", mnt)
+	}
+	deadline := time.Now().Add(exitTimeout)
+	for len(daemonPids(mnt)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("segfs daemon(s) %v for %s still running %v after segfs umount", daemonPids(mnt), mnt, exitTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// daemonPids returns the pids of segfs processes whose command line names mnt.
+func daemonPids(mnt string) []string {
+	var pids []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if exe, _ := os.Readlink(filepath.Join(filepath.Dir(p), "exe")); exe != binaries.segfs && args[0] != binaries.segfs {
+			continue
+		}
+		for _, a := range args[1:] {
+			if a == mnt {
+				pids = append(pids, filepath.Base(filepath.Dir(p)))
+				break
+			}
+		}
+	}
+	return pids
+}
+
+// TestSignalUnmount: issue 4 §4.4. SIGTERM and SIGINT unmount gracefully: the daemon exits 0, nothing stays
+// mounted, and the data dir holds exactly what was appended (no padding, nothing missing) in every io mode.
+func TestSignalUnmount(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sig  syscall.Signal
+		opts string
+	}{
+		{"SIGTERM-dsync-deferred", syscall.SIGTERM, "io=dsync,persist=deferred"},
+		{"SIGINT-direct-inline", syscall.SIGINT, "io=direct,persist=inline"},
+		{"SIGTERM-buffered-deferred", syscall.SIGTERM, "io=buffered,persist=deferred"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, mnt := newDirs(t)
+			m := mountFS(t, data, mnt, "segment_size=1MiB,"+tc.opts)
+			mkdir(t, filepath.Join(mnt, "T"))
+			part := filepath.Join(mnt, "T", "0")
+			want := recstream.StreamBytes(14, mib+12345)
+			// A writer still has current open when the signal comes: the unmount waits for its close (the
+			// mount is busy until then), and what it wrote must be on disk when the daemon has exited.
+			f, err := os.OpenFile(filepath.Join(part, "current"), os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range [][]byte{want[:mib-1], want[mib-1:]} {
+				if _, err := f.Write(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, segs := readPartition(t, part)
+			if err := m.cmd.Process.Signal(tc.sig); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
+			if err := f.Close(); err != nil {
+				t.Errorf("close of current after %v: %v", tc.sig, err)
+			}
+			select {
+			case <-m.done:
+			case <-time.After(exitTimeout):
+				t.Fatalf("daemon still running %v after %v and the last close", exitTimeout, tc.sig)
+			}
+			if m.err != nil {
+				t.Errorf("daemon exited with %v after %v\n%s", m.err, tc.sig, m.Log())
+			}
+			if hasFuseEntry(mnt) {
+				t.Errorf("%s still mounted after %v", mnt, tc.sig)
+			}
+			checkBacking(t, filepath.Join(data, "T", "0"), segs, want)
+		})
+	}
+}
