@@ -37,6 +37,10 @@ func (st *appState) umount(c *cli.Context) error {
 	// Connect before unmounting: the daemon exits right after the unmount, and only a connection it already
 	// accepted tells us when.
 	ctl, dialErr := dialControl(mnt)
+	if ctl == nil && m.isFUSE() && fuseConnDead(mnt) {
+		// No daemon: a plain unmount would only say EBUSY while processes still hold files there.
+		return clearStaleMount(mnt, st.log)
+	}
 	if ctl == nil && m.FSType != "fuse.segfs" {
 		return fmt.Errorf("%s is not a segfs mount (%s from %s)", mnt, m.FSType, m.Source)
 	}

@@ -19,13 +19,10 @@ import (
 // nothing mounted on it. A FUSE mount left behind by a killed daemon is cleared first, with a log line, because
 // that is the state `segfs mount` after a crash must recover from without help.
 func checkMountpoint(mnt string, log logrus.FieldLogger) error {
-	fi, err := os.Stat(mnt)
-	if isDeadConn(err) {
-		if err := clearStaleMount(mnt, log); err != nil {
-			return err
-		}
-		fi, err = os.Stat(mnt)
+	if err := clearIfStale(mnt, log); err != nil {
+		return err
 	}
+	fi, err := os.Stat(mnt)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("mountpoint %s does not exist", mnt)
@@ -42,6 +39,27 @@ func checkMountpoint(mnt string, log logrus.FieldLogger) error {
 		return fmt.Errorf("mountpoint %s is already mounted (%s from %s)", mnt, m.FSType, m.Source)
 	}
 	return nil
+}
+
+// clearIfStale clears the FUSE mount at mnt if its daemon is gone, and does nothing otherwise.
+func clearIfStale(mnt string, log logrus.FieldLogger) error {
+	mounts, err := readMountinfo()
+	if err != nil {
+		return err
+	}
+	if m, ok := mountAt(mounts, mnt); !ok || !m.isFUSE() || !fuseConnDead(mnt) {
+		return nil
+	}
+	return clearStaleMount(mnt, log)
+}
+
+// fuseConnDead reports whether the FUSE mount at mnt has lost its daemon. stat(2) cannot tell: for as long
+// as the root's attribute timeout runs, the kernel answers it from its cache even with the daemon gone (a
+// remount right after kill -9 then saw a live mount). statfs(2) is never cached, so it always reaches the
+// daemon, and a dead connection answers it with ENOTCONN (ECONNABORTED once aborted).
+func fuseConnDead(mnt string) bool {
+	var st unix.Statfs_t
+	return isDeadConn(unix.Statfs(mnt, &st))
 }
 
 // isDeadConn reports the errors a FUSE mount answers with once its daemon is gone (ENOTCONN) or its connection

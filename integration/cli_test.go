@@ -160,3 +160,32 @@ func TestSignalUnmount(t *testing.T) {
 		})
 	}
 }
+
+// TestUmountClearsDeadMount: issue 4 §4.5 from the other side. After kill -9, while a process still holds a
+// file open on the dead mount (a server's log descriptor), `segfs umount` must clear the mount: there is no
+// daemon to wait for, and a plain unmount would only answer EBUSY.
+func TestUmountClearsDeadMount(t *testing.T) {
+	requireRoot(t)
+	data, mnt := newDirs(t)
+	m := mountFS(t, data, mnt, "")
+	mkdir(t, filepath.Join(mnt, "T"))
+	held, err := os.OpenFile(filepath.Join(mnt, "T", "0", "current"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if _, err := os.Stat(mnt); err != nil { // cache the root's attributes, as ls -ld or df would
+		t.Fatal(err)
+	}
+	m.Kill9()
+	res := runCmd(t, time.Minute, nil, binaries.segfs, "umount", mnt)
+	if res.code != 0 {
+		t.Fatalf("segfs umount of a dead mount with a file held open: %v", res)
+	}
+	if hasFuseEntry(mnt) {
+		t.Fatalf("a FUSE mount is still listed at %s after segfs umount", mnt)
+	}
+	if _, err := held.Write([]byte("x")); err == nil {
+		t.Fatalf("write to a descriptor of the cleared mount succeeded")
+	}
+}

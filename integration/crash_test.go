@@ -85,6 +85,11 @@ func testCrash(t *testing.T, modeOpts string, iters int, seed uint64) {
 		}
 		delay := time.Duration(r.IntN(500)) * time.Millisecond
 		time.Sleep(delay)
+		// Cache the root's attributes in the kernel, as any ls -ld or df of the mount does: after the kill,
+		// stat of the root is then answered from that cache, and the remount must still see the mount dead.
+		if _, err := os.Stat(mnt); err != nil {
+			t.Fatalf("kill point %d: stat of the live mount: %v", i, err)
+		}
 		m.Kill9()
 		if err := waitProcess(writer, exitTimeout); err != nil {
 			t.Fatalf("kill point %d: writer: %v: %s", i, err, out.String())
