@@ -20,6 +20,7 @@ type bufferedFile struct {
 
 	// Writer-only state.
 	fileSize int64 // -1 when a failed rollback left the size on disk unknown
+	res      reservation
 	closed   bool
 	one      [1][]byte
 	iovs     [][]byte
@@ -94,8 +95,10 @@ func (f *bufferedFile) rollback(cause error) error {
 	}
 	err := retryEINTR(func() error { return f.sys.Ftruncate(f.fd, f.fileSize) })
 	if err == nil {
+		f.res.released()
 		return cause
 	}
+	f.res.lost()
 	err = fmt.Errorf("restore %s to %d bytes: %w", f.path, f.fileSize, err)
 	f.fileSize = -1
 	return errors.Join(cause, err)
@@ -109,6 +112,7 @@ func (f *bufferedFile) Flush() error {
 }
 
 // FlushAndTruncate only has work to do after a failed rollback left stray bytes past the logical end.
+// A reservation past the end survives it (no truncate), so a Sync costs no re-reservation.
 func (f *bufferedFile) FlushAndTruncate() error {
 	if f.closed {
 		return errClosed("flush", f.path)
@@ -118,9 +122,11 @@ func (f *bufferedFile) FlushAndTruncate() error {
 		return nil
 	}
 	if err := retryEINTR(func() error { return f.sys.Ftruncate(f.fd, size) }); err != nil {
+		f.res.lost()
 		return fmt.Errorf("truncate %s to %d: %w", f.path, size, err)
 	}
 	f.fileSize = size
+	f.res.released()
 	return nil
 }
 
@@ -164,6 +170,9 @@ func (f *bufferedFile) Close() error {
 		return errClosed("close", f.path)
 	}
 	err := f.FlushAndTruncate()
+	if err == nil {
+		err = f.res.release(f.sys, f.fd, f.path, f.fileSize, f.align.block())
+	}
 	f.closed = true
 	f.gate.close()
 	if cerr := f.sys.Close(f.fd); cerr != nil {

@@ -40,6 +40,7 @@ type directFile struct {
 	flushed    int   // tail bytes present in the block on disk at base
 	truncDirty bool  // a truncate changed the size since the last fdatasync
 	verified   bool  // a direct write succeeded, so EINVAL no longer means "O_DIRECT unsupported"
+	res        reservation
 	closed     bool
 	one        [1][]byte
 	plan       planner
@@ -164,6 +165,9 @@ func (f *directFile) Close() error {
 		return errClosed("close", f.path)
 	}
 	err := f.FlushAndTruncate()
+	if err == nil {
+		err = f.res.release(f.sys, f.fd, f.path, f.fileSize, f.bs)
+	}
 	f.closed = true
 	f.gate.close()
 	if cerr := f.sys.Close(f.rfd); cerr != nil {

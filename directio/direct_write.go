@@ -207,7 +207,13 @@ func (f *directFile) restore() error {
 			return err
 		}
 	}
-	return retryEINTR(func() error { return f.sys.Ftruncate(f.fd, f.fileSize) })
+	err := retryEINTR(func() error { return f.sys.Ftruncate(f.fd, f.fileSize) })
+	if err != nil {
+		f.res.lost()
+		return err
+	}
+	f.res.released()
+	return nil
 }
 
 func (f *directFile) Flush() error {
@@ -238,6 +244,8 @@ func (f *directFile) Flush() error {
 	return nil
 }
 
+// FlushAndTruncate truncates only when the file is not exact already; a truncate also frees the
+// blocks reserved past the end.
 func (f *directFile) FlushAndTruncate() error {
 	if err := f.Flush(); err != nil {
 		return err
@@ -247,8 +255,10 @@ func (f *directFile) FlushAndTruncate() error {
 		return nil
 	}
 	if err := retryEINTR(func() error { return f.sys.Ftruncate(f.fd, size) }); err != nil {
+		f.res.lost()
 		return fmt.Errorf("truncate %s to %d: %w", f.path, size, err)
 	}
 	f.fileSize, f.truncDirty = size, true
+	f.res.released()
 	return nil
 }

@@ -35,6 +35,22 @@
 // progress. Errors wrap the errno, so errors.Is(err, unix.ENOSPC) works. A filesystem that rejects
 // O_DIRECT yields an error wrapping ErrDirectIOUnsupported that names the path and suggests io=buffered.
 //
+// # Reserving space
+//
+// Reserve(end) allocates the blocks up to end with fallocate(FALLOC_FL_KEEP_SIZE): the size and the
+// content stay as they are, but the appends up to end (and the padded writes of their tail) no longer
+// need a block from the filesystem, so a full disk is reported by Reserve, before the caller accepts
+// bytes it can only write later, instead of by a write after it acknowledged them. It works in every
+// mode; in Buffered mode it also keeps the page cache from accepting bytes that writeback could not
+// place. The blocks are unwritten extents until written, which the filesystem converts as part of the
+// write. A range already reserved costs no syscall. Every truncate frees the blocks past the end, so
+// a reservation ends with a FlushAndTruncate that has to truncate (in the direct modes whenever the
+// tail is partial; in Buffered mode it survives, so a Sync costs nothing extra), with the rollback of
+// a failed write, and with Close, which truncates to the same size if anything was reserved past the
+// end, so a closed file keeps no spare blocks. On a filesystem without fallocate (EOPNOTSUPP) Reserve
+// is a no-op, remembered for the File's lifetime. A failed Reserve wraps the errno (ENOSPC, EDQUOT)
+// and changes nothing the File reports.
+//
 // # Buffered
 //
 // Buffered mode pwrites every byte at once through the page cache: no tail, no padding, Flush does
@@ -43,8 +59,8 @@
 //
 // # Concurrency contract
 //
-// Write, WriteV, Flush, FlushAndTruncate, Sync and Close must be called by one goroutine at a time;
-// the caller serializes them. Size and ReadAt may run concurrently with all of them and with each
+// Write, WriteV, Flush, FlushAndTruncate, Reserve, Sync and Close must be called by one goroutine at a
+// time; the caller serializes them. Size and ReadAt may run concurrently with all of them and with each
 // other, and never wait for disk I/O of the writer: Size is an atomic load, and ReadAt holds a mutex
 // only while copying tail bytes from memory. Bytes below the tail are read from disk through a second,
 // read-only descriptor without O_DIRECT. The size and the tail only advance after the blocks that hold

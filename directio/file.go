@@ -37,8 +37,23 @@ type File interface {
 	// Flush pads the tail with zeros and writes it, keeping the tail in memory so the next append
 	// rewrites that block.
 	Flush() error
-	// FlushAndTruncate flushes, then truncates the file to its exact logical size.
+	// FlushAndTruncate flushes, then truncates the file to its exact logical size (if it is not
+	// exact already; the truncate also frees the blocks Reserve allocated).
 	FlushAndTruncate() error
+	// Reserve makes sure the disk blocks of the file up to offset end are allocated, without changing
+	// the size or any byte of the file (fallocate with FALLOC_FL_KEEP_SIZE, from the block-aligned end
+	// of what is on disk up to end rounded up to the block size), so that appends up to end, and the
+	// padded writes of their tail, cannot fail for lack of space. It is a writer-side call, serialized
+	// with Write like the others. A range already reserved costs no syscall. A full disk gives an
+	// error wrapping unix.ENOSPC (or EDQUOT) and leaves Size, the file's size and content as they
+	// were; blocks the failed call allocated anyway are given back with the rest. On a filesystem
+	// without fallocate (EOPNOTSUPP) Reserve does nothing, then and on every later call, and returns
+	// nil: space is allocated at write time as without it. The reservation lasts until a truncate
+	// frees it: a FlushAndTruncate that has to truncate (in the direct modes, whenever the tail is
+	// partial), the rollback of a failed write, or Close, which always gives back what was reserved
+	// past the end so a closed file keeps no spare blocks. Callers that rely on it re-Reserve after
+	// those; a range still reserved costs them no syscall.
+	Reserve(end int64) error
 	// Sync makes what has been written, and the file size, durable.
 	Sync() error
 	// Size is the logical size; lock-free.
@@ -47,8 +62,8 @@ type File interface {
 	ReadAt(p []byte, off int64) (int, error)
 	Alignment() Alignment
 	Path() string
-	// Close is FlushAndTruncate followed by closing the descriptors; it closes them even if the flush
-	// fails.
+	// Close is FlushAndTruncate, giving back reserved blocks past the end, then closing the
+	// descriptors; it closes them even if the flush fails.
 	Close() error
 }
 

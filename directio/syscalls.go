@@ -18,6 +18,9 @@ type Syscalls interface {
 	Fdatasync(fd int) error
 	Fsync(fd int) error
 	Fstat(fd int, st *unix.Stat_t) error
+	// Fallocate is fallocate(2). File.Reserve uses it with FALLOC_FL_KEEP_SIZE only, which allocates
+	// blocks past the end without changing the size or any byte of the file.
+	Fallocate(fd int, mode uint32, off, length int64) error
 	Close(fd int) error
 }
 
@@ -73,3 +76,7 @@ func (OS) Fdatasync(fd int) error                         { return unix.Fdatasyn
 func (OS) Fsync(fd int) error                             { return unix.Fsync(fd) }
 func (OS) Fstat(fd int, st *unix.Stat_t) error            { return unix.Fstat(fd, st) }
 func (OS) Close(fd int) error                             { return unix.Close(fd) }
+
+func (OS) Fallocate(fd int, mode uint32, off, length int64) error {
+	return unix.Fallocate(fd, mode, off, length)
+}

@@ -32,26 +32,28 @@ type pwritevCall struct {
 }
 
 // faultSyscalls is the fault-injection Syscalls used by the tests: it passes every call to OS, counts
-// the mutating calls (pwritev, ftruncate, fdatasync, fsync) and makes the one at a chosen position fail
+// the mutating calls (pwritev, ftruncate, fdatasync, fsync, fallocate) and makes the one at a chosen position fail
 // or short-write. It also records pwritev iovecs (to prove zero-copy), counts descriptors (to find
 // leaks) and can hold pwritev calls (to prove readers do not wait for them).
 type faultSyscalls struct {
 	OS
-	mu       sync.Mutex
-	unit     map[int]int // O_DIRECT fd -> block size a real short write would be a multiple of
-	bs       int
-	calls    int // mutating calls so far
-	at       int // position of the fault; -1 for none
-	kind     faultKind
-	errno    unix.Errno
-	always   bool // every mutating call from `at` on is faulted
-	failOpen int  // fail the open-phase call (open, fstat, pread) with this index; -1 for none
-	opens    int  // open-phase calls so far
-	fds      int  // descriptors currently open
-	record   bool // record pwritev calls
-	writes   []pwritevCall
-	hold     chan struct{} // if set, pwritev waits for a receive from it
-	entered  chan struct{} // if set, pwritev signals it before waiting on hold
+	mu            sync.Mutex
+	unit          map[int]int // O_DIRECT fd -> block size a real short write would be a multiple of
+	bs            int
+	calls         int // mutating calls so far
+	at            int // position of the fault; -1 for none
+	kind          faultKind
+	errno         unix.Errno
+	always        bool // every mutating call from `at` on is faulted
+	failOpen      int  // fail the open-phase call (open, fstat, pread) with this index; -1 for none
+	opens         int  // open-phase calls so far
+	fds           int  // descriptors currently open
+	record        bool // record pwritev calls
+	writes        []pwritevCall
+	fallocates    int           // fallocate calls so far, faulted or not
+	lastFallocate [3]int64      // mode, offset and length of the latest one
+	hold          chan struct{} // if set, pwritev waits for a receive from it
+	entered       chan struct{} // if set, pwritev signals it before waiting on hold
 }
 
 func newFaultSyscalls(bs int) *faultSyscalls {
@@ -222,4 +224,22 @@ func (s *faultSyscalls) Fsync(fd int) error {
 		return errno
 	}
 	return s.OS.Fsync(fd)
+}
+
+func (s *faultSyscalls) Fallocate(fd int, mode uint32, off, length int64) error {
+	s.mu.Lock()
+	s.fallocates++
+	s.lastFallocate = [3]int64{int64(mode), off, length}
+	s.mu.Unlock()
+	if kind, errno, hit := s.next(); hit && kind == faultErr {
+		return errno
+	}
+	return s.OS.Fallocate(fd, mode, off, length)
+}
+
+// fallocated returns how many fallocate calls were made and the mode, offset and length of the last.
+func (s *faultSyscalls) fallocated() (int, [3]int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fallocates, s.lastFallocate
 }
