@@ -97,6 +97,12 @@ func openCommit(fs fsys, dir string) (c *commitLog, created bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("open %s: %w", path, err)
 	}
+	// Both slots get their disk blocks now, while there is room: a record precedes every padded write,
+	// so on a full disk a record that needed a new block would fail the very Sync (or Close) that
+	// makes acknowledged bytes durable. KEEP_SIZE changes neither the size nor the content. Failing
+	// (no fallocate, or the disk is full already) only loses that head start: the first record then
+	// allocates the block as before.
+	_ = fs.sys.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, 0, 2*commitSlotSize)
 	c = &commitLog{fs: fs, path: path, fd: fd, slot: make([]byte, commitSlotSize), iov: make([][]byte, 1)}
 	buf := make([]byte, 2*commitSlotSize)
 	n, err := fs.sys.Pread(fd, buf, 0)

@@ -179,6 +179,16 @@ func (r *crashRecorder) Pread(fd int, p []byte, off int64) (int, error) {
 }
 func (r *crashRecorder) Fstat(fd int, st *unix.Stat_t) error { return r.sys.Fstat(fd, st) }
 
+// Fallocate is forwarded but not recorded: segments only allocates with FALLOC_FL_KEEP_SIZE, which
+// changes neither the size nor any byte of a file, so a rebuilt disk is the same with or without it.
+// A mode that does change content would have to be recorded; refuse it so that cannot slip by.
+func (r *crashRecorder) Fallocate(fd int, mode uint32, off, length int64) error {
+	if mode != unix.FALLOC_FL_KEEP_SIZE {
+		panic("crashRecorder: fallocate mode that changes the file is not modelled")
+	}
+	return r.sys.Fallocate(fd, mode, off, length)
+}
+
 func (r *crashRecorder) Close(fd int) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

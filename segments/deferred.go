@@ -1,8 +1,11 @@
 package segments
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"segfs/directio"
 )
@@ -33,10 +36,15 @@ func newDirtyBuf(chunk, size int64) *dirtyBuf {
 // most ceil(n/c)+1 chunk windows.
 func chunkBound(n, c int64) int64 { return (n+c-1)/c + 1 }
 
-// add appends b at end, taking chunks from pool as needed, and returns how many it took.
-func (d *dirtyBuf) add(pool *directio.Pool, b []byte) (taken int64) {
+// add appends b at end, taking chunks from pool as needed, and returns how many it took. It accepts
+// nothing (ok false) if b would end past reserved, checked under the same lock that the writer holds
+// to lower the reservation, so that every accepted byte has its disk space.
+func (d *dirtyBuf) add(pool *directio.Pool, b []byte, reserved *atomic.Int64) (taken int64, ok bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.end+int64(len(b)) > reserved.Load() {
+		return 0, false
+	}
 	if len(d.chunks) == 0 {
 		d.first = d.end - d.end%d.c
 	}
@@ -52,7 +60,14 @@ func (d *dirtyBuf) add(pool *directio.Pool, b []byte) (taken int64) {
 		b, pos = b[k:], pos+int64(k)
 	}
 	d.end = pos
-	return taken
+	return taken, true
+}
+
+// endOffset is the segment offset after the last appended byte.
+func (d *dirtyBuf) endOffset() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.end
 }
 
 // pending appends to iovs the chunk slices holding [lo, end) and returns them with end. The slices
@@ -161,13 +176,21 @@ func newBudget(limit int64) *budget {
 	return b
 }
 
-// acquire blocks until n more bytes fit under both caps, or the partition halts.
+// errFlushStalled tells a blocked append that its partition's flusher stopped on a full disk, so
+// waiting for it to release memory is pointless: the append retries the write itself.
+var errFlushStalled = errors.New("deferred write stalled on a full disk")
+
+// acquire blocks until n more bytes fit under both caps, or the partition halts, or its flusher
+// stopped on a full disk (errFlushStalled).
 func (b *budget) acquire(p *Partition, n int64) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for {
 		if h := p.halted.Load(); h != nil {
 			return h.err
+		}
+		if p.flushFailed.Load() {
+			return errFlushStalled
 		}
 		if p.mem+n <= p.log.cfg.MaxDirty && b.used+n <= b.limit {
 			p.mem += n
@@ -189,7 +212,7 @@ func (b *budget) release(p *Partition, n int64) {
 	b.mu.Unlock()
 }
 
-// wake makes every blocked acquire re-check its partition (one of them halted).
+// wake makes every blocked acquire re-check its partition (one of them halted or its flusher failed).
 func (b *budget) wake() {
 	b.mu.Lock()
 	b.cond.Broadcast()
@@ -222,9 +245,18 @@ func (p *Partition) flushLoop() {
 	for {
 		p.fileMu.Lock()
 		err := p.writePendingLocked()
+		if err == nil {
+			p.topUpLocked()
+		}
+		sticky := p.failed != nil
 		p.fileMu.Unlock()
-		if err != nil {
+		switch {
+		case err != nil && sticky:
 			p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Error("deferred write failed; partition stops accepting appends")
+		case err != nil:
+			// Not retried here: with the disk full a retry loop would only spin. The bytes stay in
+			// memory; the next Append or Sync retries and reports the error while it persists.
+			p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Warn("deferred write failed for lack of space; kept in memory, retried by the next append or sync")
 		}
 		p.fl.mu.Lock()
 		if err != nil || p.fl.stopped || p.dirty.Load() == 0 {
@@ -245,8 +277,15 @@ func (p *Partition) stopFlusher() {
 }
 
 // writePendingLocked hands every dirty byte of the active segment to its File in one WriteV: full
-// chunks go to pwritev without a copy. Caller holds fileMu. A failure is sticky: appends were
-// acknowledged from memory and cannot be placed any more, so the partition refuses further writes.
+// chunks go to pwritev without a copy. Caller holds fileMu.
+//
+// The bytes were acknowledged from memory, so a failure must not lose them silently. A full disk
+// (ENOSPC, EDQUOT and nothing else; the reservation makes it rare, e.g. a metadata block) leaves them
+// in memory: the File's WriteV changes nothing when it fails, so the next call retries them, and
+// until one succeeds every Append and Sync of the partition retries first and fails with the error.
+// Any other failure, EIO above all, is sticky: the partition refuses writes until the Log is reopened,
+// because after a failed write or writeback the kernel may have dropped the data and cleared the error
+// (PostgreSQL's fsync lesson), so a retry that "succeeds" could hide lost bytes.
 func (p *Partition) writePendingLocked() error {
 	if p.failed != nil {
 		return p.failed
@@ -259,15 +298,49 @@ func (p *Partition) writePendingLocked() error {
 	var lo, end int64
 	p.iovs, lo, end = d.pending(p.iovs[:0])
 	if lo == end {
+		p.flushSucceeded()
 		return nil
 	}
-	_, err := seg.wfile.WriteV(p.iovs)
+	// Accepted bytes lie within the reservation they were accepted against, unless a failure gave it
+	// up since; then they need it back before they can be written.
+	err := p.reserveLocked(seg, end, 0)
+	if err == nil {
+		_, err = seg.wfile.WriteV(p.iovs)
+		if err != nil {
+			// The File's rollback truncated, which frees the reservation.
+			seg.dropReservation()
+		}
+	}
 	clear(p.iovs)
 	if err != nil {
-		return p.failLocked(err)
+		return p.deferredWriteFailedLocked(err)
 	}
+	p.flushSucceeded()
+	p.lastWrite = end - lo
 	released := d.written(p.log.chunks, end)
 	p.dirty.Add(-(end - lo))
 	p.log.budget.release(p, released*d.c)
 	return nil
+}
+
+// deferredWriteFailedLocked records a failed write of deferred bytes: sticky unless the disk was only
+// full (see writePendingLocked). Caller holds fileMu.
+func (p *Partition) deferredWriteFailedLocked(err error) error {
+	if !onlyNoSpace(err) {
+		return p.failLocked(err)
+	}
+	p.flushErr = fmt.Errorf("write appended bytes of %s (kept in memory, retried by the next append or sync): %w", p.name(), err)
+	if !p.flushFailed.Swap(true) {
+		p.log.budget.wake() // appends waiting for this flusher to free memory retry the write instead
+	}
+	return p.flushErr
+}
+
+// flushSucceeded clears a full-disk failure of deferred writes. Caller holds fileMu.
+func (p *Partition) flushSucceeded() {
+	if p.flushErr != nil {
+		p.flushErr = nil
+		p.flushFailed.Store(false)
+		p.log.cfg.Logger.WithField("partition", p.name()).Info("deferred write succeeded after running out of space")
+	}
 }

@@ -37,12 +37,45 @@
 // flusher caught up, so an idle partition holds no buffer and no goroutine. Memory is counted in
 // chunks against MaxDirty (per partition) and MaxDirtyTotal (global): an append that would exceed
 // either blocks until flushers release chunks; an append that could never fit is written through
-// (after the dirty bytes before it). A failed deferred write is sticky: the partition refuses writes
-// (reads keep working) until the Log is reopened.
+// (after the dirty bytes before it).
+//
+// # A full disk
+//
+// Like ext4's delayed allocation, the append that does not fit fails, and every append that
+// succeeded survives. Before an append is accepted, in every mode, the disk space for it is reserved
+// in the active segment's file (directio's Reserve: fallocate with KEEP_SIZE), in steps well beyond
+// the append so that this costs one fallocate per MiB(s) of appends, not one per append (reserve.go
+// states the rule). If even the append's own bytes cannot be reserved, Append fails with an error
+// wrapping ENOSPC (or EDQUOT) and accepts nothing; the partition stays usable, and appends succeed
+// again once space is freed, e.g. by purging a sealed segment. The reservation covers what inline
+// appends acknowledge before writing it (the sub-block tail, written by a later append or Sync) and
+// everything deferred appends acknowledge. Sync and seal need no new space: the padded tail block is
+// reserved, and both slots of the .commit file are allocated when the partition is opened.
+//
+// A rotation on a full disk does not fail the partition either. If the seal cannot write the tail, the
+// segment stays active. If the next segment file cannot be created, the sealed segment stays the last
+// one: Segments and Active show it as the active segment (Sealed is set only once a successor exists),
+// reads work, Sync and Close succeed, and the next Append retries creating the successor (never
+// writing to the sealed file) and fails with the error until it can.
+//
+// A deferred write that still fails for lack of space (the reservation makes this rare: a metadata
+// block, a reservation lost to another file in the instant between a Sync's truncate and its
+// re-reservation, or a filesystem without fallocate) does not lose the bytes silently. They stay in
+// memory and readable; every Append and Sync first retries writing them and, while that fails, fails
+// with the error (wrapping ENOSPC) without accepting anything new, so the failure is visible; once a
+// retry succeeds the partition carries on with nothing lost (until then their memory stays counted
+// against MaxDirty and MaxDirtyTotal, so appends of other partitions blocked on the global cap wait for
+// that retry too). Closing the Log while they still cannot be written fails with the error, and those
+// bytes are lost: they were acknowledged but never synced. Any other failed deferred write, EIO above
+// all, is sticky: the partition refuses writes (reads keep working) until the Log is reopened, because
+// after a failed write or writeback the kernel may have dropped the data and cleared the error, so a
+// retry that succeeds could hide lost bytes (the lesson PostgreSQL learned about fsync). A failed
+// fdatasync or fsync of a segment file is always sticky.
 //
 // Sync writes the dirty bytes, then FlushAndTruncate (pad the tail block, write it, truncate to the
 // exact size) and fdatasync. Sealing is: write the dirty bytes, FlushAndTruncate, fsync the file,
 // fsync the directory; only then is the next segment file created and the directory fsynced again.
+// A sealed segment keeps no reserved blocks past its end.
 //
 // # The padded-block trap and the recovery rule
 //

@@ -15,15 +15,31 @@ import (
 	"segfs/directio"
 )
 
-// faultSyscalls is a fault-injecting Syscalls: while armed, writes to segment files fail with ENOSPC.
+// faultSyscalls is a fault-injecting Syscalls for segment files (*.log): while armed, their writes
+// fail with errno (ENOSPC unless set); while noAlloc is set, fallocate fails with ENOSPC; while
+// noCreate is set, creating a new segment file fails with ENOSPC. It counts fallocate calls on them.
 type faultSyscalls struct {
 	directio.OS
-	mu    sync.Mutex
-	fds   map[int]string
-	armed atomic.Bool
+	mu         sync.Mutex
+	fds        map[int]string
+	armed      atomic.Bool
+	errno      unix.Errno
+	noAlloc    atomic.Bool
+	noCreate   atomic.Bool
+	fallocates atomic.Int64
+}
+
+func newFaultSyscalls() *faultSyscalls {
+	return &faultSyscalls{fds: map[int]string{}, errno: unix.ENOSPC}
 }
 
 func (f *faultSyscalls) Open(path string, flags int, perm uint32) (int, error) {
+	if f.noCreate.Load() && flags&unix.O_CREAT != 0 && strings.HasSuffix(path, ".log") {
+		var st unix.Stat_t
+		if unix.Stat(path, &st) != nil {
+			return -1, unix.ENOSPC
+		}
+	}
 	fd, err := f.OS.Open(path, flags, perm)
 	if err == nil {
 		f.mu.Lock()
@@ -33,22 +49,37 @@ func (f *faultSyscalls) Open(path string, flags int, perm uint32) (int, error) {
 	return fd, err
 }
 
-func (f *faultSyscalls) Pwritev(fd int, iovs [][]byte, off int64) (int, error) {
+func (f *faultSyscalls) segmentFile(fd int) bool {
 	f.mu.Lock()
-	path := f.fds[fd]
-	f.mu.Unlock()
-	if f.armed.Load() && strings.HasSuffix(path, ".log") {
-		return 0, unix.ENOSPC
+	defer f.mu.Unlock()
+	return strings.HasSuffix(f.fds[fd], ".log")
+}
+
+func (f *faultSyscalls) Pwritev(fd int, iovs [][]byte, off int64) (int, error) {
+	if f.armed.Load() && f.segmentFile(fd) {
+		return 0, f.errno
 	}
 	return f.OS.Pwritev(fd, iovs, off)
 }
 
+func (f *faultSyscalls) Fallocate(fd int, mode uint32, off, length int64) error {
+	if f.segmentFile(fd) {
+		f.fallocates.Add(1)
+		if f.noAlloc.Load() {
+			return unix.ENOSPC
+		}
+	}
+	return f.OS.Fallocate(fd, mode, off, length)
+}
+
 // TestENOSPC: an inline append that hits ENOSPC fails with it (errors.Is), leaves the partition as it
-// was and usable; a deferred flush that hits it makes Sync fail with it and the partition refuse
-// further writes, and reopening recovers the prefix that reached the disk.
+// was and usable. A deferred flush that hits it keeps the acknowledged bytes in memory: Sync and the
+// next appends fail with it (accepting nothing) while the disk stays full, and once it has room the
+// next append writes them first and goes through; nothing acknowledged is lost. Closing while the disk
+// is still full reports the error, and reopening recovers the prefix that reached the disk.
 func TestENOSPC(t *testing.T) {
 	t.Run("inline", func(t *testing.T) {
-		fs := &faultSyscalls{fds: map[int]string{}}
+		fs := newFaultSyscalls()
 		cfg := testConfig(mode{directio.Direct, Inline})
 		cfg.Syscalls = fs
 		l := openLog(t, t.TempDir(), cfg)
@@ -72,8 +103,8 @@ func TestENOSPC(t *testing.T) {
 		}
 		checkPattern(t, "after ENOSPC", 3, 0, data)
 	})
-	t.Run("deferred", func(t *testing.T) {
-		fs := &faultSyscalls{fds: map[int]string{}}
+	deferredFull := func(t *testing.T) (*faultSyscalls, Config, string, *Log, *Partition) {
+		fs := newFaultSyscalls()
 		cfg := testConfig(mode{directio.DirectSync, Deferred})
 		cfg.Syscalls = fs
 		dir := t.TempDir()
@@ -91,14 +122,42 @@ func TestENOSPC(t *testing.T) {
 		if err := p.Sync(); !errors.Is(err, unix.ENOSPC) {
 			t.Fatalf("Sync on a full disk = %v, want ENOSPC", err)
 		}
-		if _, err := p.Append([]byte("x")); !errors.Is(err, unix.ENOSPC) {
-			t.Fatalf("Append after a failed flush = %v, want the sticky ENOSPC", err)
+		for range 2 {
+			if _, err := p.Append([]byte("x")); !errors.Is(err, unix.ENOSPC) {
+				t.Fatalf("Append while acknowledged bytes cannot be written = %v, want ENOSPC", err)
+			}
+		}
+		if p.Size() != 5700 {
+			t.Fatalf("size after refused appends = %d, want 5700", p.Size())
 		}
 		got := make([]byte, 5700) // the acknowledged bytes stay readable
 		if n, err := p.ReadAt(got, 0); n != 5700 {
 			t.Fatalf("ReadAt after failure = %d, %v", n, err)
 		}
 		checkPattern(t, "readable after failure", 3, 0, got)
+		return fs, cfg, dir, l, p
+	}
+	t.Run("deferred-recovers", func(t *testing.T) {
+		fs, cfg, dir, l, p := deferredFull(t)
+		fs.armed.Store(false) // space was freed
+		appendPattern(t, p, 3, 3000)
+		if err := p.Sync(); err != nil {
+			t.Fatalf("Sync once the disk has room: %v", err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Syscalls = nil
+		l2 := openLog(t, dir, cfg)
+		p2 := mustPartition(t, l2, "f", 0)
+		data := make([]byte, p2.Size())
+		if _, err := p2.ReadAt(data, 0); err != nil || len(data) != 8700 {
+			t.Fatalf("reopened: %d bytes, %v; want 8700", len(data), err)
+		}
+		checkPattern(t, "reopened", 3, 0, data)
+	})
+	t.Run("deferred-close-while-full", func(t *testing.T) {
+		fs, cfg, dir, l, _ := deferredFull(t)
 		if err := l.Close(); !errors.Is(err, unix.ENOSPC) {
 			t.Fatalf("Close = %v, want the partition's ENOSPC", err)
 		}
@@ -111,6 +170,29 @@ func TestENOSPC(t *testing.T) {
 			t.Fatalf("reopened: %d bytes, %v", len(data), err)
 		}
 		checkPattern(t, "reopened", 3, 0, data)
+	})
+	t.Run("deferred-EIO-sticky", func(t *testing.T) {
+		fs := newFaultSyscalls()
+		fs.errno = unix.EIO
+		cfg := testConfig(mode{directio.Direct, Deferred})
+		cfg.Syscalls = fs
+		l := openLog(t, t.TempDir(), cfg)
+		p := mustPartition(t, l, "f", 0)
+		appendPattern(t, p, 3, 700)
+		// Let the flusher finish the first append before the disk breaks, so the failure is the 9000
+		// bytes' own flush (and their reservation, made by this Sync, needs no fallocate).
+		if err := p.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		fs.armed.Store(true)
+		appendPattern(t, p, 3, 9000)
+		if err := p.Sync(); !errors.Is(err, unix.EIO) {
+			t.Fatalf("Sync after a failed write = %v, want EIO", err)
+		}
+		fs.armed.Store(false)
+		if _, err := p.Append([]byte("x")); !errors.Is(err, unix.EIO) || !strings.Contains(err.Error(), "reopen to recover") {
+			t.Fatalf("Append after EIO with the disk healthy again = %v, want the sticky EIO", err)
+		}
 	})
 }
 

@@ -95,6 +95,12 @@ func (g *writeGuardSyscalls) Ftruncate(fd int, size int64) error {
 	return err
 }
 
+// Fallocate reserves space for writes, so it is held to the same rule as a write.
+func (g *writeGuardSyscalls) Fallocate(fd int, mode uint32, off, length int64) error {
+	g.check("fallocate", fd)
+	return g.OS.Fallocate(fd, mode, off, length)
+}
+
 func (g *writeGuardSyscalls) Mkdir(path string, perm uint32) error { return unix.Mkdir(path, perm) }
 func (g *writeGuardSyscalls) Rmdir(path string) error              { return unix.Rmdir(path) }
 

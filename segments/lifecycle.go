@@ -39,7 +39,7 @@ func (p *Partition) shutdown(state error, keep bool) error {
 	case active.wfile != nil:
 		if err := p.writePendingLocked(); err != nil {
 			errs = append(errs, err)
-		} else if err := p.syncLocked(active); err != nil {
+		} else if err := p.syncLocked(active, false); err != nil {
 			errs = append(errs, err)
 		} else {
 			p.raiseDurable(active.base + active.wfile.Size())

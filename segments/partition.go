@@ -3,14 +3,9 @@ package segments
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
-
-	"segfs/directio"
 )
 
 // Partition is one append-only byte log: the concatenation of its segments in base order.
@@ -21,7 +16,7 @@ import (
 //	          appends and seals, never taken by readers
 //	nsMu      serializes Purge with delete and close
 //	fileMu    serializes every use of the active File and of the commit file: the flusher, inline
-//	          writes, Sync, seal, close; held across disk I/O, never taken by readers
+//	          writes, reservations, Sync, seal, close; held across disk I/O, never taken by readers
 //	mu        the segment list and state; held for slice operations only
 //	segment.mu, dirtyBuf.mu, budget.mu: memory only
 //
@@ -43,6 +38,11 @@ type Partition struct {
 	iovs    [][]byte   // under fileMu
 	padBuf  []byte     // under fileMu
 	discard bool       // under fileMu: being deleted, write nothing more
+	// flushErr is set (under fileMu) while deferred bytes cannot be written for lack of space;
+	// flushFailed mirrors it for appends, which check it without fileMu.
+	flushErr    error
+	flushFailed atomic.Bool
+	lastWrite   int64 // under fileMu: bytes of the flusher's last write, to size reservations
 
 	mu    sync.Mutex
 	segs  []*segment // sorted by base; the last one is active
@@ -122,9 +122,17 @@ func (p *Partition) appendLocked(b []byte) (int64, *rotation, error) {
 		return p.end.Load(), nil, nil
 	}
 	var rot *rotation
+	var err error
 	seg := p.activeSegment()
+	if seg.sealed.Load() {
+		// A rotation sealed it but could not create the successor (full disk): it is never written
+		// again, so create the successor first.
+		if rot, err = p.openSuccessor(seg); err != nil {
+			return 0, nil, err
+		}
+		seg = p.activeSegment()
+	}
 	if size := seg.size.Load(); size > 0 && size+int64(len(b)) > p.log.cfg.SegmentSize {
-		var err error
 		if rot, err = p.rotate(seg); err != nil {
 			return 0, nil, err
 		}
@@ -135,24 +143,63 @@ func (p *Partition) appendLocked(b []byte) (int64, *rotation, error) {
 		off, err := p.writeThrough(seg, b)
 		return off, rot, err
 	}
-	c := p.log.chunk
-	bound := chunkBound(int64(len(b)), c) * c
+	bound := chunkBound(int64(len(b)), p.log.chunk) * p.log.chunk
 	if bound > cfg.MaxDirty || bound > cfg.MaxDirtyTotal {
 		// Larger than the cap itself: waiting would never end, so it goes to the File directly,
 		// after everything before it.
 		off, err := p.writeThrough(seg, b)
 		return off, rot, err
 	}
-	if err := p.log.budget.acquire(p, bound); err != nil {
-		return 0, rot, err
+	off, err := p.appendDeferred(seg, b, bound)
+	return off, rot, err
+}
+
+// appendDeferred copies b into the active segment's dirty buffer once its disk space is reserved and
+// memory is available (bound bytes of chunks), and kicks the flusher.
+func (p *Partition) appendDeferred(seg *segment, b []byte, bound int64) (int64, error) {
+	need := seg.size.Load() + int64(len(b))
+	for {
+		if p.flushFailed.Load() {
+			// Bytes acknowledged earlier are stuck on a full disk: retry them first, and refuse this
+			// append while they cannot be written.
+			if err := p.retryFlush(); err != nil {
+				return 0, err
+			}
+		}
+		if need > seg.reserved.Load() {
+			if err := p.reserveFor(seg, need); err != nil {
+				return 0, err
+			}
+		}
+		if err := p.log.budget.acquire(p, bound); err != nil {
+			if errors.Is(err, errFlushStalled) {
+				continue
+			}
+			return 0, err
+		}
+		off := seg.base + seg.size.Load()
+		taken, ok := seg.buf.add(p.log.chunks, b, &seg.reserved)
+		if !ok {
+			// A Sync lost the reservation between the check and the copy: reserve again.
+			p.log.budget.release(p, bound)
+			continue
+		}
+		p.log.budget.release(p, bound-taken*p.log.chunk)
+		p.published(seg, off+int64(len(b)))
+		p.dirty.Add(int64(len(b)))
+		p.kick()
+		return off, nil
 	}
-	off := seg.base + seg.size.Load()
-	taken := seg.buf.add(p.log.chunks, b)
-	p.log.budget.release(p, bound-taken*c)
-	p.published(seg, off+int64(len(b)))
-	p.dirty.Add(int64(len(b)))
-	p.kick()
-	return off, rot, nil
+}
+
+// retryFlush writes the deferred bytes a full disk left in memory.
+func (p *Partition) retryFlush() error {
+	p.fileMu.Lock()
+	defer p.fileMu.Unlock()
+	if err := p.writePendingLocked(); err != nil {
+		return fmt.Errorf("append to %s: %w", p.name(), err)
+	}
+	return nil
 }
 
 // published records a new end of the active segment.
@@ -170,8 +217,14 @@ func (p *Partition) writeThrough(seg *segment, b []byte) (int64, error) {
 		return 0, err
 	}
 	start := seg.wfile.Size()
+	// Four appends ahead (at least reserveStep), so large appends do not cost a fallocate each.
+	if err := p.reserveLocked(seg, start+int64(len(b)), max(reserveStep, 4*int64(len(b)))); err != nil {
+		return 0, fmt.Errorf("append to %s: %w", p.name(), err)
+	}
 	if _, err := seg.wfile.Write(b); err != nil {
-		// The File left size and disk as they were, so the partition stays usable (ENOSPC may pass).
+		// The File left size and disk as they were, so the partition stays usable (ENOSPC may pass);
+		// its rollback truncated, though, so the reservation is put back.
+		p.restoreReservationLocked(seg, seg.reserved.Load())
 		return 0, fmt.Errorf("append to %s: %w", p.name(), err)
 	}
 	end := start + int64(len(b))
@@ -200,7 +253,10 @@ func (p *Partition) Sync() error {
 		return err
 	}
 	seg := p.activeSegment()
-	if err := p.syncLocked(seg); err != nil {
+	if seg.wfile == nil {
+		return nil // sealed by a rotation that could not create the successor; the seal synced it
+	}
+	if err := p.syncLocked(seg, true); err != nil {
 		return err
 	}
 	p.raiseDurable(seg.base + seg.wfile.Size())
@@ -217,9 +273,15 @@ func (p *Partition) raiseDurable(end int64) {
 }
 
 // syncLocked makes the active File exact and durable: FlushAndTruncate (the padded write is preceded
-// by its commit record), fdatasync, then the stale-record check.
-func (p *Partition) syncLocked(seg *segment) error {
-	if err := seg.wfile.FlushAndTruncate(); err != nil {
+// by its commit record), fdatasync, then the stale-record check. The truncate frees the blocks
+// reserved past the end; keepReservation (the segment stays active) reserves them again at once.
+func (p *Partition) syncLocked(seg *segment, keepReservation bool) error {
+	prev := seg.reserved.Load()
+	err := seg.wfile.FlushAndTruncate()
+	if keepReservation {
+		p.restoreReservationLocked(seg, prev)
+	}
+	if err != nil {
 		return fmt.Errorf("sync %s: %w", p.name(), err)
 	}
 	if err := seg.wfile.Sync(); err != nil {
@@ -272,102 +334,3 @@ func (p *Partition) beforePad(seg *segment, size int64) error {
 }
 
 var errDiscarded = errors.New("partition deleted; tail not written")
-
-// rotate seals the active segment and opens the next one at its end. Caller holds appendMu.
-func (p *Partition) rotate(old *segment) (*rotation, error) {
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
-	if err := p.writePendingLocked(); err != nil {
-		return nil, err
-	}
-	if err := p.sealLocked(old); err != nil {
-		return nil, p.failLocked(err)
-	}
-	next, err := p.createSegment(old.base + old.size.Load())
-	if err != nil {
-		return nil, p.failLocked(err)
-	}
-	p.mu.Lock()
-	p.segs = append(p.segs, next)
-	p.mu.Unlock()
-	p.raiseDurable(next.base)
-	p.log.cfg.Logger.WithFields(map[string]any{
-		"partition": p.name(), "segment": old.base, "size": old.size.Load(), "next": next.base,
-	}).Info("sealed segment")
-	return &rotation{sealed: old.base, active: next.base}, nil
-}
-
-// sealLocked makes seg exact and durable and switches its readers to a read-only descriptor:
-// FlushAndTruncate, fsync of the file, stale-record check, fsync of the directory. Only after all of
-// that does the caller create the next segment, so recovery can trust every segment but the last by
-// its size. The File is closed here, so nothing can write to a sealed segment again.
-func (p *Partition) sealLocked(seg *segment) error {
-	f := seg.wfile
-	if err := f.FlushAndTruncate(); err != nil {
-		return fmt.Errorf("seal %s: %w", seg.path, err)
-	}
-	rfd, err := p.fs.sys.Open(seg.path, unix.O_RDONLY, 0)
-	if err != nil {
-		return fmt.Errorf("seal %s: open: %w", seg.path, err)
-	}
-	if err := p.fs.sys.Fsync(rfd); err != nil {
-		_ = p.fs.sys.Close(rfd)
-		return fmt.Errorf("seal %s: fsync: %w", seg.path, err)
-	}
-	if err := p.settleCommit(seg); err != nil {
-		_ = p.fs.sys.Close(rfd)
-		return err
-	}
-	seg.mu.Lock()
-	buf := seg.buf
-	seg.file, seg.buf, seg.rfd = nil, nil, rfd
-	seg.size.Store(f.Size())
-	seg.mtime.Store(time.Now().UnixNano())
-	seg.sealed.Store(true)
-	seg.mu.Unlock()
-	if buf != nil {
-		p.log.budget.release(p, buf.discard(p.log.chunks)*buf.c)
-	}
-	seg.wfile = nil
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("seal %s: %w", seg.path, err)
-	}
-	return p.fs.syncDir(p.dir)
-}
-
-// openFile opens seg's file for appending (creating it if missing).
-func (p *Partition) openFile(seg *segment) (directio.File, error) {
-	l := p.log
-	f, err := directio.Open(seg.path, directio.Options{
-		Mode: l.cfg.IO, Syscalls: l.cfg.Syscalls, Alignment: l.align, Pool: l.scratch,
-		BeforePad: func(size int64) error { return p.beforePad(seg, size) },
-	})
-	if err != nil {
-		return nil, err
-	}
-	seg.wfile, seg.file = f, f
-	if l.cfg.Persist == Deferred {
-		seg.buf = newDirtyBuf(l.chunk, f.Size())
-	}
-	seg.size.Store(f.Size())
-	seg.mtime.Store(time.Now().UnixNano())
-	var st unix.Stat_t
-	if err := unix.Stat(seg.path, &st); err == nil {
-		seg.ino = st.Ino
-	}
-	return f, nil
-}
-
-// createSegment creates the empty segment file at base and makes its directory entry durable.
-func (p *Partition) createSegment(base int64) (*segment, error) {
-	seg := &segment{base: base, path: filepath.Join(p.dir, segmentName(base)), rfd: -1}
-	f, err := p.openFile(seg)
-	if err != nil {
-		return nil, fmt.Errorf("create segment: %w", err)
-	}
-	if err := p.fs.syncDir(p.dir); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("create segment %s: %w", seg.path, err)
-	}
-	return seg, nil
-}

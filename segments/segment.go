@@ -26,6 +26,11 @@ type segment struct {
 	// wfile is the writer's handle on the active segment, used only under the partition's fileMu and
 	// nil once sealed or closed.
 	wfile directio.File
+	// reserved is the segment offset up to which appends may be accepted: wfile has the disk space
+	// for them (see Partition.reserveLocked). It is raised under fileMu, and lowered only under fileMu
+	// and buf.mu, which a deferred append holds while it checks its end against it and copies its
+	// bytes in, so no append is accepted against a reservation that is being given up.
+	reserved atomic.Int64
 
 	// mu guards the read source. Readers hold it shared for one read (memory copies and preads of the
 	// page cache), so nothing they wait for is a write. The seal switches the source and purge/delete

@@ -1,0 +1,145 @@
+package segments
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"segfs/directio"
+)
+
+// rotate seals the active segment and opens the next one at its end. Caller holds appendMu.
+//
+// A full disk does not fail the partition: if the seal's FlushAndTruncate finds no space, the segment
+// stays active and unchanged; if the successor cannot be created, old stays sealed as the last
+// segment (shown active by Segments and Active until a successor exists) and the next Append creates
+// it. Either way the Append fails with the error and the partition goes on working.
+func (p *Partition) rotate(old *segment) (*rotation, error) {
+	p.fileMu.Lock()
+	defer p.fileMu.Unlock()
+	if err := p.writePendingLocked(); err != nil {
+		return nil, err
+	}
+	prev := old.reserved.Load()
+	if err := old.wfile.FlushAndTruncate(); err != nil {
+		err = fmt.Errorf("seal %s: %w", old.path, err)
+		if onlyNoSpace(err) {
+			p.restoreReservationLocked(old, prev)
+			return nil, fmt.Errorf("append to %s: %w", p.name(), err)
+		}
+		return nil, p.failLocked(err)
+	}
+	if err := p.sealLocked(old); err != nil {
+		return nil, p.failLocked(err)
+	}
+	p.raiseDurable(old.base + old.size.Load())
+	rot, err := p.createSuccessorLocked(old)
+	if err != nil {
+		p.log.cfg.Logger.WithError(err).WithFields(map[string]any{
+			"partition": p.name(), "segment": old.base, "size": old.size.Load(),
+		}).Warn("sealed segment, but could not create the next one; the next append retries")
+	}
+	return rot, err
+}
+
+// openSuccessor retries creating the segment after old, which an earlier rotation sealed. Caller holds
+// appendMu.
+func (p *Partition) openSuccessor(old *segment) (*rotation, error) {
+	p.fileMu.Lock()
+	defer p.fileMu.Unlock()
+	if p.failed != nil {
+		return nil, p.failed
+	}
+	return p.createSuccessorLocked(old)
+}
+
+// createSuccessorLocked creates the segment that follows the sealed segment old and makes it the
+// active one. On failure nothing changes, so it can be retried. Caller holds fileMu.
+func (p *Partition) createSuccessorLocked(old *segment) (*rotation, error) {
+	next, err := p.createSegment(old.base + old.size.Load())
+	if err != nil {
+		return nil, fmt.Errorf("append to %s: %w", p.name(), err)
+	}
+	p.mu.Lock()
+	p.segs = append(p.segs, next)
+	p.mu.Unlock()
+	p.log.cfg.Logger.WithFields(map[string]any{
+		"partition": p.name(), "segment": old.base, "size": old.size.Load(), "next": next.base,
+	}).Info("sealed segment")
+	return &rotation{sealed: old.base, active: next.base}, nil
+}
+
+// sealLocked makes seg, which the caller made exact with FlushAndTruncate, durable and switches its
+// readers to a read-only descriptor: fsync of the file, stale-record check, fsync of the directory.
+// Only after all of that does the caller create the next segment, so recovery can trust every
+// segment but the last by its size. The File is closed here, so nothing can write to a sealed
+// segment again.
+func (p *Partition) sealLocked(seg *segment) error {
+	f := seg.wfile
+	rfd, err := p.fs.sys.Open(seg.path, unix.O_RDONLY, 0)
+	if err != nil {
+		return fmt.Errorf("seal %s: open: %w", seg.path, err)
+	}
+	if err := p.fs.sys.Fsync(rfd); err != nil {
+		_ = p.fs.sys.Close(rfd)
+		return fmt.Errorf("seal %s: fsync: %w", seg.path, err)
+	}
+	if err := p.settleCommit(seg); err != nil {
+		_ = p.fs.sys.Close(rfd)
+		return err
+	}
+	seg.mu.Lock()
+	buf := seg.buf
+	seg.file, seg.buf, seg.rfd = nil, nil, rfd
+	seg.size.Store(f.Size())
+	seg.mtime.Store(time.Now().UnixNano())
+	seg.sealed.Store(true)
+	seg.mu.Unlock()
+	if buf != nil {
+		p.log.budget.release(p, buf.discard(p.log.chunks)*buf.c)
+	}
+	seg.wfile = nil
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("seal %s: %w", seg.path, err)
+	}
+	return p.fs.syncDir(p.dir)
+}
+
+// openFile opens seg's file for appending (creating it if missing).
+func (p *Partition) openFile(seg *segment) (directio.File, error) {
+	l := p.log
+	f, err := directio.Open(seg.path, directio.Options{
+		Mode: l.cfg.IO, Syscalls: l.cfg.Syscalls, Alignment: l.align, Pool: l.scratch,
+		BeforePad: func(size int64) error { return p.beforePad(seg, size) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	seg.wfile, seg.file = f, f
+	if l.cfg.Persist == Deferred {
+		seg.buf = newDirtyBuf(l.chunk, f.Size())
+	}
+	seg.size.Store(f.Size())
+	seg.mtime.Store(time.Now().UnixNano())
+	var st unix.Stat_t
+	if err := unix.Stat(seg.path, &st); err == nil {
+		seg.ino = st.Ino
+	}
+	return f, nil
+}
+
+// createSegment creates the empty segment file at base and makes its directory entry durable.
+func (p *Partition) createSegment(base int64) (*segment, error) {
+	seg := &segment{base: base, path: filepath.Join(p.dir, segmentName(base)), rfd: -1}
+	f, err := p.openFile(seg)
+	if err != nil {
+		return nil, fmt.Errorf("create segment: %w", err)
+	}
+	if err := p.fs.syncDir(p.dir); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("create segment %s: %w", seg.path, err)
+	}
+	return seg, nil
+}
