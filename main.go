@@ -65,6 +65,6 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			}
 			return nil
 		},
-		Commands: []*cli.Command{mountCommand(st), umountCommand(st), benchCommand()},
+		Commands: []*cli.Command{mountCommand(st), umountCommand(st), benchCommand(), benchLimitsCommand()},
 	}
 }

@@ -33,6 +33,11 @@ func (st *appState) serve(cfg mountopts.Config, ready *readyReporter) (err error
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	stopProfiles, err := startProfiles(log)
+	if err != nil {
+		return err
+	}
+	defer stopProfiles()
 
 	if err := checkMountpoint(cfg.Mountpoint, log); err != nil {
 		return err

@@ -96,6 +96,9 @@ type Config struct {
 	DataDir     string        `json:"data_dir"`
 	// Binary is the segfs executable the FUSE modes mount with (normally os.Executable()).
 	Binary string `json:"binary,omitempty"`
+	// DaemonEnv, if set, adds environment variables to the daemon of each FUSE mode (bench-limits asks
+	// for a profile per mode with it).
+	DaemonEnv func(Mode) []string `json:"-"`
 	// Progress receives the per-mode progress line; nil means quiet.
 	Progress io.Writer `json:"-"`
 	// Log receives notes (skipped columns, cleanup trouble); nil discards them.

@@ -57,8 +57,19 @@ func runFio(ctx context.Context, cfg *Config, dir string, pr *progress) (*ModeRe
 	args, bs := fioArgs(cfg, dir, out)
 	pr.note(fmt.Sprintf("fio: %d jobs, sequential O_DIRECT writes of %d bytes", cfg.Producers, bs))
 	defer pr.done()
-	cmd := exec.CommandContext(ctx, "fio", args...)
 	start := time.Now()
+	res, err := execFio(ctx, args, out)
+	if err != nil {
+		return nil, err
+	}
+	res.Fio = &FioInfo{BlockSize: bs, Jobs: cfg.Producers, Args: args}
+	pr.update("done", time.Since(start), time.Since(start), res.Producer.MBps, -1)
+	return res, nil
+}
+
+// execFio runs fio with args, which must write its JSON report to out, and parses that report.
+func execFio(ctx context.Context, args []string, out string) (*ModeResult, error) {
+	cmd := exec.CommandContext(ctx, "fio", args...)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("fio %v: %w: %s", args, err, msg)
 	}
@@ -66,13 +77,7 @@ func runFio(ctx context.Context, cfg *Config, dir string, pr *progress) (*ModeRe
 	if err != nil {
 		return nil, fmt.Errorf("read fio output: %w", err)
 	}
-	res, err := parseFio(raw)
-	if err != nil {
-		return nil, err
-	}
-	res.Fio = &FioInfo{BlockSize: bs, Jobs: cfg.Producers, Args: args}
-	pr.update("done", time.Since(start), time.Since(start), res.Producer.MBps, -1)
-	return res, nil
+	return parseFio(raw)
 }
 
 // fioOutput is the part of `fio --output-format=json` the limit column uses.

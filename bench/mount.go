@@ -31,11 +31,15 @@ type mounted struct {
 
 // mountSegfs runs the segfs binary in the foreground on mnt and returns once the kernel lists the mount.
 // Running the real CLI, rather than calling fusefs in-process, benchmarks exactly what users run and keeps
-// the FUSE server's goroutines off the bench's own scheduler.
-func mountSegfs(ctx context.Context, binary, dataDir, mnt, opts string) (*mounted, error) {
+// the FUSE server's goroutines off the bench's own scheduler. env is added to the daemon's environment
+// (bench-limits uses it to ask for profiles).
+func mountSegfs(ctx context.Context, binary, dataDir, mnt, opts string, env ...string) (*mounted, error) {
 	m := &mounted{mnt: mnt, output: &tailBuffer{max: 8 << 10}, exited: make(chan struct{})}
 	m.cmd = exec.Command(binary, "mount", "--foreground", "--data", dataDir, "-o", opts, mnt)
 	m.cmd.Stdout, m.cmd.Stderr = m.output, m.output
+	if len(env) > 0 {
+		m.cmd.Env = append(os.Environ(), env...)
+	}
 	if err := m.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s mount: %w", binary, err)
 	}

@@ -40,6 +40,9 @@ type ModeResult struct {
 	Verification    *Verification `json:"verification,omitempty"`
 	EmptyPolls      int64         `json:"empty_polls,omitempty"` // consumer read()s at EOF, not in consumer latency
 	Fio             *FioInfo      `json:"fio,omitempty"`
+	// Daemon is what the column's segfs daemon did during the workload (CPU, FUSE requests, disk reads
+	// and writes): the first evidence when a column is slower than expected.
+	Daemon *ProcDelta `json:"daemon,omitempty"`
 }
 
 // Skipped is a column that was asked for but could not be measured, with the reason.

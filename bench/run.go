@@ -90,7 +90,11 @@ func runMounted(ctx context.Context, cfg *Config, m Mode, dir string, pr *progre
 	opts := fmt.Sprintf("io=%s,persist=%s,segment_size=%s,partitions=%d", m.IO, m.Persist,
 		FormatSize(cfg.SegmentSize), cfg.Producers)
 	pr.note("mounting segfs -o " + opts)
-	mo, err := mountSegfs(ctx, cfg.Binary, data, mnt, opts)
+	var env []string
+	if cfg.DaemonEnv != nil {
+		env = cfg.DaemonEnv(m)
+	}
+	mo, err := mountSegfs(ctx, cfg.Binary, data, mnt, opts, env...)
 	if err != nil {
 		pr.done()
 		return nil, err
@@ -100,9 +104,15 @@ func runMounted(ctx context.Context, cfg *Config, m Mode, dir string, pr *progre
 			res, err = nil, uerr
 		}
 	}()
+	// The daemon's /proc is evidence, not a measurement: a column without it is still a column.
+	before, perr := readProc(mo.cmd.Process.Pid)
 	res, err = runWorkload(ctx, cfg, m, filepath.Join(mnt, "bench"), pr)
 	if res != nil {
 		res.MountOptions = opts
+		if after, aerr := readProc(mo.cmd.Process.Pid); perr == nil && aerr == nil {
+			d := before.delta(after)
+			res.Daemon = &d
+		}
 	}
 	return res, err
 }

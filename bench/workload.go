@@ -131,10 +131,10 @@ func (w *workload) run(ctx context.Context) (*runResult, error) {
 		w.progress.done()
 		return nil, err
 	}
-	w.progress.update("done", res.window, res.window, mbps(res.prodBytes, res.window), mbps(res.consBytes, res.window))
-	w.progress.done()
 	// Read after every goroutine returned: operations that started in the window count in full.
 	res.prodBytes, res.consBytes = w.prodWindow.Load(), w.consWindow.Load()
+	w.progress.update("done", res.window, res.window, mbps(res.prodBytes, res.window), mbps(res.consBytes, res.window))
+	w.progress.done()
 	res.prodHist, res.consHist, res.e2e = merge(w.prodHist), merge(w.consHist), merge(w.e2eHist)
 	for c, n := range w.verified {
 		res.verifiedMsgs += int64(n)

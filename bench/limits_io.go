@@ -1,0 +1,230 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// The throughput targets: large appends (1), small durable appends (2) and sealed reads (4). Each
+// repetition measures both sides back to back, alternating which goes first, so slow drift in the
+// machine's load does not always favour the same side.
+
+// defaultOpts is the product default, spelled out so the report says what was measured.
+const defaultOpts = "io=dsync,persist=deferred"
+
+// limitsTopic is the topic every target writes to.
+const limitsTopic = "limits"
+
+// partitionDir makes (if needed) and returns partition p of the limits topic on a mount.
+func partitionDir(mnt string, p int) (string, error) {
+	dir := filepath.Join(mnt, limitsTopic, strconv.Itoa(p))
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	return dir, nil
+}
+
+// closeMount unmounts m when a target returns; an unmount failure fails the target too, because the
+// daemon must end cleanly for its numbers to count.
+func closeMount(m *limitsMount, err *error) {
+	if cerr := m.close(); cerr != nil && *err == nil {
+		*err = cerr
+	}
+}
+
+// fio runs one fio job in dir on the data filesystem and returns its parsed result and arguments.
+func (r *limitsRun) fio(ctx context.Context, dir string, job ...string) (*ModeResult, []string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("fio dir: %w", err)
+	}
+	out := filepath.Join(dir, "fio.json")
+	args := append([]string{"--directory=" + dir, "--output-format=json", "--output=" + out,
+		"--percentile_list=50:90:99:99.9:99.99", "--unlink=1"}, job...)
+	res, err := execFio(ctx, args, out)
+	return res, args, err
+}
+
+// alternate runs a and b, a first on even repetitions and b first on odd ones.
+func alternate(rep int, a, b func() error) error {
+	if rep%2 == 1 {
+		a, b = b, a
+	}
+	if err := a(); err != nil {
+		return err
+	}
+	return b()
+}
+
+func runTarget1(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
+	const name = "dd append MB/s vs fio seq O_DIRECT write bs=1M"
+	if _, err := exec.LookPath("fio"); err != nil {
+		t.Checks = append(t.Checks, skipCheck(name, "fio is not installed"))
+		return nil
+	}
+	n := r.cfg.DDCount
+	size := int64(n) << 20
+	m, err := r.mount(ctx, "target1", defaultOpts)
+	if err != nil {
+		return err
+	}
+	defer closeMount(m, &err)
+	var dd, fio []float64
+	var daemon ProcDelta
+	var ddArgs, fioArgs []string
+	for rep := range r.cfg.Repeat {
+		dir, err := partitionDir(m.mnt, rep)
+		if err != nil {
+			return err
+		}
+		ddArgs = []string{"if=/dev/zero", "bs=1M", "count=" + strconv.Itoa(n), "oflag=append", "conv=notrunc",
+			"of=" + filepath.Join(dir, "current")}
+		runDD := func() error {
+			r.pr.note(fmt.Sprintf("rep %d/%d: dd %d MiB into %s/current", rep+1, r.cfg.Repeat, n, dir))
+			var took time.Duration
+			d, err := watch(m.pid(), func() (err error) {
+				took, err = timeCommand(ctx, "dd", ddArgs...) // the process's exit includes close(2)
+				return err
+			})
+			daemon = daemon.add(d)
+			dd = append(dd, mbps(size, took))
+			return err
+		}
+		runFio := func() error {
+			r.pr.note(fmt.Sprintf("rep %d/%d: fio sequential O_DIRECT write of %d MiB", rep+1, r.cfg.Repeat, n))
+			res, args, err := r.fio(ctx, filepath.Join(m.dir, "fio"), "--name=seqwrite", "--rw=write", "--bs=1M",
+				"--direct=1", "--ioengine=psync", "--numjobs=1", "--size="+strconv.FormatInt(size, 10))
+			if err != nil {
+				return err
+			}
+			fio, fioArgs = append(fio, res.Producer.MBps), args
+			return nil
+		}
+		if err := alternate(rep, runDD, runFio); err != nil {
+			return err
+		}
+	}
+	c := newCheck(name, "MB/s", median(dd), median(fio), ">=", 0.9)
+	c.MeasuredSamples, c.BaselineSamples = dd, fio
+	t.Checks = append(t.Checks, c)
+	t.Details["dd_args"], t.Details["fio_args"] = ddArgs, fioArgs
+	t.Details["daemon_during_dd"] = daemon
+	if daemon.Reads > 0 {
+		// Every FUSE request is one read(2) of /dev/fuse, so this is the mean request size: ~1 MiB when
+		// MaxWrite is reached.
+		t.Details["daemon_mean_read_bytes"] = daemon.ReadChars / daemon.Reads
+	}
+	t.Details["daemon_cpu_s_per_gib"] = daemon.CPUSeconds / (float64(size*int64(r.cfg.Repeat)) / (1 << 30))
+	return nil
+}
+
+func runTarget2(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
+	const name = "4 KiB write+fsync IOPS vs fio --direct=1 --sync=1 --bs=4k"
+	if _, err := exec.LookPath("fio"); err != nil {
+		t.Checks = append(t.Checks, skipCheck(name, "fio is not installed"))
+		return nil
+	}
+	m, err := r.mount(ctx, "target2", defaultOpts)
+	if err != nil {
+		return err
+	}
+	defer closeMount(m, &err)
+	dur := r.cfg.SyncDuration
+	var segfs, fio []float64
+	var daemon ProcDelta
+	var ops int64
+	var fioArgs []string
+	hist := newHist()
+	for rep := range r.cfg.Repeat {
+		dir, err := partitionDir(m.mnt, rep)
+		if err != nil {
+			return err
+		}
+		runLoop := func() error {
+			r.pr.note(fmt.Sprintf("rep %d/%d: 4 KiB write+fsync loop for %s", rep+1, r.cfg.Repeat, dur))
+			var n int64
+			var took time.Duration
+			d, err := watch(m.pid(), func() (err error) {
+				n, took, err = syncLoop(ctx, filepath.Join(dir, "current"), dur, hist)
+				return err
+			})
+			daemon, ops = daemon.add(d), ops+n
+			segfs = append(segfs, float64(n)/took.Seconds())
+			return err
+		}
+		runFio := func() error {
+			r.pr.note(fmt.Sprintf("rep %d/%d: fio 4 KiB O_DIRECT|O_SYNC writes for %s", rep+1, r.cfg.Repeat, dur))
+			res, args, err := r.fio(ctx, filepath.Join(m.dir, "fio"), "--name=sync4k", "--rw=write", "--bs=4k",
+				"--direct=1", "--sync=1", "--ioengine=psync", "--numjobs=1", "--size=256M", "--time_based",
+				fmt.Sprintf("--runtime=%dms", dur.Milliseconds()))
+			if err != nil {
+				return err
+			}
+			if res.WindowSeconds <= 0 {
+				return errors.New("fio reported no runtime")
+			}
+			fio, fioArgs = append(fio, float64(res.Producer.Bytes)/4096/res.WindowSeconds), args
+			return nil
+		}
+		if err := alternate(rep, runLoop, runFio); err != nil {
+			return err
+		}
+	}
+	c := newCheck(name, "IOPS", median(segfs), median(fio), ">=", 0.8)
+	c.MeasuredSamples, c.BaselineSamples = segfs, fio
+	t.Checks = append(t.Checks, c)
+	t.Details["fio_args"], t.Details["loop_latency"] = fioArgs, summarize(hist)
+	t.Details["daemon_during_loops"] = daemon
+	if ops > 0 {
+		t.Details["daemon_per_op"] = map[string]float64{
+			"cpu_us":          daemon.CPUSeconds / float64(ops) * 1e6,
+			"read_calls":      float64(daemon.Reads) / float64(ops),
+			"write_calls":     float64(daemon.Writes) / float64(ops),
+			"disk_write_kib":  float64(daemon.WriteBytes) / float64(ops) / 1024,
+			"fuse_read_bytes": float64(daemon.ReadChars) / float64(ops),
+		}
+	}
+	return nil
+}
+
+// syncLoop appends 4 KiB and fsyncs, in a loop, for d: the durable small append of a log writer that
+// acknowledges every message. It returns the number of write+fsync pairs and the time they took.
+func syncLoop(ctx context.Context, path string, d time.Duration, hist *hdrhistogram.Histogram) (int64, time.Duration, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return 0, 0, fmt.Errorf("open %s: %w", path, err)
+	}
+	buf := make([]byte, 4096)
+	for i := range buf {
+		buf[i] = byte('a' + i%26)
+	}
+	var n int64
+	start := time.Now()
+	for deadline := start.Add(d); time.Now().Before(deadline) && ctx.Err() == nil; n++ {
+		op := time.Now()
+		if _, err := f.Write(buf); err != nil {
+			f.Close()
+			return n, 0, fmt.Errorf("write %s: %w", path, err)
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return n, 0, fmt.Errorf("fsync %s: %w", path, err)
+		}
+		record(hist, time.Since(op).Nanoseconds())
+	}
+	took := time.Since(start)
+	if err := f.Close(); err != nil {
+		return n, 0, fmt.Errorf("close %s: %w", path, err)
+	}
+	return n, took, ctx.Err()
+}
