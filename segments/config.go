@@ -73,6 +73,8 @@ type Config struct {
 
 	// retentionInterval overrides defaultRetentionInterval (tests).
 	retentionInterval time.Duration
+	// flushWriteCap overrides maxFlushWrite (tests, to cut pieces without building a huge backlog).
+	flushWriteCap int64
 }
 
 // DefaultConfig is the configuration segfs mounts with when no option is given.
@@ -105,6 +107,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = logrus.StandardLogger()
+	}
+	if c.flushWriteCap == 0 {
+		c.flushWriteCap = maxFlushWrite
 	}
 	if c.retentionInterval == 0 {
 		c.retentionInterval = defaultRetentionInterval

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -73,17 +74,23 @@ func (d *dirtyBuf) endOffset() int64 {
 // pending appends to iovs the chunk slices holding [lo, end) and returns them with end. The slices
 // stay valid after the lock is released: only the writer (holding the partition's file lock) drops
 // chunks, and appenders only write beyond end.
-func (d *dirtyBuf) pending(iovs [][]byte) ([][]byte, int64, int64) {
+func (d *dirtyBuf) pending(iovs [][]byte, upto, capBytes int64) ([][]byte, int64, int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for pos := d.lo; pos < d.end; {
+	end := min(d.end, upto)
+	// Cut at a chunk boundary (file-aligned), so the next piece starts aligned and goes to pwritev
+	// without a copy; a piece smaller than one chunk is only ever the last one.
+	if cut := d.first + (d.lo-d.first+capBytes)/d.c*d.c; cut > d.lo {
+		end = min(end, cut)
+	}
+	for pos := d.lo; pos < end; {
 		rel := pos - d.first
 		i, o := rel/d.c, rel%d.c
-		k := min(d.c-o, d.end-pos)
+		k := min(d.c-o, end-pos)
 		iovs = append(iovs, d.chunks[i][o:o+k])
 		pos += k
 	}
-	return iovs, d.lo, d.end
+	return iovs, d.lo, max(end, d.lo)
 }
 
 // written records that the File now holds everything below upto and gives back the chunks readers no
@@ -244,7 +251,8 @@ func (p *Partition) flushLoop() {
 	defer p.fl.wg.Done()
 	for {
 		p.fileMu.Lock()
-		err := p.writePendingLocked()
+		// One piece per turn, releasing fileMu in between, so a Sync or seal waits for one piece at most.
+		_, err := p.writePieceLocked(math.MaxInt64)
 		if err == nil {
 			p.topUpLocked()
 		}
@@ -286,24 +294,51 @@ func (p *Partition) stopFlusher() {
 // Any other failure, EIO above all, is sticky: the partition refuses writes until the Log is reopened,
 // because after a failed write or writeback the kernel may have dropped the data and cleared the error
 // (PostgreSQL's fsync lesson), so a retry that "succeeds" could hide lost bytes.
+// maxFlushWrite caps one flusher write. Producers blocked on max_dirty get memory back only when a
+// write completes: one write of the whole backlog (tens of MiB, hundreds of ms on a busy disk) made
+// them wait for all of it (docs/perf-notes.md, target 3), while 8 MiB still amortizes the syscall.
+const maxFlushWrite = 8 << 20
+
+// writePendingLocked writes every byte that was dirty when it was called, in pieces of at most
+// maxFlushWrite; Sync and seal need all of them in the File. It does not chase bytes appended
+// meanwhile, so a Sync under a steady stream of appends still ends.
 func (p *Partition) writePendingLocked() error {
+	seg := p.activeSegment()
+	if seg.buf == nil {
+		if p.failed != nil {
+			return p.failed
+		}
+		return nil
+	}
+	target := seg.buf.endOffset()
+	for {
+		done, err := p.writePieceLocked(target)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// writePieceLocked writes the dirty bytes from lo up to at most upto and maxFlushWrite, and gives their
+// memory back at once. done reports that nothing below upto is left.
+func (p *Partition) writePieceLocked(upto int64) (done bool, err error) {
 	if p.failed != nil {
-		return p.failed
+		return true, p.failed
 	}
 	seg := p.activeSegment()
 	d := seg.buf
 	if d == nil {
-		return nil
+		return true, nil
 	}
 	var lo, end int64
-	p.iovs, lo, end = d.pending(p.iovs[:0])
+	p.iovs, lo, end = d.pending(p.iovs[:0], upto, p.log.cfg.flushWriteCap)
 	if lo == end {
 		p.flushSucceeded()
-		return nil
+		return true, nil
 	}
 	// Accepted bytes lie within the reservation they were accepted against, unless a failure gave it
 	// up since; then they need it back before they can be written.
-	err := p.reserveLocked(seg, end, 0)
+	err = p.reserveLocked(seg, end, 0)
 	if err == nil {
 		_, err = seg.wfile.WriteV(p.iovs)
 		if err != nil {
@@ -313,14 +348,14 @@ func (p *Partition) writePendingLocked() error {
 	}
 	clear(p.iovs)
 	if err != nil {
-		return p.deferredWriteFailedLocked(err)
+		return true, p.deferredWriteFailedLocked(err)
 	}
 	p.flushSucceeded()
 	p.lastWrite = end - lo
 	released := d.written(p.log.chunks, end)
 	p.dirty.Add(-(end - lo))
 	p.log.budget.release(p, released*d.c)
-	return nil
+	return end >= upto, nil
 }
 
 // deferredWriteFailedLocked records a failed write of deferred bytes: sticky unless the disk was only
