@@ -85,8 +85,6 @@ func parseSegmentName(name string) (int64, bool) {
 	return base, err == nil
 }
 
-func segmentName(base int64) string { return fmt.Sprintf("%020d.log", base) }
-
 // checkContiguous fails unless every segment starts where the previous one ended (from first's base on).
 func checkContiguous(t *testing.T, segs []segment) {
 	t.Helper()
