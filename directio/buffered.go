@@ -156,7 +156,7 @@ func (f *bufferedFile) ReadAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	end := min(off+int64(len(p)), size)
-	if err := preadFull(f.sys, f.fd, p[:end-off], off); err != nil {
+	if err := ReadFullAt(f.sys, f.fd, p[:end-off], off); err != nil {
 		return 0, fmt.Errorf("read %s at %d: %w", f.path, off, err)
 	}
 	if n := int(end - off); n < len(p) {

@@ -98,7 +98,7 @@ func openDirect(path string, opts Options) (_ File, err error) {
 	}
 	f.tl = int(size - f.base)
 	f.flushed = f.tl
-	if err := preadFull(sys, rfd, f.tail[:f.tl], f.base); err != nil {
+	if err := ReadFullAt(sys, rfd, f.tail[:f.tl], f.base); err != nil {
 		return nil, fmt.Errorf("open %s: read tail at %d: %w", path, f.base, err)
 	}
 	f.size.Store(size)
@@ -134,7 +134,7 @@ func (f *directFile) ReadAt(p []byte, off int64) (int, error) {
 	f.mu.Unlock()
 	// Bytes below base were on disk before base was published and never change again.
 	if off < base {
-		if err := preadFull(f.sys, f.rfd, p[:min(end, base)-off], off); err != nil {
+		if err := ReadFullAt(f.sys, f.rfd, p[:min(end, base)-off], off); err != nil {
 			return 0, fmt.Errorf("read %s at %d: %w", f.path, off, err)
 		}
 	}

@@ -109,9 +109,9 @@ func fileSize(sys Syscalls, fd int, path string) (int64, error) {
 	return st.Size, nil
 }
 
-// preadFull fills p from fd at off; a file shorter than expected is io.ErrUnexpectedEOF because callers
-// only read below the logical size.
-func preadFull(sys Syscalls, fd int, p []byte, off int64) error {
+// ReadFullAt fills p from fd at off through sys, retrying EINTR and short reads; a file shorter than
+// expected is io.ErrUnexpectedEOF, because callers only read below a size they know.
+func ReadFullAt(sys Syscalls, fd int, p []byte, off int64) error {
 	for len(p) > 0 {
 		n, err := sys.Pread(fd, p, off)
 		if err == unix.EINTR {

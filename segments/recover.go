@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"segfs/directio"
 )
 
 // openPartition opens the partition directory dir, creating it (create) or recovering it. Recovery
@@ -114,7 +116,7 @@ func (p *Partition) recoverActive(base int64, path string) error {
 	rec, ok := p.commit.latest(base)
 	size, err := trapSize(st.Size, rec, ok, func(off, n int64) (uint32, error) {
 		blk := make([]byte, n)
-		if err := preadFull(p.fs, fd, blk, off); err != nil {
+		if err := directio.ReadFullAt(p.fs.sys, fd, blk, off); err != nil {
 			return 0, fmt.Errorf("read last block at %d: %w", off, err)
 		}
 		return crc32c(blk), nil

@@ -95,7 +95,7 @@ func (s *segment) readAt(fs fsys, b []byte, off int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := preadFull(fs, fd, b[:n], off); err != nil {
+	if err := directio.ReadFullAt(fs.sys, fd, b[:n], off); err != nil {
 		return 0, fmt.Errorf("read segment %s at %d: %w", s.path, off, err)
 	}
 	if n < len(b) {
@@ -134,21 +134,4 @@ func (s *segment) closeRead(fs fsys) (directio.File, error) {
 		}
 	}
 	return f, nil
-}
-
-func preadFull(fs fsys, fd int, p []byte, off int64) error {
-	for len(p) > 0 {
-		n, err := fs.sys.Pread(fd, p, off)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return io.ErrUnexpectedEOF
-		}
-		p, off = p[n:], off+int64(n)
-	}
-	return nil
 }
