@@ -1,25 +1,14 @@
 package bench
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strings"
 )
 
 // WriteLimitsJSON writes the report to path, indented for people and diff.
-func WriteLimitsJSON(path string, r *LimitsReport) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode JSON report: %w", err)
-	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write JSON report: %w", err)
-	}
-	return nil
-}
+func WriteLimitsJSON(path string, r *LimitsReport) error { return writeJSONFile(path, r) }
 
 // WriteLimitsTable writes one markdown row per check, then a note per target with the load average
 // around it (a shared machine is the first suspect of a surprising ratio) and any skip or error.

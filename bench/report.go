@@ -85,8 +85,11 @@ func reportConfig(c Config) ReportConfig {
 }
 
 // WriteJSON writes the report to path, indented for people and diff.
-func WriteJSON(path string, r *Report) error {
-	b, err := json.MarshalIndent(r, "", "  ")
+func WriteJSON(path string, r *Report) error { return writeJSONFile(path, r) }
+
+// writeJSONFile writes v to path as indented JSON, the form every bench report is saved in.
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode JSON report: %w", err)
 	}
