@@ -185,3 +185,30 @@ func TestAlignedAllocAndPool(t *testing.T) {
 		t.Fatal("Open accepted a pool whose blocks do not fit the alignment")
 	}
 }
+
+// TestPoolRetention: Put keeps at most the retention count of free blocks, and Trim gives back all but
+// the number asked for.
+func TestPoolRetention(t *testing.T) {
+	p := NewPool(4096, 4096)
+	p.SetRetain(10)
+	var held [][]byte
+	for range 15 {
+		held = append(held, p.Get())
+	}
+	for _, b := range held {
+		p.Put(b)
+	}
+	if n := p.Free(); n != 10 {
+		t.Fatalf("after 15 Puts with retention 10: %d free, want 10", n)
+	}
+	if n := p.Trim(3); n != 7 || p.Free() != 3 {
+		t.Fatalf("Trim(3) dropped %d, left %d; want 7 and 3", n, p.Free())
+	}
+	if n := p.Trim(5); n != 0 || p.Free() != 3 {
+		t.Fatalf("Trim(5) of 3 dropped %d, left %d", n, p.Free())
+	}
+	p.SetRetain(1)
+	if n := p.Free(); n != 1 {
+		t.Fatalf("SetRetain(1) left %d free blocks", n)
+	}
+}

@@ -5,9 +5,9 @@ import (
 	"sync"
 )
 
-// poolRetain bounds how many free blocks a Pool keeps; beyond it, Put drops blocks to the GC so a burst
-// does not pin memory forever.
-const poolRetain = 64
+// DefaultPoolRetain is how many free blocks a Pool keeps unless told otherwise (SetRetain); beyond
+// it, Put drops blocks to the GC so a burst does not pin memory forever.
+const DefaultPoolRetain = 64
 
 // Pool hands out fixed-size aligned blocks. Get and Put do not allocate once the pool is warm, which is
 // what keeps the write path allocation-free; a sync.Pool would box every slice header on Put.
@@ -15,6 +15,7 @@ type Pool struct {
 	blockSize, align int
 	mu               sync.Mutex
 	free             [][]byte
+	retain           int
 }
 
 // NewPool returns a pool of blocks of blockSize bytes aligned to align (a power of two).
@@ -25,7 +26,39 @@ func NewPool(blockSize, align int) *Pool {
 	if align <= 0 || align&(align-1) != 0 {
 		panic(fmt.Sprintf("directio: pool alignment %d is not a power of two", align))
 	}
-	return &Pool{blockSize: blockSize, align: align, free: make([][]byte, 0, poolRetain)}
+	return &Pool{blockSize: blockSize, align: align, retain: DefaultPoolRetain}
+}
+
+// SetRetain sets how many free blocks Put keeps for reuse. A user that cycles through a known amount
+// of memory sets it to that amount: a block the pool dropped is allocated, zeroed and faulted in again
+// by the next Get, on the caller's write path, and adds to the garbage collector's work.
+func (p *Pool) SetRetain(n int) {
+	p.mu.Lock()
+	p.retain = max(n, 0)
+	p.mu.Unlock()
+	p.Trim(n)
+}
+
+// Trim drops free blocks beyond keep (to the garbage collector) and returns how many it dropped: what
+// a user calls once it has gone idle, so that memory kept for a burst is not kept forever.
+func (p *Pool) Trim(keep int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	keep = max(keep, 0)
+	if len(p.free) <= keep {
+		return 0
+	}
+	n := len(p.free) - keep
+	clear(p.free[keep:])
+	p.free = p.free[:keep]
+	return n
+}
+
+// Free is how many blocks the pool holds for reuse.
+func (p *Pool) Free() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.free)
 }
 
 // BlockSize is the length of every block Get returns.
@@ -56,7 +89,7 @@ func (p *Pool) Put(b []byte) {
 		return
 	}
 	p.mu.Lock()
-	if len(p.free) < poolRetain {
+	if len(p.free) < p.retain {
 		p.free = append(p.free, b)
 	}
 	p.mu.Unlock()
