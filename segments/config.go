@@ -75,6 +75,8 @@ type Config struct {
 	retentionInterval time.Duration
 	// flushWriteCap overrides maxFlushWrite (tests, to cut pieces without building a huge backlog).
 	flushWriteCap int64
+	// lazyKickDelay overrides defaultLazyKickDelay (tests, to see who writes small appends).
+	lazyKickDelay time.Duration
 }
 
 // DefaultConfig is the configuration segfs mounts with when no option is given.
@@ -110,6 +112,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.flushWriteCap == 0 {
 		c.flushWriteCap = maxFlushWrite
+	}
+	if c.lazyKickDelay == 0 {
+		c.lazyKickDelay = defaultLazyKickDelay
 	}
 	if c.retentionInterval == 0 {
 		c.retentionInterval = defaultRetentionInterval

@@ -7,6 +7,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"segfs/directio"
 )
@@ -219,6 +220,13 @@ func (b *budget) release(p *Partition, n int64) {
 	b.mu.Unlock()
 }
 
+// inUse is the deferred memory held by all partitions.
+func (b *budget) inUse() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
 // wake makes every blocked acquire re-check its partition (one of them halted or its flusher failed).
 func (b *budget) wake() {
 	b.mu.Lock()
@@ -226,13 +234,49 @@ func (b *budget) wake() {
 	b.mu.Unlock()
 }
 
-// flusher runs a partition's background writer: started by the first append that leaves dirty bytes,
-// exiting as soon as nothing is dirty, so idle partitions cost no goroutine.
+// flusher runs a partition's background writer: started once an append leaves dirty bytes, exiting
+// as soon as nothing is dirty, so idle partitions cost no goroutine.
 type flusher struct {
 	mu      sync.Mutex
 	running bool
 	stopped bool
 	wg      sync.WaitGroup
+
+	// A small append arms delayed (once) instead of starting the flusher at once; see kickSoon.
+	delayed atomic.Pointer[time.Timer]
+	armed   atomic.Bool
+}
+
+// defaultLazyKickDelay is how long a small deferred append may wait before the flusher starts. It is far
+// below anything a reader of deferred mode can rely on, and long enough for the fsync that usually
+// follows a small durable append to write the bytes itself.
+const defaultLazyKickDelay = time.Millisecond
+
+// kickSoon starts the flusher at once when a chunk's worth of bytes is dirty, and otherwise after
+// Config.lazyKickDelay. Starting a goroutine for every 4 KiB append made a write+fsync pair cost two thread
+// handoffs: the fsync found the flusher's O_DSYNC write in progress on another thread and waited for
+// it (docs/perf-notes.md, target 2). Late is safe: nothing but the timer is needed to get the bytes
+// written, and Sync, seal and close write them themselves.
+func (p *Partition) kickSoon() {
+	if p.dirty.Load() >= p.log.chunk {
+		p.kick()
+		return
+	}
+	if !p.fl.armed.CompareAndSwap(false, true) {
+		return // a timer is armed: it fires after this append's bytes were counted dirty
+	}
+	if t := p.fl.delayed.Load(); t != nil {
+		t.Reset(p.log.cfg.lazyKickDelay)
+		return
+	}
+	p.fl.delayed.Store(time.AfterFunc(p.log.cfg.lazyKickDelay, p.delayedKick))
+}
+
+func (p *Partition) delayedKick() {
+	// Disarm before kicking: an append after this point arms a new timer, and one before it is seen
+	// by the flusher this starts (or the one running), since its bytes are already dirty.
+	p.fl.armed.Store(false)
+	p.kick()
 }
 
 // kick makes sure a flusher runs. The flusher decides to exit under the same lock after re-reading
@@ -270,6 +314,7 @@ func (p *Partition) flushLoop() {
 		if err != nil || p.fl.stopped || p.dirty.Load() == 0 {
 			p.fl.running = false
 			p.fl.mu.Unlock()
+			p.log.trimChunksSoon()
 			return
 		}
 		p.fl.mu.Unlock()
@@ -281,6 +326,9 @@ func (p *Partition) stopFlusher() {
 	p.fl.mu.Lock()
 	p.fl.stopped = true
 	p.fl.mu.Unlock()
+	if t := p.fl.delayed.Load(); t != nil {
+		t.Stop() // firing later would only find the flusher stopped
+	}
 	p.fl.wg.Wait()
 }
 
@@ -378,4 +426,21 @@ func (p *Partition) flushSucceeded() {
 		p.flushFailed.Store(false)
 		p.log.cfg.Logger.WithField("partition", p.name()).Info("deferred write succeeded after running out of space")
 	}
+}
+
+// chunkIdleTrim is how long after a flusher went idle the Log gives back the free chunks it kept for
+// reuse, if no partition holds deferred memory by then: an idle daemon should not hold max_dirty.
+const chunkIdleTrim = 2 * time.Second
+
+func (l *Log) trimChunksSoon() {
+	if !l.trimArmed.CompareAndSwap(false, true) {
+		return
+	}
+	time.AfterFunc(chunkIdleTrim, func() {
+		l.trimArmed.Store(false)
+		if l.budget.inUse() == 0 {
+			l.chunks.Trim(directio.DefaultPoolRetain)
+		}
+		// Otherwise a partition is busy; its flusher schedules the next trim when it goes idle.
+	})
 }

@@ -26,6 +26,8 @@ type Log struct {
 	chunks  *directio.Pool     // deferred-buffer chunks
 	scratch *directio.Pool     // the Files' scratch blocks
 	budget  *budget
+	// trimArmed is set while a trim of the chunk pool is scheduled (trimChunksSoon).
+	trimArmed atomic.Bool
 
 	nsMu    sync.Mutex // serializes namespace changes (create, delete) and Close; held across I/O
 	mu      sync.Mutex // topics and closed; memory only
@@ -77,6 +79,10 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	}
 	memAlign := max(l.block, 4096)
 	l.chunks = directio.NewPool(int(l.chunk), memAlign)
+	// Keep free what one busy partition cycles through: with the default 64 free chunks, a producer
+	// at max_dirty allocated, zeroed and faulted in fresh chunks on its write path, and the garbage
+	// collector ran about once a second (docs/perf-notes.md, proposal 5).
+	l.chunks.SetRetain(int(min(cfg.MaxDirty, cfg.MaxDirtyTotal) / l.chunk))
 	l.scratch = directio.NewPool(max(scratchBlock, l.block), memAlign)
 	l.budget = newBudget(cfg.MaxDirtyTotal)
 	if err := l.recover(); err != nil {

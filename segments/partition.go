@@ -187,7 +187,7 @@ func (p *Partition) appendDeferred(seg *segment, b []byte, bound int64) (int64, 
 		p.log.budget.release(p, bound-taken*p.log.chunk)
 		p.published(seg, off+int64(len(b)))
 		p.dirty.Add(int64(len(b)))
-		p.kick()
+		p.kickSoon()
 		return off, nil
 	}
 }
