@@ -21,17 +21,25 @@ import (
 //
 // Bytes below lo are in the File (File.Size() >= lo at all times); [lo, end) are in the chunks. A
 // chunk is dropped only once the File covers it, so a reader never finds a gap between the two.
+//
+// The first `behind` chunks lie wholly below lo: written already, kept as a read-behind window, because
+// O_DIRECT leaves nothing in the page cache and a consumer a few milliseconds behind the flusher would
+// otherwise read from disk what was in memory a moment ago (docs/perf-notes.md, target 3: up to 29% of
+// consumed bytes). Bytes in [valid, end) of the chunks are appended data; below valid the first chunk
+// holds whatever its previous user left.
 type dirtyBuf struct {
 	mu     sync.Mutex // held for slice bookkeeping and memory copies only, never across I/O
 	c      int64
 	chunks [][]byte
 	first  int64
+	valid  int64
 	lo     int64
 	end    int64
+	behind int64 // leading chunks wholly below lo; not counted as dirty memory
 }
 
 func newDirtyBuf(chunk, size int64) *dirtyBuf {
-	return &dirtyBuf{c: chunk, lo: size, end: size}
+	return &dirtyBuf{c: chunk, lo: size, end: size, valid: size}
 }
 
 // chunkBound is the most chunks n appended bytes can need, wherever the current end is: they span at
@@ -49,6 +57,7 @@ func (d *dirtyBuf) add(pool *directio.Pool, b []byte, reserved *atomic.Int64) (t
 	}
 	if len(d.chunks) == 0 {
 		d.first = d.end - d.end%d.c
+		d.valid = d.end
 	}
 	need := d.end + int64(len(b))
 	for d.first+int64(len(d.chunks))*d.c < need {
@@ -94,20 +103,27 @@ func (d *dirtyBuf) pending(iovs [][]byte, upto, capBytes int64) ([][]byte, int64
 	return iovs, d.lo, max(end, d.lo)
 }
 
-// written records that the File now holds everything below upto and gives back the chunks readers no
-// longer need: every window that ends at or below upto, and all of them once nothing is pending, so
-// an idle partition holds no buffer memory. It returns how many chunks it gave back.
-func (d *dirtyBuf) written(pool *directio.Pool, upto int64) int64 {
+// written records that the File now holds everything below upto. Chunks wholly below it stop being
+// dirty (released counts those that just did); of them it keeps the newest, up to keep bytes, as the
+// read-behind window and gives the rest back to pool. Once nothing is pending it gives back every
+// chunk, so an idle partition holds no buffer memory. behindDelta is the change in chunks kept behind.
+func (d *dirtyBuf) written(pool *directio.Pool, upto, keep int64) (released, behindDelta int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.lo = upto
 	if d.end < upto {
 		d.end = upto // a write-through append went straight to the File
 	}
-	drop := int64(len(d.chunks))
+	full := int64(len(d.chunks))
 	if d.lo < d.end {
-		drop = (d.lo - d.first) / d.c
+		full = (d.lo - d.first) / d.c
+	} else {
+		keep = 0
 	}
+	keepN := min(full, keep/d.c)
+	drop := full - keepN
+	released, behindDelta = full-d.behind, keepN-d.behind
+	d.behind = keepN
 	for i := int64(0); i < drop; i++ {
 		pool.Put(d.chunks[i])
 		d.chunks[i] = nil
@@ -116,11 +132,16 @@ func (d *dirtyBuf) written(pool *directio.Pool, upto int64) int64 {
 	clear(d.chunks[n:])
 	d.chunks = d.chunks[:n]
 	d.first += drop * d.c
-	return drop
+	d.valid = max(d.valid, d.first)
+	if len(d.chunks) == 0 {
+		d.valid = d.end // a write-through may have gone past every chunk
+	}
+	return released, behindDelta
 }
 
-// discard drops every chunk without writing it (delete) and returns how many there were.
-func (d *dirtyBuf) discard(pool *directio.Pool) int64 {
+// discard drops every chunk without writing it (delete, seal, close) and returns how many were dirty
+// and how many were kept behind.
+func (d *dirtyBuf) discard(pool *directio.Pool) (dirty, behind int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n := int64(len(d.chunks))
@@ -129,12 +150,14 @@ func (d *dirtyBuf) discard(pool *directio.Pool) int64 {
 		d.chunks[i] = nil
 	}
 	d.chunks = d.chunks[:0]
-	d.lo = d.end
-	return n
+	d.lo, d.valid = d.end, d.end
+	behind, d.behind = d.behind, 0
+	return n - behind, behind
 }
 
-// readAt reads [off, off+len(b)) of the segment: the part at or above lo from memory (copied under
-// the lock), the part below it from the File, whose ReadAt never waits for a disk write.
+// readAt reads [off, off+len(b)) of the segment: the part the chunks hold (pending or kept behind)
+// from memory, copied under the lock; the part below it from the File, whose ReadAt never waits for a
+// disk write.
 func (d *dirtyBuf) readAt(f directio.File, b []byte, off int64) (int, error) {
 	d.mu.Lock()
 	lo, end := d.lo, d.end
@@ -146,6 +169,9 @@ func (d *dirtyBuf) readAt(f directio.File, b []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	stop := min(off+int64(len(b)), end)
+	if len(d.chunks) > 0 {
+		lo = min(lo, max(d.valid, d.first)) // the chunks kept behind serve part of what the File holds
+	}
 	for pos := max(off, lo); pos < stop; {
 		rel := pos - d.first
 		k := copy(b[pos-off:stop-off], d.chunks[rel/d.c][rel%d.c:])
@@ -171,17 +197,50 @@ func (d *dirtyBuf) readAt(f directio.File, b []byte, off int64) (int, error) {
 // budget bounds the deferred memory of all partitions of a Log (MaxDirtyTotal) and of each partition
 // (MaxDirty, counted in Partition.mem under the same lock). Memory is counted in whole chunks, which
 // is what is actually held.
+//
+// Chunks kept behind as read windows are not dirty, so they never make an append wait; they are bounded
+// separately: up to window bytes per partition, behindLimit bytes in all.
 type budget struct {
-	mu    sync.Mutex
-	cond  sync.Cond
-	used  int64
-	limit int64
+	mu          sync.Mutex
+	cond        sync.Cond
+	used        int64
+	limit       int64
+	behind      int64
+	behindLimit int64
+	window      int64
 }
 
-func newBudget(limit int64) *budget {
-	b := &budget{limit: limit}
+func newBudget(limit, window, behindLimit int64) *budget {
+	b := &budget{limit: limit, window: window, behindLimit: behindLimit}
 	b.cond.L = &b.mu
 	return b
+}
+
+// written is dirtyBuf.written for d of partition p, with the memory accounted: chunks that stopped
+// being dirty are released, and as many of them are kept behind as both window bounds allow.
+func (b *budget) written(p *Partition, d *dirtyBuf, upto int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	own := d.behindChunks() * d.c
+	keep := min(b.window, b.behindLimit-b.behind+own)
+	released, delta := d.written(p.log.chunks, upto, keep)
+	b.behind += delta * d.c
+	b.freeLocked(p, released*d.c)
+}
+
+// discard is dirtyBuf.discard for d of partition p, with the memory accounted.
+func (b *budget) discard(p *Partition, d *dirtyBuf) {
+	dirty, behind := d.discard(p.log.chunks)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.behind -= behind * d.c
+	b.freeLocked(p, dirty*d.c)
+}
+
+func (d *dirtyBuf) behindChunks() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.behind
 }
 
 // errFlushStalled tells a blocked append that its partition's flusher stopped on a full disk, so
@@ -214,17 +273,24 @@ func (b *budget) release(p *Partition, n int64) {
 		return
 	}
 	b.mu.Lock()
-	p.mem -= n
-	b.used -= n
-	b.cond.Broadcast()
+	b.freeLocked(p, n)
 	b.mu.Unlock()
 }
 
-// inUse is the deferred memory held by all partitions.
+func (b *budget) freeLocked(p *Partition, n int64) {
+	if n == 0 {
+		return
+	}
+	p.mem -= n
+	b.used -= n
+	b.cond.Broadcast()
+}
+
+// inUse is the chunk memory held by all partitions, dirty or kept behind.
 func (b *budget) inUse() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.used
+	return b.used + b.behind
 }
 
 // wake makes every blocked acquire re-check its partition (one of them halted or its flusher failed).
@@ -400,9 +466,8 @@ func (p *Partition) writePieceLocked(upto int64) (done bool, err error) {
 	}
 	p.flushSucceeded()
 	p.lastWrite = end - lo
-	released := d.written(p.log.chunks, end)
+	p.log.budget.written(p, d, end)
 	p.dirty.Add(-(end - lo))
-	p.log.budget.release(p, released*d.c)
 	return end >= upto, nil
 }
 

@@ -52,7 +52,7 @@ func (p *Partition) shutdown(state error, keep bool) error {
 			errs = append(errs, err)
 		}
 		if buf != nil {
-			p.log.budget.release(p, buf.discard(p.log.chunks)*buf.c)
+			p.log.budget.discard(p, buf)
 		}
 		if f != nil {
 			if err := f.Close(); err != nil && !errors.Is(err, errDiscarded) {

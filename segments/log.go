@@ -43,6 +43,9 @@ type Log struct {
 // MiB keeps each pwritev iovec large while a mostly idle partition holds little.
 const maxChunk = 256 << 10
 
+// maxReadWindow caps the written chunks one partition keeps for readers (see dirtyBuf).
+const maxReadWindow = 32 << 20
+
 // scratchBlock is the block size of the Files' shared scratch pool.
 const scratchBlock = 64 << 10
 
@@ -84,7 +87,10 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	// collector ran about once a second (docs/perf-notes.md, proposal 5).
 	l.chunks.SetRetain(int(min(cfg.MaxDirty, cfg.MaxDirtyTotal) / l.chunk))
 	l.scratch = directio.NewPool(max(scratchBlock, l.block), memAlign)
-	l.budget = newBudget(cfg.MaxDirtyTotal)
+	// Read-behind windows: up to half of max_dirty (at most 32 MiB) per partition, half of
+	// max_dirty_total in all. Enough for a consumer tens of milliseconds behind the flusher at disk
+	// speed, and never more than the dirty memory the configuration already allows.
+	l.budget = newBudget(cfg.MaxDirtyTotal, min(maxReadWindow, cfg.MaxDirty/2), cfg.MaxDirtyTotal/2)
 	if err := l.recover(); err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}

@@ -229,7 +229,7 @@ func (p *Partition) writeThrough(seg *segment, b []byte) (int64, error) {
 	}
 	end := start + int64(len(b))
 	if seg.buf != nil {
-		p.log.budget.release(p, seg.buf.written(p.log.chunks, end)*seg.buf.c)
+		p.log.budget.written(p, seg.buf, end)
 	}
 	p.published(seg, seg.base+end)
 	return seg.base + start, nil

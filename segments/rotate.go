@@ -98,7 +98,7 @@ func (p *Partition) sealLocked(seg *segment) error {
 	seg.sealed.Store(true)
 	seg.mu.Unlock()
 	if buf != nil {
-		p.log.budget.release(p, buf.discard(p.log.chunks)*buf.c)
+		p.log.budget.discard(p, buf)
 	}
 	seg.wfile = nil
 	if err := f.Close(); err != nil {
