@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"segfs/directio"
 	"segfs/segments"
 )
 
@@ -15,7 +16,11 @@ import (
 // holding current keeps appending across rotations; a reader holding an old current keeps reading its
 // segment after it is sealed; everything appended reads back through the mount.
 func TestRotationFollowsMultilog(t *testing.T) {
-	m := newTestMount(t, segments.Config{}, Options{})
+	forPersistModes(t, testRotationFollowsMultilog)
+}
+
+func testRotationFollowsMultilog(t *testing.T, persist segments.Persist) {
+	m := newTestMount(t, segments.Config{Persist: persist}, Options{})
 	m.mkdir("t")
 	cur := m.path("t", "0", "current")
 	part := m.partition("t", 0)
@@ -114,7 +119,11 @@ func TestRotationFollowsMultilog(t *testing.T) {
 // §3: sealed segments are served by passthrough where the kernel offers it (no READ reaches this
 // process), else from this process; the bytes are the same either way.
 func TestSealedReads(t *testing.T) {
-	m := newTestMount(t, segments.Config{}, Options{})
+	forPersistModes(t, testSealedReads)
+}
+
+func testSealedReads(t *testing.T, persist segments.Persist) {
+	m := newTestMount(t, segments.Config{Persist: persist}, Options{})
 	m.mkdir("t")
 	var all bytes.Buffer
 	for i := 0; i < 4; i++ {
@@ -148,7 +157,11 @@ func TestSealedReads(t *testing.T) {
 // <base>.log, opening current never gives that inode again, even while a writer rotates as fast as it can
 // (segments seals a segment a moment before its successor exists).
 func TestRotationIsAtomicForObservers(t *testing.T) {
-	m := newTestMount(t, segments.Config{}, Options{})
+	forPersistModes(t, testRotationIsAtomicForObservers)
+}
+
+func testRotationIsAtomicForObservers(t *testing.T, persist segments.Persist) {
+	m := newTestMount(t, segments.Config{Persist: persist}, Options{})
 	m.mkdir("t")
 	dir, cur := m.path("t", "0"), m.path("t", "0", "current")
 	stop := make(chan struct{})
@@ -208,6 +221,57 @@ func TestRotationIsAtomicForObservers(t *testing.T) {
 		}
 	}
 	if n := len(m.partition("t", 0).Segments()); n < 10 {
+		t.Fatalf("only %d segments: too few rotations to say anything", n)
+	}
+}
+
+// forPersistModes runs test once per persistence mode: a deferred rotation retires the segment and
+// seals it in the background, an inline one seals it first.
+func forPersistModes(t *testing.T, test func(*testing.T, segments.Persist)) {
+	for _, persist := range []segments.Persist{segments.Inline, segments.Deferred} {
+		t.Run(persist.String(), func(t *testing.T) { test(t, persist) })
+	}
+}
+
+// slowDiskSyscalls is a fault-injection seam: a disk whose every pwritev takes 20 ms more, so the
+// background seal of a retired segment is still running when a reader opens it.
+type slowDiskSyscalls struct{ directio.OS }
+
+func (slowDiskSyscalls) Pwritev(fd int, iovs [][]byte, off int64) (int, error) {
+	time.Sleep(20 * time.Millisecond)
+	return directio.OS{}.Pwritev(fd, iovs, off)
+}
+
+// TestRetiredSegmentOpensComplete: in deferred mode a rotation lists the retired segment at once and
+// seals it in the background. Opening it right away (the kernel then reads the backing file itself,
+// by passthrough) must still give every byte: the open waits for the seal.
+func TestRetiredSegmentOpensComplete(t *testing.T) {
+	m := newTestMount(t, segments.Config{Persist: segments.Deferred, Syscalls: slowDiskSyscalls{}}, Options{})
+	m.mkdir("t")
+	// Held open: a close (like fsync) would make every byte durable, the retired segment's too.
+	w, err := os.OpenFile(m.path("t", "0", "current"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var all bytes.Buffer
+	for i := 0; i < 8; i++ {
+		b := pattern(i, 40<<10)
+		all.Write(b)
+		if _, err := w.Write(b); err != nil { // every other one rotates
+			t.Fatal(err)
+		}
+		segs := m.partition("t", 0).Segments()
+		if len(segs) < 2 {
+			continue
+		}
+		retired := segs[len(segs)-2]
+		got, err := os.ReadFile(m.path("t", "0", segmentName(retired.Base)))
+		if err != nil || !bytes.Equal(got, all.Bytes()[retired.Base:retired.Base+retired.Size]) {
+			t.Fatalf("append %d: read %s right after the rotation: %d bytes, %v; want %d bytes", i, segmentName(retired.Base), len(got), err, retired.Size)
+		}
+	}
+	if n := len(m.partition("t", 0).Segments()); n < 4 {
 		t.Fatalf("only %d segments: too few rotations to say anything", n)
 	}
 }

@@ -194,6 +194,12 @@ func (s *sealedNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 		return nil, 0, s.fsys.refuse("open", path, syscall.EPERM, "O_TRUNC on a sealed segment")
 	}
 	info, err := s.info()
+	if err == nil {
+		// A rotation lists the retired segment at once and seals it in the background; the kernel
+		// (passthrough) or this process is about to read the backing file itself, which holds every
+		// byte only once the seal is done. Waiting costs at most the rest of one seal.
+		err = s.part.WaitSealed(s.base)
+	}
 	if err != nil {
 		if errors.Is(err, segments.ErrNotExist) {
 			s.dropStaleEntry()

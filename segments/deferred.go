@@ -362,7 +362,13 @@ func (p *Partition) flushLoop() {
 	for {
 		p.fileMu.Lock()
 		// One piece per turn, releasing fileMu in between, so a Sync or seal waits for one piece at most.
-		_, err := p.writePieceLocked(math.MaxInt64)
+		// A retired segment comes first: nothing may reach the new one before it is sealed.
+		var err error
+		if p.sealing != nil {
+			err = p.sealStepLocked()
+		} else {
+			_, err = p.writePieceLocked(p.activeSegment(), math.MaxInt64)
+		}
 		if err == nil {
 			p.topUpLocked()
 		}
@@ -377,7 +383,7 @@ func (p *Partition) flushLoop() {
 			p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Warn("deferred write failed for lack of space; kept in memory, retried by the next append or sync")
 		}
 		p.fl.mu.Lock()
-		if err != nil || p.fl.stopped || p.dirty.Load() == 0 {
+		if err != nil || p.fl.stopped || p.dirty.Load() == 0 && !p.sealPending.Load() {
 			p.fl.running = false
 			p.fl.mu.Unlock()
 			p.log.trimChunksSoon()
@@ -417,6 +423,9 @@ const maxFlushWrite = 8 << 20
 // maxFlushWrite; Sync and seal need all of them in the File. It does not chase bytes appended
 // meanwhile, so a Sync under a steady stream of appends still ends.
 func (p *Partition) writePendingLocked() error {
+	if err := p.finishSealLocked(); err != nil {
+		return err
+	}
 	seg := p.activeSegment()
 	if seg.buf == nil {
 		if p.failed != nil {
@@ -426,20 +435,20 @@ func (p *Partition) writePendingLocked() error {
 	}
 	target := seg.buf.endOffset()
 	for {
-		done, err := p.writePieceLocked(target)
+		done, err := p.writePieceLocked(seg, target)
 		if err != nil || done {
 			return err
 		}
 	}
 }
 
-// writePieceLocked writes the dirty bytes from lo up to at most upto and maxFlushWrite, and gives their
-// memory back at once. done reports that nothing below upto is left.
-func (p *Partition) writePieceLocked(upto int64) (done bool, err error) {
+// writePieceLocked writes seg's dirty bytes from lo up to at most upto and maxFlushWrite, and gives
+// their memory back at once. done reports that nothing below upto is left. seg is the active segment,
+// or the one being sealed.
+func (p *Partition) writePieceLocked(seg *segment, upto int64) (done bool, err error) {
 	if p.failed != nil {
 		return true, p.failed
 	}
-	seg := p.activeSegment()
 	d := seg.buf
 	if d == nil {
 		return true, nil

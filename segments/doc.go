@@ -12,7 +12,9 @@
 // Topic names match [A-Za-z0-9][A-Za-z0-9._-]{0,254}; partition names are decimal without leading
 // zeros. A partition's bytes are its segments concatenated in base order. Segment files hold the
 // appended bytes only, no framing. Every segment but the last (the active one) is sealed: exactly
-// its logical size, fsynced, never written again. A gap between a sealed segment's end and the next
+// its logical size, fsynced, never written again. The one exception is the segment a deferred
+// rotation retired and is sealing in the background (see Writing): it is never appended to again,
+// and nothing reaches the segment after it before its seal is done. A gap between a sealed segment's end and the next
 // base is a purged range; an overlap is corruption and fails Open.
 //
 // The .commit file has two 512-byte slots, written alternately (slot = seq%2), each with pwrite then
@@ -23,8 +25,14 @@
 // # Writing
 //
 // Append is atomic, in call order, and never spans segments: when a non-empty active segment cannot
-// take the whole append (size+len > SegmentSize), it is sealed first; an append larger than
-// SegmentSize goes alone into a fresh segment.
+// take the whole append (size+len > SegmentSize), a rotation retires it first; an append larger than
+// SegmentSize goes alone into a fresh segment. Inline, the rotation seals the segment and then
+// creates the next one. Deferred, it creates the next segment, lists it as the active one and returns;
+// the retired segment (listed as Sealed from that moment, never appended to again) is sealed in the
+// background, by the flusher or by whatever needs it first: Sync, a write-through append, Purge,
+// Close, the next rotation, or WaitSealed, which readers of its backing file call first. Nothing is
+// written to the new segment until then. A synchronous seal made every producer of the partition wait
+// for the whole backlog to reach the disk, plus two fsyncs, once per segment.
 //
 // Inline: Append calls File.Write, so every full block of the append is written before it returns;
 // the sub-block tail stays in the File's memory.
@@ -52,11 +60,14 @@
 // everything deferred appends acknowledge. Sync and seal need no new space: the padded tail block is
 // reserved, and both slots of the .commit file are allocated when the partition is opened.
 //
-// A rotation on a full disk does not fail the partition either. If the seal cannot write the tail, the
-// segment stays active. If the next segment file cannot be created, the sealed segment stays the last
-// one: Segments and Active show it as the active segment (Sealed is set only once a successor exists),
-// reads work, Sync and Close succeed, and the next Append retries creating the successor (never
-// writing to the sealed file) and fails with the error until it can.
+// A rotation on a full disk does not fail the partition either. Deferred: if the next segment file
+// cannot be created, nothing changes (the segment stays active) and the Append fails; a background
+// seal that finds no space keeps the retired segment's bytes in memory like any deferred write (see
+// below). Inline: if the seal cannot write the tail, the segment stays active. If the next segment
+// file cannot be created, the sealed segment stays the last one: Segments and Active show it as the
+// active segment (Sealed is set only once a successor exists), reads work, Sync and Close succeed, and
+// the next Append retries creating the successor (never writing to the sealed file) and fails with the
+// error until it can.
 //
 // A deferred write that still fails for lack of space (the reservation makes this rare: a metadata
 // block, a reservation lost to another file in the instant between a Sync's truncate and its
@@ -74,8 +85,10 @@
 //
 // Sync writes the dirty bytes, then FlushAndTruncate (pad the tail block, write it, truncate to the
 // exact size) and fdatasync. Sealing is: write the dirty bytes, FlushAndTruncate, fsync the file,
-// fsync the directory; only then is the next segment file created and the directory fsynced again.
-// A sealed segment keeps no reserved blocks past its end.
+// fsync the directory. Inline, only then is the next segment file created and the directory fsynced
+// again; deferred, the next file was created (and its directory entry made durable) when the segment
+// was retired, and stays empty until the seal is done. A sealed segment keeps no reserved blocks past
+// its end. Every Sync first finishes a background seal, so it covers the retired segment's bytes too.
 //
 // # The padded-block trap and the recovery rule
 //
@@ -92,7 +105,11 @@
 //	        trust S
 //	}
 //
-// then fdatasync the segment. Sealed segments are trusted by size. Cost: a directory listing and a
+// then fdatasync the segment. Sealed segments are trusted by size, with one exception: if the last
+// segment is empty, a crash may have interrupted a deferred rotation before the retired segment was
+// sealed, so the segment before it gets the same repair and fdatasync. If it then ends before the
+// empty segment's base (bytes not yet flushed were lost), the empty segment is removed and the
+// retired one is the active segment again: the partition stays a prefix with no hole. Cost: a directory listing and a
 // stat per segment, one record read and at most one block read per partition: O(partitions +
 // segments), no scan of data. Why it is exact: padding reaches the disk only in a padded write, whose
 // record is durable before it, and the record's block CRC matches only while the file still ends in
@@ -103,7 +120,8 @@
 //
 // # Durability after a crash
 //
-// In every mode: no byte acknowledged by Sync or by a seal is lost; no padding, zero fill or torn
+// In every mode: no byte acknowledged by Sync or by a seal (inline: the rotation; deferred: WaitSealed,
+// or any Sync after the rotation) is lost; no padding, zero fill or torn
 // byte ever appears as data; the recovered partition is a prefix of what was appended (from its first
 // retained segment). Beyond Sync:
 //
@@ -130,7 +148,7 @@
 // segment's read source is switched at its seal and closed at purge or delete under the exclusive
 // segment lock, so no read ever sees a reused descriptor, i.e. another segment's bytes. Purge,
 // retention and delete are correct while appends, reads and flushes run: a segment is purged only
-// once it is sealed and its File closed; delete halts the partition (blocked appends return), waits
+// once it is sealed and its File closed (Purge finishes a background seal first); delete halts the partition (blocked appends return), waits
 // for the running append and the flusher, closes every File without writing (BeforePad refuses), then
 // renames the directory to a tombstone, fsyncs the parent and removes the tombstone. Retention runs
 // in one goroutine per Log, stopped by Close.

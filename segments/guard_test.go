@@ -3,6 +3,7 @@ package segments
 import (
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -13,15 +14,17 @@ import (
 
 // writeGuardSyscalls is a fault-detecting Syscalls: it tracks which path every descriptor refers to
 // and records a violation whenever a write or truncate targets a file that is deleted (unlinked, or
-// below a directory renamed to a tombstone) or sealed (a segment with a higher base was created in
-// the same directory since).
+// below a directory renamed to a tombstone) or sealed (a segment with a higher base in the same
+// directory was written since: a deferred rotation creates the successor before it seals the retired
+// segment, but nothing may reach the successor until that seal is done, which is what recovery
+// relies on).
 type writeGuardSyscalls struct {
 	directio.OS
 
 	mu         sync.Mutex
 	fds        map[int]string
 	dead       map[string]bool   // unlinked files and renamed-away directories
-	newest     map[string]int64  // partition dir -> highest segment base created
+	newest     map[string]int64  // partition dir -> highest segment base written
 	tombs      map[string]string // last rename of each path
 	violations []string
 	writes     int
@@ -44,11 +47,9 @@ func (g *writeGuardSyscalls) Open(path string, flags int, perm uint32) (int, err
 	if fresh {
 		delete(g.dead, path) // a new file at a purged segment's path (its partition was re-created)
 	}
-	if base, ok := parseSegmentName(filepath.Base(path)); ok && flags&unix.O_CREAT != 0 {
-		dir := filepath.Dir(path)
-		if cur, ok := g.newest[dir]; !ok || base > cur {
-			g.newest[dir] = base
-		}
+	if base, ok := parseSegmentName(filepath.Base(path)); ok && fresh && base < g.newest[filepath.Dir(path)] {
+		// Recovery removed an empty successor and a partition directory was re-created: start over.
+		delete(g.newest, filepath.Dir(path))
 	}
 	return fd, nil
 }
@@ -72,12 +73,20 @@ func (g *writeGuardSyscalls) check(op string, fd int) {
 	}
 	for p := path; p != "/" && p != "."; p = filepath.Dir(p) {
 		if g.dead[p] {
-			g.violations = append(g.violations, fmt.Sprintf("%s to deleted %s", op, path))
+			g.violations = append(g.violations, fmt.Sprintf("%s to deleted %s\n%s", op, path, debugStack()))
 			return
 		}
 	}
-	if base, ok := parseSegmentName(filepath.Base(path)); ok && base < g.newest[filepath.Dir(path)] {
+	base, ok := parseSegmentName(filepath.Base(path))
+	if !ok {
+		return
+	}
+	dir := filepath.Dir(path)
+	if base < g.newest[dir] {
 		g.violations = append(g.violations, fmt.Sprintf("%s to sealed segment %s", op, path))
+	}
+	if op != "fallocate" && base > g.newest[dir] {
+		g.newest[dir] = base
 	}
 }
 
@@ -160,3 +169,6 @@ func (g *writeGuardSyscalls) tombstone(path string) string {
 	defer g.mu.Unlock()
 	return g.tombs[path]
 }
+
+// debugStack tells which path made a write a violation.
+func debugStack() string { b := make([]byte, 8192); return string(b[:runtime.Stack(b, false)]) }

@@ -62,6 +62,8 @@ func (p *Partition) shutdown(state error, keep bool) error {
 		}
 	}
 	p.dirty.Store(0)
+	p.sealing = nil
+	p.sealPending.Store(false)
 	if err := p.commit.close(); err != nil {
 		errs = append(errs, err)
 	}

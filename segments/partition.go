@@ -43,6 +43,10 @@ type Partition struct {
 	flushErr    error
 	flushFailed atomic.Bool
 	lastWrite   int64 // under fileMu: bytes of the flusher's last write, to size reservations
+	// sealing is the segment a deferred rotation retired but has not sealed yet (under fileMu); it is
+	// no longer the active one. sealPending mirrors it for the flusher's exit check.
+	sealing     *segment
+	sealPending atomic.Bool
 
 	mu    sync.Mutex
 	segs  []*segment // sorted by base; the last one is active

@@ -104,6 +104,9 @@ func TestRotation(t *testing.T) {
 				if s.Base+s.Size != ends[i] || rots[i] != (rot{s.Base, ends[i]}) {
 					t.Fatalf("segment %d: %+v, rotation %v, want end %d", i, s, rots[i], ends[i])
 				}
+				if err := p.WaitSealed(s.Base); err != nil {
+					t.Fatalf("WaitSealed(%d): %v", s.Base, err)
+				}
 				st, err := os.Stat(s.Path)
 				if err != nil || st.Size() != s.Size {
 					t.Fatalf("sealed %s: stat size %v, %v; want exactly %d", s.Path, st.Size(), err, s.Size)

@@ -98,7 +98,7 @@ func (p *Partition) ReadAt(b []byte, off int64) (int, error) {
 	n := 0
 	var done *segment // a segment read up to its end
 	for n < len(b) {
-		s, err := p.segmentAt(off + int64(n))
+		s, superseded, err := p.segmentAt(off + int64(n))
 		if err != nil {
 			return n, err
 		}
@@ -107,7 +107,9 @@ func (p *Partition) ReadAt(b []byte, off int64) (int, error) {
 		}
 		k, err := s.readAt(p.fs, b[n:], off+int64(n)-s.base)
 		n += k
-		if err == io.EOF && s.sealed.Load() && s.size.Load() == off+int64(n)-s.base {
+		// A retired segment never grows again, whether or not its seal is done yet; neither does a
+		// sealed last one (a full disk kept its successor from being created).
+		if err == io.EOF && (superseded || s.sealed.Load()) && s.size.Load() == off+int64(n)-s.base {
 			done = s // the rest is in the next segment, if there is one
 			continue
 		}
@@ -118,22 +120,59 @@ func (p *Partition) ReadAt(b []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// segmentAt returns the segment holding partition offset off (the active one for off >= its base).
-func (p *Partition) segmentAt(off int64) (*segment, error) {
+// segmentAt returns the segment holding partition offset off (the active one for off >= its base),
+// and whether a later segment exists.
+func (p *Partition) segmentAt(off int64) (*segment, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.state != nil {
-		return nil, p.state
+		return nil, false, p.state
 	}
 	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base > off }) - 1
 	if i < 0 {
-		return nil, fmt.Errorf("offset %d of %s was purged: %w", off, p.name(), ErrNotExist)
+		return nil, false, fmt.Errorf("offset %d of %s was purged: %w", off, p.name(), ErrNotExist)
 	}
 	s := p.segs[i]
-	if i < len(p.segs)-1 && off >= s.base+s.size.Load() {
-		return nil, fmt.Errorf("offset %d of %s was purged: %w", off, p.name(), ErrNotExist)
+	superseded := i < len(p.segs)-1
+	if superseded && off >= s.base+s.size.Load() {
+		return nil, false, fmt.Errorf("offset %d of %s was purged: %w", off, p.name(), ErrNotExist)
 	}
-	return s, nil
+	return s, superseded, nil
+}
+
+// settleSeal finishes the seal of a retired segment, if one is in progress. sealPending is set before
+// the retired segment is listed as superseded and cleared only after its seal is complete (segment.sealed
+// turns true earlier, inside the seal), so whoever found a segment superseded and then sees it false
+// knows that segment's seal is over.
+func (p *Partition) settleSeal() error {
+	if !p.sealPending.Load() {
+		return nil
+	}
+	p.fileMu.Lock()
+	defer p.fileMu.Unlock()
+	return p.finishSealLocked()
+}
+
+// WaitSealed returns once the segment at base is sealed on disk: its backing file holds exactly its
+// bytes and they are durable. A rotation in deferred mode lists the next segment at once and seals
+// the retired one in the background; whoever wants to read the retired one's backing file directly
+// (or count on its durability) calls this first, and finishes the seal itself if it is not done yet.
+// ErrActiveSegment for the active segment, ErrNotExist if there is none at base.
+func (p *Partition) WaitSealed(base int64) error {
+	s, superseded, err := p.findSuperseded(base)
+	if err != nil {
+		return err
+	}
+	if !superseded && !s.sealed.Load() {
+		return fmt.Errorf("segment %d of %s: %w", base, p.name(), ErrActiveSegment)
+	}
+	if err := p.settleSeal(); err != nil {
+		return fmt.Errorf("seal segment %d of %s: %w", base, p.name(), err)
+	}
+	if !s.sealed.Load() {
+		return fmt.Errorf("segment %d of %s: %w", base, p.name(), ErrNotExist) // deleted or closed meanwhile
+	}
+	return nil
 }
 
 // Purge deletes a sealed segment; ErrActiveSegment for the active one, ErrNotExist if there is none at
@@ -156,6 +195,20 @@ func (p *Partition) Purge(base int64) error {
 		return fmt.Errorf("purge segment %d of %s: %w", base, p.name(), ErrActiveSegment)
 	}
 	s := p.segs[i]
+	if p.sealPending.Load() {
+		// s may be the retired segment, still being sealed: its File is open and the flusher may be
+		// writing it. Seal it first, so the file is only ever removed as a sealed segment.
+		p.mu.Unlock()
+		if err := p.settleSeal(); err != nil {
+			return fmt.Errorf("purge segment %d of %s: %w", base, p.name(), err)
+		}
+		p.mu.Lock()
+		if p.state != nil {
+			p.mu.Unlock()
+			return p.state
+		}
+		// nsMu kept other purges out; rotations only append, so s is still at i.
+	}
 	p.segs = append(p.segs[:i:i], p.segs[i+1:]...)
 	p.mu.Unlock()
 	if _, err := s.closeRead(p.fs); err != nil {

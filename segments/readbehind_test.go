@@ -1,6 +1,8 @@
 package segments
 
 import (
+	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -177,4 +179,53 @@ func (b *budget) behindBytes() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.behind
+}
+
+// TestBackgroundSeal: a deferred rotation makes the next segment active at once and lists the retired
+// one as sealed, while its bytes are still on their way to disk; readers get them from memory
+// meanwhile, and WaitSealed returns only once the backing file is exact.
+func TestBackgroundSeal(t *testing.T) {
+	disk := newGatedDisk(0) // no write completes until the gate opens
+	cfg := testConfig(mode{directio.DirectSync, Deferred})
+	cfg.Syscalls = disk
+	cfg.SegmentSize = 4096
+	cfg.lazyKickDelay = time.Hour // small appends wait for the rotation's kick
+	l := openLog(t, t.TempDir(), cfg)
+	p := mustPartition(t, l, "bg", 0)
+	defer disk.open()
+
+	appendPattern(t, p, 6, 3000)
+	within(t, 5*time.Second, "a rotating append", func() { appendPattern(t, p, 6, 2000) })
+	segs := p.Segments()
+	if len(segs) != 2 || !segs[0].Sealed || segs[0].Size != 3000 || segs[1].Base != 3000 {
+		t.Fatalf("after the rotation: %s", segInfoString(segs))
+	}
+	got := make([]byte, 5000)
+	if n, err := p.ReadAt(got, 0); n != 5000 {
+		t.Fatalf("ReadAt across the retired segment: %d, %v", n, err)
+	}
+	checkPattern(t, "retired and active", 6, 0, got)
+
+	sealed := make(chan error, 1)
+	go func() { sealed <- p.WaitSealed(0) }()
+	select {
+	case err := <-sealed:
+		t.Fatalf("WaitSealed returned %v while the retired segment's bytes could not reach the disk", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if st, err := os.Stat(segs[0].Path); err != nil || st.Size() == 3000 {
+		t.Fatalf("backing file of the retired segment: %v, %v; the disk is held, so it cannot be complete yet", st, err)
+	}
+	disk.open()
+	if err := <-sealed; err != nil {
+		t.Fatalf("WaitSealed: %v", err)
+	}
+	data, err := os.ReadFile(segs[0].Path)
+	if err != nil || len(data) != 3000 {
+		t.Fatalf("sealed backing file: %d bytes, %v; want exactly 3000", len(data), err)
+	}
+	checkPattern(t, "sealed backing file", 6, 0, data)
+	if err := p.WaitSealed(3000); !errors.Is(err, ErrActiveSegment) {
+		t.Fatalf("WaitSealed(active) = %v, want ErrActiveSegment", err)
+	}
 }

@@ -83,8 +83,22 @@ func (l *Log) listSegments(dir string) ([]int64, error) {
 }
 
 // recoverSegments trusts every segment but the last by its size (each was truncated exact and fsynced
-// before the next one was created) and applies the commit-record rule to the last, the active one.
+// before anything was written to the next one) and applies the commit-record rule to the last, the
+// active one.
+//
+// The one exception is a rotation that a crash interrupted in deferred mode: the successor exists
+// but is empty, because nothing is written to it before the retired segment is sealed, and the
+// retired segment may be unsealed. So when the last segment is empty, the one before it gets the
+// active segment's repair too. If it comes back shorter than the rotation made it (its unflushed
+// tail was lost), the empty successor would leave a hole in the partition; it is removed, and the
+// retired segment becomes the active one again.
 func (p *Partition) recoverSegments(bases []int64) error {
+	if n := len(bases); n > 1 {
+		var err error
+		if bases, err = p.recoverRotation(bases); err != nil {
+			return err
+		}
+	}
 	for i, base := range bases {
 		path := filepath.Join(p.dir, segmentName(base))
 		if i == len(bases)-1 {
@@ -103,15 +117,61 @@ func (p *Partition) recoverSegments(bases []int64) error {
 	return nil
 }
 
+// recoverRotation applies the interrupted-rotation rule of recoverSegments and returns the bases
+// left.
+func (p *Partition) recoverRotation(bases []int64) ([]int64, error) {
+	n := len(bases)
+	last := filepath.Join(p.dir, segmentName(bases[n-1]))
+	var st unix.Stat_t
+	if err := unix.Stat(last, &st); err != nil {
+		return nil, fmt.Errorf("recover %s: %w", last, err)
+	}
+	if st.Size != 0 {
+		return bases, nil
+	}
+	prev := filepath.Join(p.dir, segmentName(bases[n-2]))
+	size, err := p.repairTail(bases[n-2], prev)
+	if err != nil {
+		return nil, err
+	}
+	if bases[n-2]+size >= bases[n-1] {
+		return bases, nil // sealed, or written in full before the crash (and durable now)
+	}
+	if err := p.fs.dirs.Unlink(last); err != nil {
+		return nil, fmt.Errorf("recover %s: remove the empty successor of an unsealed segment: %w", last, err)
+	}
+	if err := p.fs.syncDir(p.dir); err != nil {
+		return nil, fmt.Errorf("recover %s: %w", p.dir, err)
+	}
+	p.log.cfg.Logger.WithFields(map[string]any{
+		"partition": p.name(), "segment": bases[n-2], "size": size, "removed": bases[n-1],
+	}).Info("a crash interrupted a seal: the retired segment is active again")
+	return bases[:n-1], nil
+}
+
 func (p *Partition) recoverActive(base int64, path string) error {
+	if _, err := p.repairTail(base, path); err != nil {
+		return err
+	}
+	seg := &segment{base: base, path: path, rfd: -1}
+	if _, err := p.openFile(seg); err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	p.segs = append(p.segs, seg)
+	return nil
+}
+
+// repairTail applies the commit-record rule to the segment at base (cutting the zero padding of an
+// interrupted flush) and makes what is left durable; it returns the segment's size.
+func (p *Partition) repairTail(base int64, path string) (int64, error) {
 	fd, err := p.fs.sys.Open(path, unix.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("recover %s: %w", path, err)
+		return 0, fmt.Errorf("recover %s: %w", path, err)
 	}
 	defer func() { _ = p.fs.sys.Close(fd) }()
 	var st unix.Stat_t
 	if err := p.fs.sys.Fstat(fd, &st); err != nil {
-		return fmt.Errorf("recover %s: fstat: %w", path, err)
+		return 0, fmt.Errorf("recover %s: fstat: %w", path, err)
 	}
 	rec, ok := p.commit.latest(base)
 	size, err := trapSize(st.Size, rec, ok, func(off, n int64) (uint32, error) {
@@ -122,11 +182,11 @@ func (p *Partition) recoverActive(base int64, path string) error {
 		return crc32c(blk), nil
 	})
 	if err != nil {
-		return fmt.Errorf("recover %s: %w", path, err)
+		return 0, fmt.Errorf("recover %s: %w", path, err)
 	}
 	if size != st.Size {
 		if err := p.fs.sys.Ftruncate(fd, size); err != nil {
-			return fmt.Errorf("recover %s: truncate to %d: %w", path, size, err)
+			return 0, fmt.Errorf("recover %s: truncate to %d: %w", path, size, err)
 		}
 		p.log.cfg.Logger.WithFields(map[string]any{
 			"path": path, "size": st.Size, "logical": size, "record": rec.Seq,
@@ -134,14 +194,9 @@ func (p *Partition) recoverActive(base int64, path string) error {
 	}
 	// Whatever survived becomes durable now, so Unsynced is honest from the start.
 	if err := p.fs.sys.Fdatasync(fd); err != nil {
-		return fmt.Errorf("recover %s: fdatasync: %w", path, err)
+		return 0, fmt.Errorf("recover %s: fdatasync: %w", path, err)
 	}
-	seg := &segment{base: base, path: path, rfd: -1}
-	if _, err := p.openFile(seg); err != nil {
-		return fmt.Errorf("recover: %w", err)
-	}
-	p.segs = append(p.segs, seg)
-	return nil
+	return size, nil
 }
 
 // sweepTombstones removes the tombstones of deletes that a crash interrupted, and returns the

@@ -2,6 +2,7 @@ package segments
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"time"
 
@@ -10,15 +11,22 @@ import (
 	"segfs/directio"
 )
 
-// rotate seals the active segment and opens the next one at its end. Caller holds appendMu.
+// rotate retires the active segment and opens the next one at its end. Caller holds appendMu.
 //
-// A full disk does not fail the partition: if the seal's FlushAndTruncate finds no space, the segment
-// stays active and unchanged; if the successor cannot be created, old stays sealed as the last
-// segment (shown active by Segments and Active until a successor exists) and the next Append creates
-// it. Either way the Append fails with the error and the partition goes on working.
+// Deferred: the next segment is created and becomes active at once, and old is sealed in the
+// background (see startSealLocked). Inline: old is sealed first, then the next segment is created.
+//
+// A full disk does not fail the partition. Deferred: if the successor cannot be created, nothing
+// changes. Inline: if the seal's FlushAndTruncate finds no space, the segment stays active and
+// unchanged; if the successor cannot be created, old stays sealed as the last segment (shown active
+// by Segments and Active until a successor exists) and the next Append creates it. Either way the
+// Append fails with the error and the partition goes on working.
 func (p *Partition) rotate(old *segment) (*rotation, error) {
 	p.fileMu.Lock()
 	defer p.fileMu.Unlock()
+	if old.buf != nil {
+		return p.startSealLocked(old)
+	}
 	if err := p.writePendingLocked(); err != nil {
 		return nil, err
 	}
@@ -142,4 +150,76 @@ func (p *Partition) createSegment(base int64) (*segment, error) {
 		return nil, fmt.Errorf("create segment %s: %w", seg.path, err)
 	}
 	return seg, nil
+}
+
+// startSealLocked makes a new segment at old's end the active one and leaves old to be sealed in the
+// background, by the flusher or by whoever needs it sealed first (finishSealLocked). A synchronous
+// seal held appendMu while it wrote the whole backlog (up to max_dirty) and then fsynced the file and
+// the directory: every producer of the partition waited for all of it, about 16 times in the default
+// bench, and those waits were its worst latencies (docs/perf-notes.md, target 3). Caller holds fileMu
+// and appendMu.
+//
+// Recovery stays simple because nothing is written to the new segment until old is sealed: the
+// flusher, Sync, write-through appends and close all finish the seal before they touch the new File.
+// So after a crash either the new segment is empty, and old gets the active segment's repair (and the
+// empty successor is removed if old came back short: see recoverSegments), or old was sealed.
+func (p *Partition) startSealLocked(old *segment) (*rotation, error) {
+	if err := p.finishSealLocked(); err != nil { // at most one segment is being sealed
+		return nil, err
+	}
+	if p.failed != nil {
+		return nil, p.failed
+	}
+	next, err := p.createSegment(old.base + old.size.Load())
+	if err != nil {
+		return nil, fmt.Errorf("append to %s: %w", p.name(), err)
+	}
+	p.sealing = old
+	p.sealPending.Store(true)
+	p.mu.Lock()
+	p.segs = append(p.segs, next)
+	p.mu.Unlock()
+	p.kick()
+	return &rotation{sealed: old.base, active: next.base}, nil
+}
+
+// finishSealLocked writes the rest of the segment being sealed, if any, and seals it. Caller holds
+// fileMu.
+func (p *Partition) finishSealLocked() error {
+	for p.sealing != nil {
+		if err := p.sealStepLocked(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sealStepLocked does one piece of the background seal: a write of old's pending bytes, or, once none
+// are left, the seal itself. A full disk leaves old being sealed, its bytes in memory, to be retried
+// like any deferred write (see writePendingLocked). Caller holds fileMu.
+func (p *Partition) sealStepLocked() error {
+	old := p.sealing
+	done, err := p.writePieceLocked(old, math.MaxInt64)
+	if err != nil || !done {
+		return err
+	}
+	prev := old.reserved.Load()
+	if err := old.wfile.FlushAndTruncate(); err != nil {
+		err = fmt.Errorf("seal %s: %w", old.path, err)
+		if onlyNoSpace(err) {
+			p.restoreReservationLocked(old, prev)
+			return p.deferredWriteFailedLocked(err)
+		}
+		return p.failLocked(err)
+	}
+	if err := p.sealLocked(old); err != nil {
+		return p.failLocked(err)
+	}
+	p.raiseDurable(old.base + old.size.Load())
+	p.sealing = nil
+	p.sealPending.Store(false)
+	p.log.cfg.Logger.WithFields(map[string]any{
+		"partition": p.name(), "segment": old.base, "size": old.size.Load(),
+	}).Info("sealed segment")
+	return nil
 }
