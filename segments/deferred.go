@@ -463,7 +463,9 @@ func (p *Partition) writePieceLocked(seg *segment, upto int64) (done bool, err e
 	// up since; then they need it back before they can be written.
 	err = p.reserveLocked(seg, end, 0)
 	if err == nil {
+		arrivedFrom := p.end.Load()
 		_, err = seg.wfile.WriteV(p.iovs)
+		p.lastArrived.Store(p.end.Load() - arrivedFrom)
 		if err != nil {
 			// The File's rollback truncated, which frees the reservation.
 			seg.dropReservation()
@@ -474,7 +476,7 @@ func (p *Partition) writePieceLocked(seg *segment, upto int64) (done bool, err e
 		return true, p.deferredWriteFailedLocked(err)
 	}
 	p.flushSucceeded()
-	p.lastWrite = end - lo
+	p.lastWrite.Store(end - lo)
 	p.log.budget.written(p, d, end)
 	p.dirty.Add(-(end - lo))
 	return end >= upto, nil

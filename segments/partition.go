@@ -42,7 +42,11 @@ type Partition struct {
 	// flushFailed mirrors it for appends, which check it without fileMu.
 	flushErr    error
 	flushFailed atomic.Bool
-	lastWrite   int64 // under fileMu: bytes of the flusher's last write, to size reservations
+	// lastWrite and lastArrived size reservations (reserveAhead): the bytes of the flusher's last write
+	// and the bytes appended while it ran. Written under fileMu; atomic because a rotation reads them
+	// without it.
+	lastWrite   atomic.Int64
+	lastArrived atomic.Int64
 	// sealing is the segment a deferred rotation retired but has not sealed yet (under fileMu); it is
 	// no longer the active one. sealPending mirrors it for the flusher's exit check.
 	sealing     *segment

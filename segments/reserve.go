@@ -20,9 +20,8 @@ import (
 // times the append, at least reserveStep; deferred it is reserveStep plus twice what arrives during a
 // flusher write (see reserveAhead). Deferred appends must not wait for fileMu, which the flusher holds
 // across its disk writes, so the flusher tops the reservation up after each write, while it holds
-// fileMu anyway: appends normally find it in place (measured: about one fallocate per 50 MB, and 1-2%
-// of 1 MB appends reserving for themselves, at a rotation or when they outrun the flusher; such an
-// append waits for at most the flusher write in progress).
+// fileMu anyway, and a rotation reserves ahead in the new segment: appends normally find it in place
+// (an append that does not waits for at most the flusher write in progress).
 //
 // Every truncate of the File frees the blocks past its end (ext4 does so even for a truncate to the
 // same size): the FlushAndTruncate of a Sync in the direct modes (buffered files need no truncate, so
@@ -45,12 +44,22 @@ func onlyNoSpace(err error) bool {
 }
 
 // reserveAhead is how far past an append's end a deferred reservation reaches: reserveStep plus twice
-// what arrives during one flusher write, estimated as the larger of the backlog and the flusher's last
-// write, at most MaxDirty (the budget keeps appends from getting further ahead of the File). Appends
-// then stay within the reservation the flusher tops up after each write. Caller holds fileMu.
+// what arrives during one flusher write, estimated as the largest of the backlog, the flusher's last
+// write and what was appended while that write ran, at most MaxDirty (the budget keeps appends from
+// getting further ahead of the File). Once that estimate reaches a full flusher piece, the producer is
+// outrunning the disk and may fill its whole MaxDirty budget, plus the piece the flusher just freed,
+// before the next top-up, so the reservation reaches that far. Sized by the estimate alone, a producer
+// ramping up or bursting after the backlog drained ran past it and waited for fileMu behind a flusher
+// write: in the default bench the most common cause of appends slower than 20 ms. The cost is at most
+// MaxDirty plus two pieces of preallocated space per partition that streams; a partition written
+// lightly keeps a small reservation. Caller holds fileMu.
 func (p *Partition) reserveAhead() int64 {
-	recent := max(p.dirty.Load(), p.lastWrite)
-	return reserveStep + min(2*recent, p.log.cfg.MaxDirty)
+	cfg := &p.log.cfg
+	recent := max(p.dirty.Load(), p.lastWrite.Load(), p.lastArrived.Load())
+	if recent >= cfg.flushWriteCap {
+		return reserveStep + cfg.MaxDirty + cfg.flushWriteCap
+	}
+	return reserveStep + min(2*recent, cfg.MaxDirty)
 }
 
 // reserveLocked makes sure seg's File has disk space for appends up to segment offset need, reserving
@@ -86,20 +95,25 @@ func (p *Partition) reserveFor(seg *segment, need int64) error {
 	return nil
 }
 
-// topUpLocked extends the active segment's reservation once appends came within half a step of its
-// end. It runs in the flusher after a write, so deferred appends rarely have to take fileMu, and thus
-// wait for a flusher write, to reserve for themselves. A failure is left to the append that really
-// needs the space. Caller holds fileMu.
+// topUpLocked keeps the active segment's reservation at least reserveAhead past the appended end,
+// extending it by half as much again whenever it falls short, so fallocate runs once per half
+// reserveAhead of appends. It runs in the flusher after a write, so deferred appends rarely have to take
+// fileMu, and thus wait for a flusher write, to reserve for themselves. A failure is left to the append
+// that really needs the space. Caller holds fileMu.
+//
+// Both bounds are capped at SegmentSize: comparing the capped target with the reservation instead
+// skipped every top-up near the end of a segment, so in the default bench each segment's last tens of
+// MiB of appends reserved for themselves behind flusher writes (40-70 ms each).
 func (p *Partition) topUpLocked() {
 	seg := p.activeSegment()
 	if seg.buf == nil || seg.wfile == nil {
 		return
 	}
-	ahead := p.reserveAhead()
-	target := min(seg.buf.endOffset()+ahead, p.log.cfg.SegmentSize)
-	if target-seg.reserved.Load() <= ahead/2 {
+	ahead, end, limit := p.reserveAhead(), seg.buf.endOffset(), p.log.cfg.SegmentSize
+	if seg.reserved.Load() >= min(end+ahead, limit) {
 		return
 	}
+	target := min(end+ahead+ahead/2, limit)
 	if err := seg.wfile.Reserve(target); err != nil {
 		p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Debug("could not reserve ahead of appends")
 		return

@@ -174,6 +174,12 @@ func (p *Partition) startSealLocked(old *segment) (*rotation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w", p.name(), err)
 	}
+	// Reserve ahead in the new file now, while fileMu is held anyway: otherwise the first appends to
+	// it reserve for themselves, each waiting for fileMu behind the flusher's writes of the old
+	// segment and its seal. A failure is left to the append that needs the space.
+	if err := p.reserveLocked(next, 1, p.reserveAhead()); err != nil {
+		p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Debug("could not reserve ahead in the new segment")
+	}
 	p.sealing = old
 	p.sealPending.Store(true)
 	p.mu.Lock()

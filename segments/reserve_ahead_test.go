@@ -1,0 +1,57 @@
+package segments
+
+import (
+	"testing"
+
+	"segfs/directio"
+)
+
+// TestTopUpReachesSegmentEnd: near the end of a segment the top-up must still cover what appends may
+// take before the next one. Comparing the target capped at SegmentSize with the reservation skipped
+// the top-up there, so the last appends of every segment reserved for themselves behind flusher
+// writes.
+func TestTopUpReachesSegmentEnd(t *testing.T) {
+	cfg := testConfig(mode{directio.DirectSync, Deferred})
+	cfg.SegmentSize = 16 << 20
+	cfg.MaxDirty, cfg.MaxDirtyTotal = 4<<20, 4<<20
+	cfg.flushWriteCap = 1 << 20
+	p := mustPartition(t, openLog(t, t.TempDir(), cfg), "t", 0)
+	limit := cfg.SegmentSize
+	for p.Size() < limit-2<<20 {
+		appendPattern(t, p, 1, 256<<10)
+	}
+	if err := p.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	p.fileMu.Lock()
+	defer p.fileMu.Unlock()
+	seg := p.activeSegment()
+	if err := p.reserveLocked(seg, limit-1<<20, 0); err != nil {
+		t.Fatal(err)
+	}
+	p.lastWrite.Store(cfg.flushWriteCap) // a streaming producer
+	p.topUpLocked()
+	if got := seg.reserved.Load(); got != limit {
+		t.Fatalf("after top-up at end %d: reserved %d, want the segment end %d", seg.size.Load(), got, limit)
+	}
+}
+
+// TestReserveAheadStreaming: a partition whose flusher writes full pieces reserves the whole dirty
+// budget ahead (its producer can fill it before the next top-up); a lightly written one reserves
+// twice its recent backlog.
+func TestReserveAheadStreaming(t *testing.T) {
+	cfg := testConfig(mode{directio.DirectSync, Deferred})
+	cfg.MaxDirty, cfg.MaxDirtyTotal = 64<<20, 64<<20
+	cfg.flushWriteCap = 8 << 20
+	p := mustPartition(t, openLog(t, t.TempDir(), cfg), "t", 0)
+	p.fileMu.Lock()
+	defer p.fileMu.Unlock()
+	p.lastWrite.Store(1 << 20)
+	if got, want := p.reserveAhead(), int64(reserveStep+2<<20); got != want {
+		t.Fatalf("light writer: reserveAhead %d, want %d", got, want)
+	}
+	p.lastArrived.Store(8 << 20) // a burst arrived during the last write
+	if got, want := p.reserveAhead(), int64(reserveStep+64<<20+8<<20); got != want {
+		t.Fatalf("streaming writer: reserveAhead %d, want %d", got, want)
+	}
+}
