@@ -39,7 +39,7 @@ func (p *Partition) rotate(old *segment) (*rotation, error) {
 		}
 		return nil, p.failLocked(err)
 	}
-	if err := p.sealLocked(old); err != nil {
+	if err := p.sealLocked(old, true); err != nil {
 		return nil, p.failLocked(err)
 	}
 	p.raiseDurable(old.base + old.size.Load())
@@ -80,11 +80,11 @@ func (p *Partition) createSuccessorLocked(old *segment) (*rotation, error) {
 }
 
 // sealLocked makes seg, which the caller made exact with FlushAndTruncate, durable and switches its
-// readers to a read-only descriptor: fsync of the file, stale-record check, fsync of the directory.
-// Only after all of that does the caller create the next segment, so recovery can trust every
-// segment but the last by its size. The File is closed here, so nothing can write to a sealed
-// segment again.
-func (p *Partition) sealLocked(seg *segment) error {
+// readers to a read-only descriptor: fsync of the file, stale-record check, and with syncDir an fsync
+// of the directory. Only after all of that does anything reach the next segment, so recovery can
+// trust every segment but the last by its size. The File is closed here, so nothing can write to a
+// sealed segment again.
+func (p *Partition) sealLocked(seg *segment, syncDir bool) error {
 	f := seg.wfile
 	rfd, err := p.fs.sys.Open(seg.path, unix.O_RDONLY, 0)
 	if err != nil {
@@ -111,6 +111,9 @@ func (p *Partition) sealLocked(seg *segment) error {
 	seg.wfile = nil
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("seal %s: %w", seg.path, err)
+	}
+	if !syncDir {
+		return nil
 	}
 	return p.fs.syncDir(p.dir)
 }
@@ -218,7 +221,8 @@ func (p *Partition) sealStepLocked() error {
 		}
 		return p.failLocked(err)
 	}
-	if err := p.sealLocked(old); err != nil {
+	// The directory needs no fsync: it has not changed since the successor's entry was made durable.
+	if err := p.sealLocked(old, false); err != nil {
 		return p.failLocked(err)
 	}
 	p.raiseDurable(old.base + old.size.Load())
