@@ -463,8 +463,9 @@ func (p *Partition) writePieceLocked(seg *segment, upto int64) (done bool, err e
 	// up since; then they need it back before they can be written.
 	err = p.reserveLocked(seg, end, 0)
 	if err == nil {
-		arrivedFrom := p.end.Load()
+		began, arrivedFrom := time.Now(), p.end.Load()
 		_, err = seg.wfile.WriteV(p.iovs)
+		p.recordFlushRate(end-lo, time.Since(began))
 		p.lastArrived.Store(p.end.Load() - arrivedFrom)
 		if err != nil {
 			// The File's rollback truncated, which frees the reservation.

@@ -62,6 +62,9 @@ type Partition struct {
 	halted  atomic.Pointer[haltReason]
 	mem     int64 // deferred chunk memory held; under log.budget.mu
 	fl      flusher
+
+	flushRate atomic.Int64 // bytes per second of the flusher's recent writes (see pace)
+	paceNext  atomic.Int64 // unix nanoseconds at which the next paced append's slot starts
 }
 
 type haltReason struct{ err error }
@@ -113,6 +116,9 @@ func (p *Partition) failLocked(err error) error {
 // segment is sealed first. Inline: returns after every full block of b is written. Deferred: returns
 // after b is copied into memory, blocking first while the memory caps are reached.
 func (p *Partition) Append(b []byte) (int64, error) {
+	if p.log.cfg.Persist == Deferred {
+		p.pace(len(b)) // outside appendMu: a delayed append must not hold up the partition's others
+	}
 	p.appendMu.Lock()
 	off, rot, err := p.appendLocked(b)
 	p.appendMu.Unlock()

@@ -1,0 +1,76 @@
+package segments
+
+import (
+	"testing"
+	"time"
+
+	"segfs/directio"
+)
+
+func pacedPartition(t *testing.T) *Partition {
+	t.Helper()
+	cfg := testConfig(mode{directio.DirectSync, Deferred})
+	cfg.MaxDirty, cfg.MaxDirtyTotal = 64<<20, 1<<30
+	return mustPartition(t, openLog(t, t.TempDir(), cfg), "pace", 0)
+}
+
+// TestPaceNotBelowFloor: a backlog below a quarter of max_dirty delays nothing, so a producer the disk
+// keeps up with never waits.
+func TestPaceNotBelowFloor(t *testing.T) {
+	p := pacedPartition(t)
+	p.flushRate.Store(1 << 30)
+	p.dirty.Store(16 << 20) // exactly the floor
+	p.pace(1 << 20)
+	if next := p.paceNext.Load(); next != 0 {
+		t.Fatalf("backlog at the floor took a slot (paceNext %d)", next)
+	}
+}
+
+// TestPaceSpreadsAppends: halfway between the floor and max_dirty, each append takes one append's disk
+// time at the measured rate, and slots queue up, so two appends take at least two slots.
+func TestPaceSpreadsAppends(t *testing.T) {
+	p := pacedPartition(t)
+	const rate = 512 << 20 // bytes per second
+	p.flushRate.Store(rate)
+	p.dirty.Store(16<<20 + 24<<20) // halfway from the floor (16 MiB) to max_dirty (64 MiB)
+	n := 1 << 20
+	slot := time.Duration(float64(n) / rate * float64(time.Second)) // about 1.95 ms
+	began := time.Now()
+	p.pace(n)
+	p.pace(n)
+	if took := time.Since(began); took < 2*slot-time.Millisecond/10 {
+		t.Fatalf("two paced appends took %v, want at least two slots of %v", took, slot)
+	}
+	if reserved := time.Duration(p.paceNext.Load() - began.UnixNano()); reserved < 2*slot-time.Millisecond/10 {
+		t.Fatalf("slots reserved up to %v after the start, want at least %v", reserved, 2*slot)
+	}
+}
+
+// TestPaceUnmeasured: until the flusher has measured a rate there is nothing to pace by.
+func TestPaceUnmeasured(t *testing.T) {
+	p := pacedPartition(t)
+	p.dirty.Store(60 << 20)
+	p.pace(1 << 20)
+	if next := p.paceNext.Load(); next != 0 {
+		t.Fatalf("paced without a measured rate (paceNext %d)", next)
+	}
+}
+
+// TestRecordFlushRate: writes smaller than a chunk measure syscall latency and are ignored; larger
+// ones feed a moving average.
+func TestRecordFlushRate(t *testing.T) {
+	p := pacedPartition(t)
+	p.recordFlushRate(4096, time.Millisecond)
+	if r := p.flushRate.Load(); r != 0 {
+		t.Fatalf("a 4 KiB write set the rate to %d", r)
+	}
+	const fast = 1000 << 20 // 8 MiB in 8 ms
+	p.recordFlushRate(8<<20, 8*time.Millisecond)
+	if first := p.flushRate.Load(); first != fast {
+		t.Fatalf("first sample: rate %d, want %d", first, fast)
+	}
+	p.recordFlushRate(8<<20, 16*time.Millisecond) // half as fast
+	if r := p.flushRate.Load(); r >= fast || r <= fast/2 {
+		t.Fatalf("after a slower write the rate is %d, want between %d and %d", r, fast/2, fast)
+	}
+}
