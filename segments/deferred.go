@@ -364,10 +364,10 @@ func (p *Partition) flushLoop() {
 		// One piece per turn, releasing fileMu in between, so a Sync or seal waits for one piece at most.
 		// A retired segment comes first: nothing may reach the new one before it is sealed.
 		var err error
-		if p.sealing != nil {
-			err = p.sealStepLocked()
+		if seg, sealing := p.writeTarget(); sealing {
+			err = p.sealStepLocked(seg)
 		} else {
-			_, err = p.writePieceLocked(p.activeSegment(), math.MaxInt64)
+			_, err = p.writePieceLocked(seg, math.MaxInt64)
 		}
 		if err == nil {
 			p.topUpLocked()
@@ -419,25 +419,24 @@ func (p *Partition) stopFlusher() {
 // them wait for all of it (docs/perf-notes.md, target 3), while 8 MiB still amortizes the syscall.
 const maxFlushWrite = 8 << 20
 
-// writePendingLocked writes every byte that was dirty when it was called, in pieces of at most
-// maxFlushWrite; Sync and seal need all of them in the File. It does not chase bytes appended
-// meanwhile, so a Sync under a steady stream of appends still ends.
-func (p *Partition) writePendingLocked() error {
-	if err := p.finishSealLocked(); err != nil {
-		return err
+// writePendingLocked finishes a background seal, then writes every byte of the active segment that
+// was dirty when it got there, in pieces of at most maxFlushWrite, and returns that segment; Sync and
+// seal need all of them in the File. It does not chase bytes appended meanwhile, so a Sync under a
+// steady stream of appends still ends. If a rotation retires the segment while it is written, the
+// segment is still the one returned: its bytes are written, and the seal comes later.
+func (p *Partition) writePendingLocked() (*segment, error) {
+	seg, err := p.finishSealLocked()
+	if err != nil {
+		return seg, err
 	}
-	seg := p.activeSegment()
 	if seg.buf == nil {
-		if p.failed != nil {
-			return p.failed
-		}
-		return nil
+		return seg, p.failed
 	}
 	target := seg.buf.endOffset()
 	for {
 		done, err := p.writePieceLocked(seg, target)
 		if err != nil || done {
-			return err
+			return seg, err
 		}
 	}
 }

@@ -215,3 +215,51 @@ func TestDeferredMemoryBounded(t *testing.T) {
 	}
 	checkPattern(t, "all", 1, 0, all)
 }
+
+// writeStallSyscalls stalls only data writes (pwritev): fsyncs, of the directory above all, go
+// through, so it shows who waits for a flusher write in progress rather than for any disk call.
+type writeStallSyscalls struct{ *stallSyscalls }
+
+func (s writeStallSyscalls) Fdatasync(fd int) error { return s.OS.Fdatasync(fd) }
+func (s writeStallSyscalls) Fsync(fd int) error     { return s.OS.Fsync(fd) }
+
+// TestRotationDoesNotWaitForFlusherWrite: in deferred mode the append that rotates lists the new
+// segment and returns while the flusher is still stuck writing the old one (it used to take fileMu
+// and wait for that write, the producers' worst latency); the old segment is sealed afterwards with
+// every byte in order.
+func TestRotationDoesNotWaitForFlusherWrite(t *testing.T) {
+	st := newStallSyscalls()
+	cfg := testConfig(mode{directio.DirectSync, Deferred})
+	cfg.Syscalls = writeStallSyscalls{st}
+	cfg.SegmentSize = 4 << 20
+	cfg.MaxDirty, cfg.MaxDirtyTotal = 16<<20, 16<<20
+	dir := t.TempDir()
+	l := openLog(t, dir, cfg)
+	p := mustPartition(t, l, "rot", 0)
+	defer st.release()
+
+	st.stall()
+	appendPattern(t, p, 4, 3<<20) // a chunk's worth: the flusher starts at once
+	select {
+	case <-st.stalled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the flusher never wrote")
+	}
+	within(t, 2*time.Second, "rotating append", func() { appendPattern(t, p, 4, 2<<20) })
+	segs := p.Segments()
+	if len(segs) != 2 || !segs[0].Sealed || segs[1].Base != 3<<20 || segs[1].Size != 2<<20 {
+		t.Fatalf("after the rotation: %s, want a retired 3 MiB segment and a 2 MiB active one", segInfoString(segs))
+	}
+	st.release()
+	if err := p.WaitSealed(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	data, first := diskContent(t, p.dir)
+	if first != 0 || len(data) != 5<<20 {
+		t.Fatalf("on disk: %d bytes from %d, want 5 MiB from 0", len(data), first)
+	}
+	checkPattern(t, "partition", 4, 0, data)
+}

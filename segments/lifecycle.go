@@ -37,7 +37,7 @@ func (p *Partition) shutdown(state error, keep bool) error {
 	case p.failed != nil:
 		errs = append(errs, p.failed)
 	case active.wfile != nil:
-		if err := p.writePendingLocked(); err != nil {
+		if _, err := p.writePendingLocked(); err != nil {
 			errs = append(errs, err)
 		} else if err := p.syncLocked(active, false); err != nil {
 			errs = append(errs, err)
@@ -62,7 +62,9 @@ func (p *Partition) shutdown(state error, keep bool) error {
 		}
 	}
 	p.dirty.Store(0)
+	p.mu.Lock()
 	p.sealing = nil
+	p.mu.Unlock()
 	p.sealPending.Store(false)
 	if err := p.commit.close(); err != nil {
 		errs = append(errs, err)

@@ -17,7 +17,7 @@ import (
 //	nsMu      serializes Purge with delete and close
 //	fileMu    serializes every use of the active File and of the commit file: the flusher, inline
 //	          writes, reservations, Sync, seal, close; held across disk I/O, never taken by readers
-//	mu        the segment list and state; held for slice operations only
+//	mu        the segment list, the segment being sealed and state; held for slice operations only
 //	segment.mu, dirtyBuf.mu, budget.mu: memory only
 //
 // Readers take mu, then one segment's mu shared: nothing a reader waits for is ever held across a
@@ -47,14 +47,18 @@ type Partition struct {
 	// without it.
 	lastWrite   atomic.Int64
 	lastArrived atomic.Int64
-	// sealing is the segment a deferred rotation retired but has not sealed yet (under fileMu); it is
-	// no longer the active one. sealPending mirrors it for the flusher's exit check.
-	sealing     *segment
+	// sealPending is set while a segment that a deferred rotation retired is not sealed yet (the
+	// segment itself is p.sealing); the flusher's exit check and readers look at it without locks.
 	sealPending atomic.Bool
 
 	mu    sync.Mutex
 	segs  []*segment // sorted by base; the last one is active
 	state error      // non-nil once deleted or closed
+	// sealing is the segment a deferred rotation retired but has not sealed yet; it is no longer the
+	// active one. Under mu, not fileMu: a rotation publishes it together with the new active segment
+	// without waiting for the flusher's write in progress, so writers read both in one snapshot
+	// (writeTarget).
+	sealing *segment
 
 	end     atomic.Int64 // partition end offset
 	durable atomic.Int64 // end offset made durable and exact by Sync or a seal
@@ -210,7 +214,7 @@ func (p *Partition) appendDeferred(seg *segment, b []byte, bound int64) (int64, 
 func (p *Partition) retryFlush() error {
 	p.fileMu.Lock()
 	defer p.fileMu.Unlock()
-	if err := p.writePendingLocked(); err != nil {
+	if _, err := p.writePendingLocked(); err != nil {
 		return fmt.Errorf("append to %s: %w", p.name(), err)
 	}
 	return nil
@@ -227,7 +231,7 @@ func (p *Partition) published(seg *segment, end int64) {
 func (p *Partition) writeThrough(seg *segment, b []byte) (int64, error) {
 	p.fileMu.Lock()
 	defer p.fileMu.Unlock()
-	if err := p.writePendingLocked(); err != nil {
+	if _, err := p.writePendingLocked(); err != nil {
 		return 0, err
 	}
 	start := seg.wfile.Size()
@@ -263,10 +267,13 @@ func (p *Partition) Sync() error {
 	if !p.Unsynced() {
 		return nil
 	}
-	if err := p.writePendingLocked(); err != nil {
+	// The segment writePendingLocked wrote, not the active one read afterwards: a rotation may have
+	// listed a new, empty active segment meanwhile, and syncing that would mark the retired one's
+	// unflushed tail durable.
+	seg, err := p.writePendingLocked()
+	if err != nil {
 		return err
 	}
-	seg := p.activeSegment()
 	if seg.wfile == nil {
 		return nil // sealed by a rotation that could not create the successor; the seal synced it
 	}

@@ -150,7 +150,8 @@ func (p *Partition) settleSeal() error {
 	}
 	p.fileMu.Lock()
 	defer p.fileMu.Unlock()
-	return p.finishSealLocked()
+	_, err := p.finishSealLocked()
+	return err
 }
 
 // WaitSealed returns once the segment at base is sealed on disk: its backing file holds exactly its

@@ -14,7 +14,7 @@ import (
 // rotate retires the active segment and opens the next one at its end. Caller holds appendMu.
 //
 // Deferred: the next segment is created and becomes active at once, and old is sealed in the
-// background (see startSealLocked). Inline: old is sealed first, then the next segment is created.
+// background (see startSeal). Inline: old is sealed first, then the next segment is created.
 //
 // A full disk does not fail the partition. Deferred: if the successor cannot be created, nothing
 // changes. Inline: if the seal's FlushAndTruncate finds no space, the segment stays active and
@@ -22,12 +22,12 @@ import (
 // by Segments and Active until a successor exists) and the next Append creates it. Either way the
 // Append fails with the error and the partition goes on working.
 func (p *Partition) rotate(old *segment) (*rotation, error) {
+	if old.buf != nil {
+		return p.startSeal(old)
+	}
 	p.fileMu.Lock()
 	defer p.fileMu.Unlock()
-	if old.buf != nil {
-		return p.startSealLocked(old)
-	}
-	if err := p.writePendingLocked(); err != nil {
+	if _, err := p.writePendingLocked(); err != nil {
 		return nil, err
 	}
 	prev := old.reserved.Load()
@@ -155,59 +155,87 @@ func (p *Partition) createSegment(base int64) (*segment, error) {
 	return seg, nil
 }
 
-// startSealLocked makes a new segment at old's end the active one and leaves old to be sealed in the
-// background, by the flusher or by whoever needs it sealed first (finishSealLocked). A synchronous
-// seal held appendMu while it wrote the whole backlog (up to max_dirty) and then fsynced the file and
-// the directory: every producer of the partition waited for all of it, about 16 times in the default
-// bench, and those waits were its worst latencies (docs/perf-notes.md, target 3). Caller holds fileMu
-// and appendMu.
+// startSeal makes a new segment at old's end the active one and leaves old to be sealed in the
+// background, by the flusher or by whoever needs it sealed first (finishSealLocked). Caller holds
+// appendMu, and not fileMu.
+//
+// It never waits for fileMu, which the flusher holds across each write of up to maxFlushWrite: a
+// synchronous seal held appendMu while it wrote the whole backlog (up to max_dirty) and fsynced the
+// file and the directory, and even a background seal that took fileMu to switch segments made the
+// rotating append wait for the write in progress, 20-40 ms on a busy disk, the producers' worst
+// latencies in the default bench (docs/perf-notes.md, target 3). The new segment is created,
+// reserved and fsynced into its directory before anyone else can see it; then one critical section
+// under mu lists it as active and old as sealing, which every writer reads as one snapshot
+// (writeTarget). A writer holding the old snapshot is writing old's bytes, which the seal needs
+// written anyway.
 //
 // Recovery stays simple because nothing is written to the new segment until old is sealed: the
 // flusher, Sync, write-through appends and close all finish the seal before they touch the new File.
 // So after a crash either the new segment is empty, and old gets the active segment's repair (and the
 // empty successor is removed if old came back short: see recoverSegments), or old was sealed.
-func (p *Partition) startSealLocked(old *segment) (*rotation, error) {
-	if err := p.finishSealLocked(); err != nil { // at most one segment is being sealed
-		return nil, err
+func (p *Partition) startSeal(old *segment) (*rotation, error) {
+	if p.sealPending.Load() {
+		// At most one segment is being sealed: a rotation this soon after the last one (segments
+		// smaller than the backlog) finishes that seal first.
+		p.fileMu.Lock()
+		_, err := p.finishSealLocked()
+		p.fileMu.Unlock()
+		if err != nil {
+			return nil, err
+		}
 	}
-	if p.failed != nil {
-		return nil, p.failed
+	if h := p.halted.Load(); h != nil {
+		return nil, h.err
 	}
 	next, err := p.createSegment(old.base + old.size.Load())
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w", p.name(), err)
 	}
-	// Reserve ahead in the new file now, while fileMu is held anyway: otherwise the first appends to
-	// it reserve for themselves, each waiting for fileMu behind the flusher's writes of the old
-	// segment and its seal. A failure is left to the append that needs the space.
+	// Reserve ahead in the new file now: otherwise its first appends reserve for themselves, each
+	// waiting for fileMu behind the flusher's writes of the old segment and its seal. Nothing else
+	// can reach next before it is listed, so fileMu is not needed. A failure is left to the append
+	// that needs the space.
 	if err := p.reserveLocked(next, 1, p.reserveAhead()); err != nil {
 		p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Debug("could not reserve ahead in the new segment")
 	}
-	p.sealing = old
-	p.sealPending.Store(true)
+	p.sealPending.Store(true) // before old is listed as superseded: see settleSeal
 	p.mu.Lock()
+	p.sealing = old
 	p.segs = append(p.segs, next)
 	p.mu.Unlock()
 	p.kick()
 	return &rotation{sealed: old.base, active: next.base}, nil
 }
 
-// finishSealLocked writes the rest of the segment being sealed, if any, and seals it. Caller holds
-// fileMu.
-func (p *Partition) finishSealLocked() error {
-	for p.sealing != nil {
-		if err := p.sealStepLocked(); err != nil {
-			return err
-		}
+// writeTarget is what a writer must deal with first: the segment being sealed (sealing true) or else
+// the active one, read in one snapshot because a rotation changes both at once without fileMu.
+func (p *Partition) writeTarget() (seg *segment, sealing bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sealing != nil {
+		return p.sealing, true
 	}
-	return nil
+	return p.segs[len(p.segs)-1], false
 }
 
-// sealStepLocked does one piece of the background seal: a write of old's pending bytes, or, once none
-// are left, the seal itself. A full disk leaves old being sealed, its bytes in memory, to be retried
-// like any deferred write (see writePendingLocked). Caller holds fileMu.
-func (p *Partition) sealStepLocked() error {
-	old := p.sealing
+// finishSealLocked writes the rest of the segment being sealed, if any, and seals it; it returns the
+// active segment as of the moment no seal was pending. Caller holds fileMu.
+func (p *Partition) finishSealLocked() (*segment, error) {
+	for {
+		seg, sealing := p.writeTarget()
+		if !sealing {
+			return seg, nil
+		}
+		if err := p.sealStepLocked(seg); err != nil {
+			return seg, err
+		}
+	}
+}
+
+// sealStepLocked does one piece of the background seal of old: a write of its pending bytes, or, once
+// none are left, the seal itself. A full disk leaves old being sealed, its bytes in memory, to be
+// retried like any deferred write (see writePendingLocked). Caller holds fileMu.
+func (p *Partition) sealStepLocked(old *segment) error {
 	done, err := p.writePieceLocked(old, math.MaxInt64)
 	if err != nil || !done {
 		return err
@@ -226,7 +254,9 @@ func (p *Partition) sealStepLocked() error {
 		return p.failLocked(err)
 	}
 	p.raiseDurable(old.base + old.size.Load())
+	p.mu.Lock()
 	p.sealing = nil
+	p.mu.Unlock()
 	p.sealPending.Store(false)
 	p.log.cfg.Logger.WithFields(map[string]any{
 		"partition": p.name(), "segment": old.base, "size": old.size.Load(),
