@@ -86,8 +86,9 @@
 // Sync writes the dirty bytes, then FlushAndTruncate (pad the tail block, write it, truncate to the
 // exact size) and fdatasync. Sealing is: write the dirty bytes, FlushAndTruncate, fsync the file,
 // fsync the directory. Inline, only then is the next segment file created and the directory fsynced
-// again; deferred, the next file was created (and its directory entry made durable) when the segment
-// was retired, and stays empty until the seal is done. A sealed segment keeps no reserved blocks past
+// again; deferred, the next file was created when the segment was retired, its directory entry is
+// made durable by the seal's directory fsync, and it stays empty until the seal is done. A sealed
+// segment keeps no reserved blocks past
 // its end. Every Sync first finishes a background seal, so it covers the retired segment's bytes too.
 //
 // # The padded-block trap and the recovery rule

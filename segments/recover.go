@@ -42,7 +42,7 @@ func (l *Log) openPartition(topic string, id int, dir string, create bool) (_ *P
 		return nil, err
 	}
 	if len(bases) == 0 {
-		seg, err := p.createSegment(0) // syncs the directory, covering a new commit file too
+		seg, err := p.createSegment(0, true) // syncs the directory, covering a new commit file too
 		if err != nil {
 			return nil, fmt.Errorf("partition %s: %w", p.name(), err)
 		}

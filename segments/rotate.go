@@ -66,7 +66,7 @@ func (p *Partition) openSuccessor(old *segment) (*rotation, error) {
 // createSuccessorLocked creates the segment that follows the sealed segment old and makes it the
 // active one. On failure nothing changes, so it can be retried. Caller holds fileMu.
 func (p *Partition) createSuccessorLocked(old *segment) (*rotation, error) {
-	next, err := p.createSegment(old.base + old.size.Load())
+	next, err := p.createSegment(old.base+old.size.Load(), true)
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w", p.name(), err)
 	}
@@ -141,12 +141,16 @@ func (p *Partition) openFile(seg *segment) (directio.File, error) {
 	return f, nil
 }
 
-// createSegment creates the empty segment file at base and makes its directory entry durable.
-func (p *Partition) createSegment(base int64) (*segment, error) {
+// createSegment creates the empty segment file at base and, with syncDir, makes its directory entry
+// durable.
+func (p *Partition) createSegment(base int64, syncDir bool) (*segment, error) {
 	seg := &segment{base: base, path: filepath.Join(p.dir, segmentName(base)), rfd: -1}
 	f, err := p.openFile(seg)
 	if err != nil {
 		return nil, fmt.Errorf("create segment: %w", err)
+	}
+	if !syncDir {
+		return seg, nil
 	}
 	if err := p.fs.syncDir(p.dir); err != nil {
 		_ = f.Close()
@@ -163,16 +167,18 @@ func (p *Partition) createSegment(base int64) (*segment, error) {
 // synchronous seal held appendMu while it wrote the whole backlog (up to max_dirty) and fsynced the
 // file and the directory, and even a background seal that took fileMu to switch segments made the
 // rotating append wait for the write in progress, 20-40 ms on a busy disk, the producers' worst
-// latencies in the default bench (docs/perf-notes.md, target 3). The new segment is created,
-// reserved and fsynced into its directory before anyone else can see it; then one critical section
-// under mu lists it as active and old as sealing, which every writer reads as one snapshot
-// (writeTarget). A writer holding the old snapshot is writing old's bytes, which the seal needs
-// written anyway.
+// latencies in the default bench (docs/perf-notes.md, target 3). The new segment is created and
+// reserved before anyone else can see it; then one critical section under mu lists it as active and
+// old as sealing, which every writer reads as one snapshot (writeTarget). A writer holding the old
+// snapshot is writing old's bytes, which the seal needs written anyway. The directory fsync that
+// makes the new entry durable is the seal's, after old's fsync: on a disk queue full of flusher
+// writes a directory fsync alone took over 20 ms, and nothing needs the entry durable earlier.
 //
 // Recovery stays simple because nothing is written to the new segment until old is sealed: the
 // flusher, Sync, write-through appends and close all finish the seal before they touch the new File.
-// So after a crash either the new segment is empty, and old gets the active segment's repair (and the
-// empty successor is removed if old came back short: see recoverSegments), or old was sealed.
+// So after a crash either the new segment is missing or empty, and old gets the active segment's
+// repair (and an empty successor is removed if old came back short: see recoverSegments), or old was
+// sealed and the new entry is durable.
 func (p *Partition) startSeal(old *segment) (*rotation, error) {
 	if p.sealPending.Load() {
 		// At most one segment is being sealed: a rotation this soon after the last one (segments
@@ -187,7 +193,7 @@ func (p *Partition) startSeal(old *segment) (*rotation, error) {
 	if h := p.halted.Load(); h != nil {
 		return nil, h.err
 	}
-	next, err := p.createSegment(old.base + old.size.Load())
+	next, err := p.createSegment(old.base+old.size.Load(), false)
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w", p.name(), err)
 	}
@@ -249,8 +255,9 @@ func (p *Partition) sealStepLocked(old *segment) error {
 		}
 		return p.failLocked(err)
 	}
-	// The directory needs no fsync: it has not changed since the successor's entry was made durable.
-	if err := p.sealLocked(old, false); err != nil {
+	// The directory fsync makes the successor's entry durable (startSeal left it to the seal), after
+	// old is durable and exact, as recovery expects.
+	if err := p.sealLocked(old, true); err != nil {
 		return p.failLocked(err)
 	}
 	p.raiseDurable(old.base + old.size.Load())
