@@ -464,11 +464,13 @@ func (p *Partition) writePieceLocked(seg *segment, upto int64) (done bool, err e
 	if err == nil {
 		began, arrivedFrom := time.Now(), p.end.Load()
 		_, err = seg.wfile.WriteV(p.iovs)
-		p.recordFlushRate(end-lo, time.Since(began))
-		p.lastArrived.Store(p.end.Load() - arrivedFrom)
 		if err != nil {
 			// The File's rollback truncated, which frees the reservation.
 			seg.dropReservation()
+		} else {
+			// Only a write that succeeded measures the disk: a fast ENOSPC would pass for a fast disk.
+			p.recordFlushRate(end-lo, time.Since(began))
+			p.lastArrived.Store(p.end.Load() - arrivedFrom)
 		}
 	}
 	clear(p.iovs)

@@ -27,37 +27,53 @@ const paceFloor = 1
 // paceMinDelay is the shortest delay worth a sleep; below it, the timer's own cost dominates.
 const paceMinDelay = 20 * time.Microsecond
 
-// pace delays an append of n bytes according to the partition's backlog; see above.
+// paceMaxWait bounds one append's delay whatever the rate estimate says: pacing only spreads the wait
+// for memory, and the budget is the backstop, so a rate measured on one stalled write must not hold
+// producers for seconds.
+const paceMaxWait = 100 * time.Millisecond
+
+// pace delays an append of n bytes according to the partition's backlog; see above. No append waits
+// longer than one flusher piece takes at the measured rate (at most paceMaxWait): beyond that the
+// queue of slots is dropped, since the budget would have released memory by then anyway.
 func (p *Partition) pace(n int) {
+	if p.halted.Load() != nil || p.flushFailed.Load() {
+		return // the append fails, or retries the stuck write itself, at once: delaying it helps nothing
+	}
 	rate := p.flushRate.Load() // bytes per second
 	if rate <= 0 {
 		return
 	}
-	maxDirty := min(p.log.cfg.MaxDirty, p.log.cfg.MaxDirtyTotal)
+	cfg := &p.log.cfg
+	maxDirty := min(cfg.MaxDirty, cfg.MaxDirtyTotal)
+	if chunkBound(int64(n), p.log.chunk)*p.log.chunk > maxDirty {
+		return // written through (see appendLocked): it never joins the backlog it would be paced by
+	}
 	floor := maxDirty * paceFloor / 4
 	backlog := p.dirty.Load()
 	if backlog <= floor {
 		return
 	}
+	perSecond := float64(time.Second) / float64(rate)
 	f := min(float64(backlog-floor)/float64(maxDirty-floor), 1)
-	slot := time.Duration(2 * f * float64(n) / float64(rate) * float64(time.Second))
-	now := time.Now().UnixNano()
-	var start int64
+	slot := int64(2 * f * float64(n) * perSecond)
+	limit := min(int64(paceMaxWait), int64(float64(cfg.flushWriteCap)*perSecond))
+	now := p.log.monoNow()
+	var end int64
 	for {
 		next := p.paceNext.Load()
-		start = max(now, next)
-		if p.paceNext.CompareAndSwap(next, start+int64(slot)) {
+		end = min(max(now, next)+slot, now+limit)
+		if p.paceNext.CompareAndSwap(next, end) {
 			break
 		}
 	}
 	// The append goes ahead at the end of its slot: its own share of the disk's time.
-	if wait := time.Duration(start + int64(slot) - now); wait >= paceMinDelay {
+	if wait := time.Duration(end - now); wait >= paceMinDelay {
 		time.Sleep(wait)
 	}
 }
 
-// recordFlushRate folds one flusher write of n bytes that took d into the partition's rate estimate,
-// a moving average over the last few writes.
+// recordFlushRate folds one successful flusher write of n bytes that took d into the partition's rate
+// estimate, a moving average over the last few writes.
 func (p *Partition) recordFlushRate(n int64, d time.Duration) {
 	if n < p.log.chunk || d <= 0 {
 		return // small writes measure the syscall's latency, not the disk's bandwidth

@@ -27,7 +27,8 @@ func TestPaceNotBelowFloor(t *testing.T) {
 }
 
 // TestPaceSpreadsAppends: halfway between the floor and max_dirty, each append takes one append's disk
-// time at the measured rate, and slots queue up, so two appends take at least two slots.
+// time at the measured rate, and slots queue up, so two appends take at least two slots. Slots are on
+// the monotonic clock, so a wall clock set back cannot turn them into a stall.
 func TestPaceSpreadsAppends(t *testing.T) {
 	p := pacedPartition(t)
 	const rate = 512 << 20 // bytes per second
@@ -35,14 +36,51 @@ func TestPaceSpreadsAppends(t *testing.T) {
 	p.dirty.Store(16<<20 + 24<<20) // halfway from the floor (16 MiB) to max_dirty (64 MiB)
 	n := 1 << 20
 	slot := time.Duration(float64(n) / rate * float64(time.Second)) // about 1.95 ms
-	began := time.Now()
+	began, mono := time.Now(), p.log.monoNow()
 	p.pace(n)
 	p.pace(n)
 	if took := time.Since(began); took < 2*slot-time.Millisecond/10 {
 		t.Fatalf("two paced appends took %v, want at least two slots of %v", took, slot)
 	}
-	if reserved := time.Duration(p.paceNext.Load() - began.UnixNano()); reserved < 2*slot-time.Millisecond/10 {
+	if reserved := time.Duration(p.paceNext.Load() - mono); reserved < 2*slot-time.Millisecond/10 {
 		t.Fatalf("slots reserved up to %v after the start, want at least %v", reserved, 2*slot)
+	}
+}
+
+// TestPaceWaitIsBounded: a rate estimate from one stalled write (here 1 MB/s) or a long queue of slots
+// must not hold an append for longer than one flusher piece at that rate, and never past paceMaxWait:
+// the budget is the backstop.
+func TestPaceWaitIsBounded(t *testing.T) {
+	p := pacedPartition(t)
+	p.flushRate.Store(1 << 20)
+	p.dirty.Store(63 << 20)
+	p.paceNext.Store(p.log.monoNow() + int64(time.Hour)) // a queue far in the future
+	before := p.log.monoNow()
+	p.pace(1 << 20)
+	if end := time.Duration(p.paceNext.Load() - before); end > paceMaxWait+10*time.Millisecond {
+		t.Fatalf("slot ends %v after the call, want at most paceMaxWait %v", end, paceMaxWait)
+	}
+}
+
+// TestPaceSkips: appends that never join the backlog (written through, larger than max_dirty) and
+// appends of a halted partition or one whose flusher is stuck on a full disk are not delayed.
+func TestPaceSkips(t *testing.T) {
+	for name, setup := range map[string]func(p *Partition) int{
+		"write-through": func(p *Partition) int { return 64 << 20 },
+		"halted":        func(p *Partition) int { p.halt(ErrClosed); return 1 << 20 },
+		"flush stalled": func(p *Partition) int { p.flushFailed.Store(true); return 1 << 20 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := pacedPartition(t)
+			p.flushRate.Store(1 << 20)
+			p.dirty.Store(60 << 20)
+			n := setup(p)
+			p.pace(n)
+			if next := p.paceNext.Load(); next != 0 {
+				t.Fatalf("paced (paceNext %d)", next)
+			}
+			p.flushFailed.Store(false)
+		})
 	}
 }
 

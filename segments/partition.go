@@ -68,7 +68,7 @@ type Partition struct {
 	fl      flusher
 
 	flushRate atomic.Int64 // bytes per second of the flusher's recent writes (see pace)
-	paceNext  atomic.Int64 // unix nanoseconds at which the next paced append's slot starts
+	paceNext  atomic.Int64 // Log.monoNow at which the next paced append's slot starts
 }
 
 type haltReason struct{ err error }
