@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -251,4 +252,49 @@ func TestConcurrentAppendsAtomic(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPurgeWhileSealStuckOnFullDisk: a background seal that cannot write for lack of space keeps its
+// segment's bytes in memory, but must not stop Purge from freeing space by removing an older sealed
+// segment, nor make WaitSealed of that older segment fail: purging is the documented way out of a
+// full disk. Once space is back, the stuck seal completes with every byte.
+func TestPurgeWhileSealStuckOnFullDisk(t *testing.T) {
+	sys := newFaultSyscalls()
+	cfg := testConfig(mode{directio.DirectSync, Deferred})
+	cfg.Syscalls = sys
+	cfg.SegmentSize = 200 << 10
+	cfg.lazyKickDelay = time.Hour // only rotations and Syncs start writes: the test decides when
+	dir := t.TempDir()
+	p := mustPartition(t, openLog(t, dir, cfg), "full", 0)
+	// Two never fit in a segment, so every append after the first rotates; not a multiple of the block,
+	// so every seal has a padded tail to write, which the full disk refuses.
+	const n = 150<<10 + 100
+	appendPattern(t, p, 3, n)
+	appendPattern(t, p, 3, n) // retires segment 0
+	if err := p.WaitSealed(0); err != nil {
+		t.Fatal(err)
+	}
+	sys.armed.Store(true)
+	_, _ = p.Append(pattern(3, 2*n, n)) // retires segment n; its seal hits ENOSPC (this append may too)
+	if err := p.Sync(); !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("Sync with the seal stuck on a full disk: %v, want ENOSPC", err)
+	}
+	if err := p.WaitSealed(0); err != nil {
+		t.Fatalf("WaitSealed of a segment sealed long ago, while another seal is stuck: %v", err)
+	}
+	if err := p.Purge(0); err != nil {
+		t.Fatalf("Purge of a sealed segment while another seal is stuck: %v", err)
+	}
+	sys.armed.Store(false)
+	if err := p.Sync(); err != nil {
+		t.Fatalf("Sync once space is back: %v", err)
+	}
+	if err := p.WaitSealed(n); err != nil {
+		t.Fatal(err)
+	}
+	data, first := diskContent(t, p.dir)
+	if first != n || int64(len(data)) != p.Size()-n {
+		t.Fatalf("on disk: %d bytes from %d, want %d from %d", len(data), first, p.Size()-n, n)
+	}
+	checkPattern(t, "partition after purge", 3, n, data)
 }

@@ -154,6 +154,13 @@ func (p *Partition) settleSeal() error {
 	return err
 }
 
+// beingSealed reports whether s is the retired segment whose background seal is not done.
+func (p *Partition) beingSealed(s *segment) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sealing == s
+}
+
 // WaitSealed returns once the segment at base is sealed on disk: its backing file holds exactly its
 // bytes and they are durable. A rotation in deferred mode lists the next segment at once and seals
 // the retired one in the background; whoever wants to read the retired one's backing file directly
@@ -167,8 +174,11 @@ func (p *Partition) WaitSealed(base int64) error {
 	if !superseded && !s.sealed.Load() {
 		return fmt.Errorf("segment %d of %s: %w", base, p.name(), ErrActiveSegment)
 	}
-	if err := p.settleSeal(); err != nil {
-		return fmt.Errorf("seal segment %d of %s: %w", base, p.name(), err)
+	// Only s's own seal is waited for: another segment's seal stuck on a full disk must not fail this.
+	if p.beingSealed(s) {
+		if err := p.settleSeal(); err != nil {
+			return fmt.Errorf("seal segment %d of %s: %w", base, p.name(), err)
+		}
 	}
 	if !s.sealed.Load() {
 		return fmt.Errorf("segment %d of %s: %w", base, p.name(), ErrNotExist) // deleted or closed meanwhile
@@ -196,9 +206,11 @@ func (p *Partition) Purge(base int64) error {
 		return fmt.Errorf("purge segment %d of %s: %w", base, p.name(), ErrActiveSegment)
 	}
 	s := p.segs[i]
-	if p.sealPending.Load() {
-		// s may be the retired segment, still being sealed: its File is open and the flusher may be
-		// writing it. Seal it first, so the file is only ever removed as a sealed segment.
+	if p.sealing == s {
+		// s is the retired segment, still being sealed: its File is open and the flusher may be
+		// writing it. Seal it first, so the file is only ever removed as a sealed segment. Any other
+		// superseded segment is sealed already, so a seal stuck on a full disk does not keep Purge from
+		// freeing space.
 		p.mu.Unlock()
 		if err := p.settleSeal(); err != nil {
 			return fmt.Errorf("purge segment %d of %s: %w", base, p.name(), err)

@@ -52,7 +52,7 @@ func onlyNoSpace(err error) bool {
 // ramping up or bursting after the backlog drained ran past it and waited for fileMu behind a flusher
 // write: in the default bench the most common cause of appends slower than 20 ms. The cost is at most
 // MaxDirty plus two pieces of preallocated space per partition that streams; a partition written
-// lightly keeps a small reservation. Caller holds fileMu.
+// lightly keeps a small reservation. It reads only atomics, so a rotation calls it without fileMu.
 func (p *Partition) reserveAhead() int64 {
 	cfg := &p.log.cfg
 	recent := max(p.dirty.Load(), p.lastWrite.Load(), p.lastArrived.Load())
