@@ -279,6 +279,16 @@ func TestPurgeWhileSealStuckOnFullDisk(t *testing.T) {
 	if err := p.Sync(); !errors.Is(err, unix.ENOSPC) {
 		t.Fatalf("Sync with the seal stuck on a full disk: %v, want ENOSPC", err)
 	}
+	// The segment being sealed itself still waits for its seal, and cannot be purged from under it.
+	if err := p.WaitSealed(n); !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("WaitSealed of the segment whose seal is stuck: %v, want ENOSPC", err)
+	}
+	if err := p.Purge(n); !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("Purge of the segment whose seal is stuck: %v, want ENOSPC", err)
+	}
+	if segs := p.Segments(); len(segs) != 3 || !p.sealPending.Load() {
+		t.Fatalf("after the refused purge: %s (seal pending %v), want 3 segments, one being sealed", segInfoString(segs), p.sealPending.Load())
+	}
 	if err := p.WaitSealed(0); err != nil {
 		t.Fatalf("WaitSealed of a segment sealed long ago, while another seal is stuck: %v", err)
 	}

@@ -36,7 +36,7 @@ const paceMaxWait = 100 * time.Millisecond
 // longer than one flusher piece takes at the measured rate (at most paceMaxWait): beyond that the
 // queue of slots is dropped, since the budget would have released memory by then anyway.
 func (p *Partition) pace(n int) {
-	if p.halted.Load() != nil || p.flushFailed.Load() {
+	if n == 0 || p.halted.Load() != nil || p.flushFailed.Load() {
 		return // the append fails, or retries the stuck write itself, at once: delaying it helps nothing
 	}
 	rate := p.flushRate.Load() // bytes per second
@@ -53,10 +53,10 @@ func (p *Partition) pace(n int) {
 	if backlog <= floor {
 		return
 	}
-	perSecond := float64(time.Second) / float64(rate)
+	nsPerByte := float64(time.Second) / float64(rate)
 	f := min(float64(backlog-floor)/float64(maxDirty-floor), 1)
-	slot := int64(2 * f * float64(n) * perSecond)
-	limit := min(int64(paceMaxWait), int64(float64(cfg.flushWriteCap)*perSecond))
+	slot := int64(2 * f * float64(n) * nsPerByte)
+	limit := min(int64(paceMaxWait), int64(float64(cfg.flushWriteCap)*nsPerByte))
 	now := p.log.monoNow()
 	var end int64
 	for {

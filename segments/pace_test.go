@@ -62,11 +62,12 @@ func TestPaceWaitIsBounded(t *testing.T) {
 	}
 }
 
-// TestPaceSkips: appends that never join the backlog (written through, larger than max_dirty) and
+// TestPaceSkips: appends that never join the backlog (empty, or written through: larger than max_dirty) and
 // appends of a halted partition or one whose flusher is stuck on a full disk are not delayed.
 func TestPaceSkips(t *testing.T) {
 	for name, setup := range map[string]func(p *Partition) int{
 		"write-through": func(p *Partition) int { return 64 << 20 },
+		"empty":         func(p *Partition) int { return 0 },
 		"halted":        func(p *Partition) int { p.halt(ErrClosed); return 1 << 20 },
 		"flush stalled": func(p *Partition) int { p.flushFailed.Store(true); return 1 << 20 },
 	} {
