@@ -50,9 +50,9 @@ func onlyNoSpace(err error) bool {
 // outrunning the disk and may fill its whole MaxDirty budget, plus the piece the flusher just freed,
 // before the next top-up, so the reservation reaches that far. Sized by the estimate alone, a producer
 // ramping up or bursting after the backlog drained ran past it and waited for fileMu behind a flusher
-// write: in the default bench the most common cause of appends slower than 20 ms. The cost is at most
-// MaxDirty plus two pieces of preallocated space per partition that streams; a partition written
-// lightly keeps a small reservation. It reads only atomics, so a rotation calls it without fileMu.
+// write: in the default bench the most common cause of appends slower than 20 ms. The cost is
+// preallocated space past the end of a streaming partition's active segment: topUpLocked keeps up to
+// 1.5 times this, about 110 MiB at the defaults; a partition written lightly keeps a small reservation. It reads only atomics, so a rotation calls it without fileMu.
 func (p *Partition) reserveAhead() int64 {
 	cfg := &p.log.cfg
 	recent := max(p.dirty.Load(), p.lastWrite.Load(), p.lastArrived.Load())

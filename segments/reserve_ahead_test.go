@@ -3,6 +3,8 @@ package segments
 import (
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"segfs/directio"
 )
 
@@ -33,6 +35,14 @@ func TestTopUpReachesSegmentEnd(t *testing.T) {
 	p.topUpLocked()
 	if got := seg.reserved.Load(); got != limit {
 		t.Fatalf("after top-up at end %d: reserved %d, want the segment end %d", seg.size.Load(), got, limit)
+	}
+	// And the blocks are really allocated on disk, up to the segment end.
+	var st unix.Stat_t
+	if err := unix.Stat(seg.path, &st); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Blocks * 512; got < limit {
+		t.Fatalf("after top-up: %d bytes allocated on disk, want at least the segment end %d", got, limit)
 	}
 }
 
