@@ -52,7 +52,8 @@ func onlyNoSpace(err error) bool {
 // ramping up or bursting after the backlog drained ran past it and waited for fileMu behind a flusher
 // write: in the default bench the most common cause of appends slower than 20 ms. The cost is
 // preallocated space past the end of a streaming partition's active segment: topUpLocked keeps up to
-// 1.5 times this, about 110 MiB at the defaults; a partition written lightly keeps a small reservation. It reads only atomics, so a rotation calls it without fileMu.
+// 1.5 times this, about 110 MiB at the defaults; a partition written lightly keeps a small
+// reservation. It reads only atomics, so a rotation calls it without fileMu.
 func (p *Partition) reserveAhead() int64 {
 	cfg := &p.log.cfg
 	recent := max(p.dirty.Load(), p.lastWrite.Load(), p.lastArrived.Load())
