@@ -18,7 +18,7 @@ test: build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./directio/ ./segments/
 
-# Issue 7's targets against their baselines, full size (several minutes; needs root and fio).
+# How close segfs gets to the disk's and the kernel's limits, each measured against its baseline, full size (several minutes; needs root and fio).
 # Extra flags: make bench-limits LIMITS_FLAGS="--targets 1,4 --json /tmp/limits.json"
 bench-limits: build
 	$(BIN) bench-limits $(LIMITS_FLAGS)

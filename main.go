@@ -1,13 +1,18 @@
-// Command segfs mounts durable, append-only segment logs as a FUSE filesystem.
+// Command segfs mounts durable, append-only segment logs as a FUSE filesystem. This package is the CLI alone:
+// it parses arguments and hands them to package daemon (mount, umount) and package bench; see
+// docs/architecture.md.
 package main
 
 import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
+
+	"segfs/daemon"
 )
 
 // version is overridden at build time with -ldflags "-X main.version=...".
@@ -25,22 +30,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = app.Run(args)
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "segfs:", oneLine(err.Error()))
+		fmt.Fprintln(stderr, "segfs:", strings.Join(strings.Fields(err.Error()), " "))
 		return 1
 	}
 	return 0
 }
 
-// appState is what the root flags configure for the commands: the logger and the settings a daemon inherits.
-type appState struct {
-	log                          *logrus.Logger
-	closeLog                     func() error
-	logLevel, logFormat, logFile string
-	stderr                       io.Writer
+// globals is what the root flags configure for the commands: the logger, and the logging a daemon inherits.
+type globals struct {
+	log      *logrus.Logger
+	closeLog func() error
+	logging  daemon.Logging
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	st := &appState{stderr: stderr}
+	g := &globals{}
 	return &cli.App{
 		Name:                      "segfs",
 		Usage:                     "durable, append-only segment logs as ordinary files",
@@ -54,17 +58,17 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "log-file", Usage: "append logs to this file (default: stderr; a daemon uses DATA.log)"},
 		},
 		Before: func(c *cli.Context) error {
-			st.logLevel, st.logFormat, st.logFile = c.String("log-level"), c.String("log-format"), c.String("log-file")
+			g.logging = daemon.Logging{Level: c.String("log-level"), Format: c.String("log-format"), File: c.String("log-file")}
 			var err error
-			st.log, st.closeLog, err = newLogger(st.logLevel, st.logFormat, st.logFile, stderr)
+			g.log, g.closeLog, err = daemon.NewLogger(g.logging.Level, g.logging.Format, g.logging.File, stderr)
 			return err
 		},
 		After: func(c *cli.Context) error {
-			if st.closeLog != nil {
-				return st.closeLog()
+			if g.closeLog != nil {
+				return g.closeLog()
 			}
 			return nil
 		},
-		Commands: []*cli.Command{mountCommand(st), umountCommand(st), benchCommand(), benchLimitsCommand()},
+		Commands: []*cli.Command{mountCommand(g), umountCommand(g), benchCommand(), benchLimitsCommand()},
 	}
 }

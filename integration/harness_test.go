@@ -6,12 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -248,10 +248,8 @@ func unmountLeftovers(t *testing.T, dir string) {
 	}
 }
 
-type mountEntry struct{ point, fstype, source string }
-
-// mountEntries lists the entries of /proc/self/mountinfo whose mount point is dir.
-func mountEntries(t *testing.T, dir string) []mountEntry {
+// mountEntries lists the entries of /proc/self/mountinfo whose mount point is dir, in mount order.
+func mountEntries(t *testing.T, dir string) []*mountinfo.Info {
 	t.Helper()
 	es, err := readMountEntries(dir)
 	if err != nil {
@@ -260,29 +258,8 @@ func mountEntries(t *testing.T, dir string) []mountEntry {
 	return es
 }
 
-func readMountEntries(dir string) ([]mountEntry, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	var out []mountEntry
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		sep := -1
-		for i, s := range f {
-			if s == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 5 || len(f) < sep+3 {
-			continue
-		}
-		if p := unescapeMountinfo(f[4]); p == dir {
-			out = append(out, mountEntry{point: p, fstype: f[sep+1], source: f[sep+2]})
-		}
-	}
-	return out, nil
+func readMountEntries(dir string) ([]*mountinfo.Info, error) {
+	return mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) { return m.Mountpoint != dir, false })
 }
 
 func hasFuseEntry(dir string) bool {
@@ -291,30 +268,11 @@ func hasFuseEntry(dir string) bool {
 		return false
 	}
 	for _, e := range es {
-		if e.fstype == "fuse" || strings.HasPrefix(e.fstype, "fuse.") {
+		if e.FSType == "fuse" || strings.HasPrefix(e.FSType, "fuse.") {
 			return true
 		}
 	}
 	return false
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for space, ...) of mountinfo paths.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // requireRoot skips tests that need to mount other file systems.

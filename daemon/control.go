@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bufio"
@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,30 +30,49 @@ func controlAddr(mnt string) string {
 }
 
 // controlServer holds every accepted connection open until the daemon exits; finish reports the outcome of
-// closing the log to each of them.
+// closing the log to each of them and stops accepting.
 type controlServer struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-	final string // set by finish; late connections get it at once
+	ln       net.Listener
+	log      logrus.FieldLogger
+	stop     chan struct{}
+	accepted chan struct{} // closed when the accept loop has returned
+	mu       sync.Mutex
+	conns    []net.Conn
 }
 
-func listenControl(mnt string) (*controlServer, error) {
+func listenControl(mnt string, log logrus.FieldLogger) (*controlServer, error) {
 	ln, err := net.Listen("unix", controlAddr(mnt))
 	if err != nil {
 		return nil, fmt.Errorf("control socket for %s: %w", mnt, err)
 	}
-	s := &controlServer{ln: ln}
+	s := &controlServer{ln: ln, log: log, stop: make(chan struct{}), accepted: make(chan struct{})}
 	go s.accept()
 	return s, nil
 }
 
 func (s *controlServer) accept() {
+	defer close(s.accepted)
+	backoff := time.Duration(0)
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
-			return
+			select {
+			case <-s.stop:
+				return
+			default:
+			}
+			// Out of descriptors (EMFILE, ENFILE) is a moment, not the end: a umount that cannot connect
+			// would not be able to wait for the sync. Back off as net/http does and accept again.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.WithError(err).Warnf("control socket: accept failed; retrying in %v", backoff)
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(backoff):
+			}
+			continue
 		}
+		backoff = 0
 		// Only the daemon's own user and root may learn when it exits; others are dropped.
 		if uid, _, err := peerCred(c); err != nil || (uid != 0 && uid != uint32(os.Getuid())) {
 			c.Close()
@@ -60,24 +80,24 @@ func (s *controlServer) accept() {
 		}
 		s.mu.Lock()
 		fmt.Fprintf(c, "pid %d\n", os.Getpid())
-		if s.final != "" {
-			fmt.Fprint(c, s.final)
-		}
 		s.conns = append(s.conns, c)
 		s.mu.Unlock()
 	}
 }
 
-// finish tells every waiting `segfs umount` how closing the log went. The connections stay open: the daemon's
-// exit closes them, and that EOF is what the client waits for.
+// finish stops accepting and tells every waiting `segfs umount` how closing the log went. The connections stay
+// open: the daemon's exit closes them, and that EOF is what the client waits for. A client connecting after
+// this is refused, and by then the mount is gone from the mount table.
 func (s *controlServer) finish(closeErr error) {
+	close(s.stop)
+	s.ln.Close()
+	<-s.accepted
 	msg := "ok\n"
 	if closeErr != nil {
 		msg = "error " + oneLine(closeErr.Error()) + "\n"
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.final = msg
 	for _, c := range s.conns {
 		fmt.Fprint(c, msg)
 	}

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bufio"
@@ -19,14 +19,14 @@ import (
 // `segfs mount` (and therefore mount(8) for an fstab line) returns once the mount is live.
 const readyFDEnv = "SEGFS_READY_FD"
 
-// daemonSpec is what the parent hands the daemon: resolved paths and the canonical option string, so the child
+// Spec is what the parent hands the daemon: resolved paths and the canonical option string, so the child
 // mounts exactly what the parent validated, independent of its working directory.
-type daemonSpec struct {
+type Spec struct {
 	LogLevel, LogFormat, LogFile string
 	DataDir, Mountpoint, Options string
 }
 
-func (d daemonSpec) args() []string {
+func (d Spec) Args() []string {
 	return []string{
 		"--log-level", d.LogLevel, "--log-format", d.LogFormat, "--log-file", d.LogFile,
 		"mount", "--foreground", "--data", d.DataDir, "-o", d.Options, "--", d.Mountpoint,
@@ -35,7 +35,7 @@ func (d daemonSpec) args() []string {
 
 // startDaemon re-executes segfs as a detached daemon (new session, stdio on the log file, cwd /) and waits for
 // its readiness line. It returns nil once the mount is live, or the daemon's one-line reason for failing.
-func startDaemon(spec daemonSpec) error {
+func startDaemon(spec Spec) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own executable: %w", err)
@@ -50,7 +50,7 @@ func startDaemon(spec daemonSpec) error {
 		return fmt.Errorf("daemon pipe: %w", err)
 	}
 	defer r.Close()
-	cmd := exec.Command(exe, spec.args()...)
+	cmd := exec.Command(exe, spec.Args()...)
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = logf, logf // panics and runtime errors end up in the log too
 	cmd.ExtraFiles = []*os.File{w}      // fd 3 in the child

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"fmt"
@@ -16,16 +16,16 @@ import (
 	"segfs/segments"
 )
 
-// serve mounts cfg in this process and serves it until it is unmounted, by `segfs umount`, umount(8) or a
-// signal, then closes the log so every partition is synced and exact on disk before it returns. ready learns
-// the outcome of mounting (a daemon's parent is waiting for it).
-func (st *appState) serve(cfg mountopts.Config, ready *readyReporter) (err error) {
+// Serve mounts cfg in this process and serves it until it is unmounted, by `segfs umount`, umount(8) or a
+// signal, then closes the log so every partition is synced and exact on disk before it returns. A daemon's
+// parent, waiting on the readiness pipe, learns the outcome of mounting.
+func Serve(cfg mountopts.Config, log *logrus.Logger) (err error) {
+	ready := readyFromEnv()
 	defer func() {
 		if err != nil {
 			ready.fail(err)
 		}
 	}()
-	log := st.log
 	if cfg.Debug && !log.IsLevelEnabled(logrus.DebugLevel) {
 		log.SetLevel(logrus.DebugLevel)
 	}
@@ -33,6 +33,7 @@ func (st *appState) serve(cfg mountopts.Config, ready *readyReporter) (err error
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	raiseNoFileLimit(log)
 	stopProfiles, err := startProfiles(log)
 	if err != nil {
 		return err
@@ -101,11 +102,11 @@ func (st *appState) serve(cfg mountopts.Config, ready *readyReporter) (err error
 func startServing(mnt string, log logrus.FieldLogger) (*controlServer, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		mounts, err := readMountinfo()
+		m, ok, err := mountAt(mnt)
 		if err != nil {
 			return nil, err
 		}
-		if m, ok := mountAt(mounts, mnt); ok && m.isFUSE() {
+		if ok && isFUSE(m) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -113,7 +114,7 @@ func startServing(mnt string, log logrus.FieldLogger) (*controlServer, error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	ctl, err := listenControl(mnt)
+	ctl, err := listenControl(mnt, log)
 	if err != nil {
 		log.WithError(err).Warn("segfs umount will not be able to wait for this daemon to exit")
 		return nil, nil
@@ -163,4 +164,24 @@ func waitUnmounted(server *fuse.Server, mnt string, sigs <-chan os.Signal, log l
 			}
 		}
 	}
+}
+
+// raiseNoFileLimit lifts the soft RLIMIT_NOFILE to the hard limit: the daemon's descriptors are a budget the
+// whole mount shares, and a login shell's soft limit (often 1024) is far below what the system allows. The Go
+// runtime does the same at start; doing it here, logged, keeps it true whatever the runtime version.
+func raiseNoFileLimit(log logrus.FieldLogger) {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		log.WithError(err).Warn("read the descriptor limit")
+		return
+	}
+	if lim.Cur < lim.Max {
+		raised := unix.Rlimit{Cur: lim.Max, Max: lim.Max}
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &raised); err != nil {
+			log.WithError(err).WithField("soft", lim.Cur).Warn("raise the descriptor limit")
+			return
+		}
+		lim = raised
+	}
+	log.WithField("nofile", lim.Cur).Debug("descriptor limit")
 }

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"errors"
@@ -7,8 +7,9 @@ import (
 	"path/filepath"
 )
 
-// defaultDataDir follows the XDG base directory spec, with $SEGFS_DATA first so one variable moves everything.
-func defaultDataDir(getenv func(string) string) (string, error) {
+// DefaultDataDir is the data dir when --data is not given. It follows the XDG base directory spec, with
+// $SEGFS_DATA first so one variable moves everything.
+func DefaultDataDir(getenv func(string) string) (string, error) {
 	if d := getenv("SEGFS_DATA"); d != "" {
 		return d, nil
 	}
@@ -25,16 +26,16 @@ func defaultDataDir(getenv func(string) string) (string, error) {
 	return filepath.Join(home, ".local", "share", "segfs"), nil
 }
 
-// defaultLogFile is where a daemon logs when --log-file is not given: a sibling of the data dir, so it is found
+// DefaultLogFile is where a daemon logs when --log-file is not given: a sibling of the data dir, so it is found
 // next to the data it talks about and survives a wipe of the data dir's contents.
-func defaultLogFile(dataDir string) string {
+func DefaultLogFile(dataDir string) string {
 	return filepath.Clean(dataDir) + ".log"
 }
 
-// resolveMountpoint makes p absolute and resolves symlinks in its parent the way the kernel will, so that it can
+// ResolveMountpoint makes p absolute and resolves symlinks in its parent the way the kernel will, so that it can
 // be compared with /proc/self/mountinfo. The last component is resolved only if it is a symlink: on a dead FUSE
 // mount stat of the mount point itself fails with ENOTCONN, and that case must still resolve.
-func resolveMountpoint(p string) (string, error) {
+func ResolveMountpoint(p string) (string, error) {
 	if p == "" {
 		return "", errors.New("empty mountpoint")
 	}

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"errors"
@@ -31,11 +31,11 @@ func checkMountpoint(mnt string, log logrus.FieldLogger) error {
 	case !fi.IsDir():
 		return fmt.Errorf("mountpoint %s is not a directory", mnt)
 	}
-	mounts, err := readMountinfo()
+	m, ok, err := mountAt(mnt)
 	if err != nil {
 		return err
 	}
-	if m, ok := mountAt(mounts, mnt); ok {
+	if ok {
 		return fmt.Errorf("mountpoint %s is already mounted (%s from %s)", mnt, m.FSType, m.Source)
 	}
 	return nil
@@ -43,11 +43,11 @@ func checkMountpoint(mnt string, log logrus.FieldLogger) error {
 
 // clearIfStale clears the FUSE mount at mnt if its daemon is gone, and does nothing otherwise.
 func clearIfStale(mnt string, log logrus.FieldLogger) error {
-	mounts, err := readMountinfo()
+	m, ok, err := mountAt(mnt)
 	if err != nil {
 		return err
 	}
-	if m, ok := mountAt(mounts, mnt); !ok || !m.isFUSE() || !fuseConnDead(mnt) {
+	if !ok || !isFUSE(m) || !fuseConnDead(mnt) {
 		return nil
 	}
 	return clearStaleMount(mnt, log)
@@ -71,15 +71,14 @@ func isDeadConn(err error) bool {
 // clearStaleMount aborts the dead FUSE connection at mnt, so nothing can block on it any more, then detaches the
 // mount. The abort is best effort: without fusectl mounted the lazy unmount alone still frees the mount point.
 func clearStaleMount(mnt string, log logrus.FieldLogger) error {
-	mounts, err := readMountinfo()
+	m, ok, err := mountAt(mnt)
 	if err != nil {
 		return err
 	}
-	m, ok := mountAt(mounts, mnt)
-	if !ok || !m.isFUSE() {
+	if !ok || !isFUSE(m) {
 		return fmt.Errorf("mountpoint %s: transport endpoint is not connected, but no FUSE mount is there to clear", mnt)
 	}
-	abort := filepath.Join("/sys/fs/fuse/connections", strconv.FormatUint(uint64(m.Minor), 10), "abort")
+	abort := filepath.Join("/sys/fs/fuse/connections", strconv.Itoa(m.Minor), "abort")
 	if err := os.WriteFile(abort, []byte("1"), 0); err != nil {
 		log.WithError(err).Debugf("could not abort FUSE connection %d", m.Minor)
 	}

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bytes"
@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"segfs/internal/clitest"
 )
 
 // TestSmokeMount drives the built segfs binary through a real mount: daemon start, the errors a live mount
@@ -80,9 +83,9 @@ func TestSmokeMount(t *testing.T) {
 	appendFile(t, filepath.Join(mnt, "t", "0", "current"), "hello\n")
 
 	code, stderr := segfs("mount", "--data", filepath.Join(dir, "other"), mnt)
-	checkOneLineFailure(t, []string{"mount", mnt}, code, stderr, "already mounted")
+	clitest.CheckOneLineFailure(t, []string{"mount", mnt}, code, stderr, "already mounted")
 	code, stderr = segfs("mount", "--data", data, mnt2)
-	checkOneLineFailure(t, []string{"mount", "--data", data, mnt2}, code, stderr, "in use by another segfs")
+	clitest.CheckOneLineFailure(t, []string{"mount", "--data", data, mnt2}, code, stderr, "in use by another segfs")
 
 	mustUmount()
 	if got := partitionBytes(t, filepath.Join(data, "t", "0")); got != "hello\n" {
@@ -155,7 +158,7 @@ func buildSegfs(t *testing.T) string {
 		t.Skip("SKIPPING real-mount test: no go tool to build segfs")
 	}
 	bin := filepath.Join(t.TempDir(), "segfs")
-	out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command(goTool, "build", "-o", bin, "..").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -164,12 +167,11 @@ func buildSegfs(t *testing.T) string {
 
 func isSegfsMount(t *testing.T, mnt string) bool {
 	t.Helper()
-	mounts, err := readMountinfo()
+	mounts, err := mountinfo.GetMounts(func(m *mountinfo.Info) (bool, bool) { return m.Mountpoint != mnt, false })
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, ok := mountAt(mounts, mnt)
-	return ok && m.FSType == "fuse.segfs"
+	return len(mounts) > 0 && mounts[len(mounts)-1].FSType == "fuse.segfs"
 }
 
 // assertUnlocked proves the daemon closed the log: segments holds an flock on DATA/.lock until then.

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"fmt"
@@ -8,9 +8,9 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// newLogger builds the process's logger from --log-level, --log-format and --log-file. An empty file means w
+// NewLogger builds the process's logger from --log-level, --log-format and --log-file. An empty file means w
 // (stderr). The returned close function closes the log file, if one was opened.
-func newLogger(level, format, file string, w io.Writer) (*logrus.Logger, func() error, error) {
+func NewLogger(level, format, file string, w io.Writer) (*logrus.Logger, func() error, error) {
 	logger := logrus.New()
 	lvl, err := logrus.ParseLevel(level)
 	if err != nil {
