@@ -214,7 +214,9 @@ func (m *fsMount) cleanup() {
 	}
 	if !m.exited() {
 		if hasFuseEntry(m.Dir) {
-			_ = runCmd(m.t, exitTimeout, nil, binaries.segfs, "umount", m.Dir)
+			if res := runCmd(m.t, exitTimeout, nil, binaries.segfs, "umount", m.Dir); res.code != 0 {
+				m.t.Errorf("segfs umount %s at cleanup: exit %d: %s", m.Dir, res.code, res.stderr)
+			}
 		}
 		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 			select {
