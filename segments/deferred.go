@@ -511,14 +511,16 @@ func (p *Partition) flushSucceeded() {
 const chunkIdleTrim = 2 * time.Second
 
 func (l *Log) trimChunksSoon() {
-	if !l.trimArmed.CompareAndSwap(false, true) {
-		return
+	if l.trimArmed.CompareAndSwap(false, true) {
+		l.trim.Reset(chunkIdleTrim)
 	}
-	time.AfterFunc(chunkIdleTrim, func() {
-		l.trimArmed.Store(false)
-		if l.budget.inUse() == 0 {
-			l.chunks.Trim(directio.DefaultPoolRetain)
-		}
-		// Otherwise a partition is busy; its flusher schedules the next trim when it goes idle.
-	})
+}
+
+// trimIdle is the trim timer's function. If a partition is busy, its flusher arms the timer again
+// when it goes idle.
+func (l *Log) trimIdle() {
+	l.trimArmed.Store(false)
+	if l.budget.inUse() == 0 {
+		l.chunks.Trim(directio.DefaultPoolRetain)
+	}
 }
