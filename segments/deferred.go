@@ -253,10 +253,10 @@ func (b *budget) acquire(p *Partition, n int64) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for {
-		if h := p.halted.Load(); h != nil {
-			return h.err
+		if err := p.writeErr(); err != nil {
+			return err
 		}
-		if p.flushFailed.Load() {
+		if p.stall.Load() != nil {
 			return errFlushStalled
 		}
 		if p.mem+n <= p.log.cfg.MaxDirty && b.used+n <= b.limit {
@@ -372,7 +372,7 @@ func (p *Partition) flushLoop() {
 		if err == nil {
 			p.topUpLocked()
 		}
-		sticky := p.failed != nil
+		sticky := p.failedErr() != nil
 		p.fileMu.Unlock()
 		switch {
 		case err != nil && sticky:
@@ -430,7 +430,7 @@ func (p *Partition) writePendingLocked() (*segment, error) {
 		return seg, err
 	}
 	if seg.buf == nil {
-		return seg, p.failed
+		return seg, p.failedErr()
 	}
 	target := seg.buf.endOffset()
 	for {
@@ -445,8 +445,8 @@ func (p *Partition) writePendingLocked() (*segment, error) {
 // their memory back at once. done reports that nothing below upto is left. seg is the active segment,
 // or the one being sealed.
 func (p *Partition) writePieceLocked(seg *segment, upto int64) (done bool, err error) {
-	if p.failed != nil {
-		return true, p.failed
+	if err := p.failedErr(); err != nil {
+		return true, err
 	}
 	d := seg.buf
 	if d == nil {
@@ -490,18 +490,17 @@ func (p *Partition) deferredWriteFailedLocked(err error) error {
 	if !onlyNoSpace(err) {
 		return p.failLocked(err)
 	}
-	p.flushErr = fmt.Errorf("write appended bytes of %s (kept in memory, retried by the next append or sync): %w", p.name(), err)
-	if !p.flushFailed.Swap(true) {
+	err = fmt.Errorf("write appended bytes of %s (kept in memory, retried by the next append or sync): %w", p.name(), err)
+	if p.stall.Swap(&errBox{err}) == nil {
 		p.log.budget.wake() // appends waiting for this flusher to free memory retry the write instead
 	}
-	return p.flushErr
+	return err
 }
 
 // flushSucceeded clears a full-disk failure of deferred writes. Caller holds fileMu.
 func (p *Partition) flushSucceeded() {
-	if p.flushErr != nil {
-		p.flushErr = nil
-		p.flushFailed.Store(false)
+	if p.stall.Load() != nil {
+		p.stall.Store(nil)
 		p.log.cfg.Logger.WithField("partition", p.name()).Info("deferred write succeeded after running out of space")
 	}
 }

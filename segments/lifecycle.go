@@ -10,14 +10,18 @@ import (
 // (delete) dirty bytes are dropped and nothing more is written. When it returns, the flusher has
 // exited, no append, write or purge is in flight, and every descriptor is closed.
 func (p *Partition) shutdown(state error, keep bool) error {
-	p.mu.Lock()
-	if p.state != nil {
-		p.mu.Unlock()
-		return nil
+	var failed error
+	shut := p.worsen(func(h health) *health {
+		if h.closed != nil {
+			return nil
+		}
+		failed = h.failed
+		h.closed = state
+		return &h
+	})
+	if shut.closed != state {
+		return nil // closed or deleted already
 	}
-	p.state = state
-	p.mu.Unlock()
-	p.halt(state) // wakes appends blocked for memory; they return state
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	p.stopFlusher()
@@ -33,9 +37,9 @@ func (p *Partition) shutdown(state error, keep bool) error {
 	active := segs[len(segs)-1]
 	switch {
 	case !keep:
-		p.discard = true
-	case p.failed != nil:
-		errs = append(errs, p.failed)
+		p.worsen(func(h health) *health { h.drop = true; return &h })
+	case failed != nil:
+		errs = append(errs, failed)
 	case active.wfile != nil:
 		if _, err := p.writePendingLocked(); err != nil {
 			errs = append(errs, err)

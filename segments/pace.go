@@ -36,7 +36,7 @@ const paceMaxWait = 100 * time.Millisecond
 // longer than one flusher piece takes at the measured rate (at most paceMaxWait): beyond that the
 // queue of slots is dropped, since the budget would have released memory by then anyway.
 func (p *Partition) pace(n int) {
-	if n == 0 || p.halted.Load() != nil || p.flushFailed.Load() {
+	if n == 0 || p.writeErr() != nil || p.stall.Load() != nil {
 		return // the append fails, or retries the stuck write itself, at once: delaying it helps nothing
 	}
 	rate := p.flushRate.Load() // bytes per second

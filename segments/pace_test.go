@@ -1,6 +1,7 @@
 package segments
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -70,8 +71,8 @@ func TestPaceSkips(t *testing.T) {
 	for name, setup := range map[string]func(p *Partition) int{
 		"write-through": func(p *Partition) int { return 64 << 20 },
 		"empty":         func(p *Partition) int { return 0 },
-		"halted":        func(p *Partition) int { p.halt(ErrClosed); return 1 << 20 },
-		"flush stalled": func(p *Partition) int { p.flushFailed.Store(true); return 1 << 20 },
+		"halted":        func(p *Partition) int { p.failLocked(ErrClosed); return 1 << 20 },
+		"flush stalled": func(p *Partition) int { p.stall.Store(&errBox{errors.New("no space")}); return 1 << 20 },
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := pacedPartition(t)
@@ -82,7 +83,7 @@ func TestPaceSkips(t *testing.T) {
 			if next := p.paceNext.Load(); next != 0 {
 				t.Fatalf("paced (paceNext %d)", next)
 			}
-			p.flushFailed.Store(false)
+			p.stall.Store(nil)
 		})
 	}
 }

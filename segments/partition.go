@@ -32,16 +32,13 @@ type Partition struct {
 	appendMu sync.Mutex
 	nsMu     sync.Mutex
 
-	fileMu  sync.Mutex
-	commit  *commitLog // under fileMu
-	failed  error      // under fileMu: sticky write-path failure
-	iovs    [][]byte   // under fileMu
-	padBuf  []byte     // under fileMu
-	discard bool       // under fileMu: being deleted, write nothing more
-	// flushErr is set (under fileMu) while deferred bytes cannot be written for lack of space;
-	// flushFailed mirrors it for appends, which check it without fileMu.
-	flushErr    error
-	flushFailed atomic.Bool
+	fileMu sync.Mutex
+	commit *commitLog // under fileMu
+	iovs   [][]byte   // under fileMu
+	padBuf []byte     // under fileMu
+	// stall is set (under fileMu) while deferred bytes cannot be written for lack of space; unlike
+	// health it clears once a retry succeeds.
+	stall atomic.Pointer[errBox]
 	// lastWrite and lastArrived size reservations (reserveAhead): the bytes of the flusher's last write
 	// and the bytes appended while it ran. Written under fileMu; atomic because a rotation reads them
 	// without it.
@@ -51,27 +48,82 @@ type Partition struct {
 	// segment itself is p.sealing); the flusher's exit check and readers look at it without locks.
 	sealPending atomic.Bool
 
-	mu    sync.Mutex
-	segs  []*segment // sorted by base; the last one is active
-	state error      // non-nil once deleted or closed
+	mu   sync.Mutex
+	segs []*segment // sorted by base; the last one is active
 	// sealing is the segment a deferred rotation retired but has not sealed yet; it is no longer the
 	// active one. Under mu, not fileMu: a rotation publishes it together with the new active segment
 	// without waiting for the flusher's write in progress, so writers read both in one snapshot
 	// (writeTarget).
 	sealing *segment
 
-	end     atomic.Int64 // partition end offset
-	durable atomic.Int64 // end offset made durable and exact by Sync or a seal
-	dirty   atomic.Int64 // deferred bytes not yet handed to the File
-	halted  atomic.Pointer[haltReason]
-	mem     int64 // deferred chunk memory held; under log.budget.mu
+	end     atomic.Int64           // partition end offset
+	durable atomic.Int64           // end offset made durable and exact by Sync or a seal
+	dirty   atomic.Int64           // deferred bytes not yet handed to the File
+	health  atomic.Pointer[health] // nil while healthy; replaced, never cleared (see health)
+	mem     int64                  // deferred chunk memory held; under log.budget.mu
 	fl      flusher
 
 	flushRate atomic.Int64 // bytes per second of the flusher's recent writes (see pace)
 	paceNext  atomic.Int64 // Log.monoNow at which the next paced append's slot starts
 }
 
-type haltReason struct{ err error }
+// health is a partition's sticky condition. It only gets worse: a write failure, then close or
+// delete; each step stores a new value.
+type health struct {
+	failed error // a write failed: writes return it until the Log is reopened; reads go on
+	closed error // closed or deleted: every method returns it
+	drop   bool  // deleted: nothing more is written, not even by the shutdown
+}
+
+type errBox struct{ err error }
+
+// writeErr is what an append or Sync returns instead of writing, nil while the partition is healthy.
+func (p *Partition) writeErr() error {
+	h := p.health.Load()
+	switch {
+	case h == nil:
+		return nil
+	case h.failed != nil:
+		return h.failed
+	}
+	return h.closed
+}
+
+// closedErr is non-nil once the partition is closed or deleted.
+func (p *Partition) closedErr() error {
+	if h := p.health.Load(); h != nil {
+		return h.closed
+	}
+	return nil
+}
+
+// failedErr is the sticky write failure, if any; the writes of a closing partition check it.
+func (p *Partition) failedErr() error {
+	if h := p.health.Load(); h != nil {
+		return h.failed
+	}
+	return nil
+}
+
+// worsen applies change to the health until it sticks, wakes appends blocked for memory (they
+// re-check it), and returns the new value. change returns nil to leave the health as it is.
+func (p *Partition) worsen(change func(old health) *health) *health {
+	for {
+		old := p.health.Load()
+		var cur health
+		if old != nil {
+			cur = *old
+		}
+		next := change(cur)
+		if next == nil {
+			return old
+		}
+		if p.health.CompareAndSwap(old, next) {
+			p.log.budget.wake()
+			return next
+		}
+	}
+}
 
 // rotation is what OnRotate is told once Append has released the partition.
 type rotation struct{ sealed, active int64 }
@@ -100,19 +152,15 @@ func (p *Partition) activeSegment() *segment {
 	return p.segs[len(p.segs)-1]
 }
 
-// halt makes appends (including those blocked for memory) fail with err from now on.
-func (p *Partition) halt(err error) {
-	if p.halted.CompareAndSwap(nil, &haltReason{err}) {
-		p.log.budget.wake()
-	}
-}
-
+// failLocked records a sticky write failure (the first one counts) and returns it.
 func (p *Partition) failLocked(err error) error {
-	if p.failed == nil {
-		p.failed = fmt.Errorf("partition %s failed (reopen to recover): %w", p.name(), err)
-		p.halt(p.failed)
-	}
-	return p.failed
+	return p.worsen(func(h health) *health {
+		if h.failed != nil {
+			return nil
+		}
+		h.failed = fmt.Errorf("partition %s failed (reopen to recover): %w", p.name(), err)
+		return &h
+	}).failed
 }
 
 // Append appends b as one unit, after every earlier Append, and returns the partition offset of its
@@ -133,8 +181,8 @@ func (p *Partition) Append(b []byte) (int64, error) {
 }
 
 func (p *Partition) appendLocked(b []byte) (int64, *rotation, error) {
-	if h := p.halted.Load(); h != nil {
-		return 0, nil, h.err
+	if err := p.writeErr(); err != nil {
+		return 0, nil, err
 	}
 	if len(b) == 0 {
 		return p.end.Load(), nil, nil
@@ -177,7 +225,7 @@ func (p *Partition) appendLocked(b []byte) (int64, *rotation, error) {
 func (p *Partition) appendDeferred(seg *segment, b []byte, bound int64) (int64, error) {
 	need := seg.size.Load() + int64(len(b))
 	for {
-		if p.flushFailed.Load() {
+		if p.stall.Load() != nil {
 			// Bytes acknowledged earlier are stuck on a full disk: retry them first, and refuse this
 			// append while they cannot be written.
 			if err := p.retryFlush(); err != nil {
@@ -256,13 +304,13 @@ func (p *Partition) writeThrough(seg *segment, b []byte) (int64, error) {
 // Sync makes every byte appended before it durable, and the active file exact (no padding), before
 // returning.
 func (p *Partition) Sync() error {
-	if h := p.halted.Load(); h != nil {
-		return h.err
+	if err := p.writeErr(); err != nil {
+		return err
 	}
 	p.fileMu.Lock()
 	defer p.fileMu.Unlock()
-	if h := p.halted.Load(); h != nil {
-		return h.err // shut down (or failed) while this Sync waited for the file lock
+	if err := p.writeErr(); err != nil {
+		return err // shut down (or failed) while this Sync waited for the file lock
 	}
 	if !p.Unsynced() {
 		return nil
@@ -339,7 +387,7 @@ func (p *Partition) padBlock() []byte {
 // beforePad is the File's BeforePad hook (fileMu is held by whoever flushes): it makes the commit
 // record for the padded block about to be written durable first.
 func (p *Partition) beforePad(seg *segment, size int64) error {
-	if p.discard {
+	if h := p.health.Load(); h != nil && h.drop {
 		// Deleting: the bytes are going away, so neither the record nor the padded block is written
 		// (the File then closes without writing anything).
 		return errDiscarded

@@ -22,8 +22,8 @@ type SegmentInfo struct {
 func (p *Partition) snapshot() ([]*segment, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.state != nil {
-		return nil, p.state
+	if err := p.closedErr(); err != nil {
+		return nil, err
 	}
 	return append([]*segment(nil), p.segs...), nil
 }
@@ -38,8 +38,8 @@ func (p *Partition) find(base int64) (*segment, error) {
 func (p *Partition) findSuperseded(base int64) (*segment, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.state != nil {
-		return nil, false, p.state
+	if err := p.closedErr(); err != nil {
+		return nil, false, err
 	}
 	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base >= base })
 	if i == len(p.segs) || p.segs[i].base != base {
@@ -125,8 +125,8 @@ func (p *Partition) ReadAt(b []byte, off int64) (int, error) {
 func (p *Partition) segmentAt(off int64) (*segment, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.state != nil {
-		return nil, false, p.state
+	if err := p.closedErr(); err != nil {
+		return nil, false, err
 	}
 	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base > off }) - 1
 	if i < 0 {
@@ -192,9 +192,9 @@ func (p *Partition) Purge(base int64) error {
 	p.nsMu.Lock()
 	defer p.nsMu.Unlock()
 	p.mu.Lock()
-	if p.state != nil {
+	if err := p.closedErr(); err != nil {
 		p.mu.Unlock()
-		return p.state
+		return err
 	}
 	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base >= base })
 	if i == len(p.segs) || p.segs[i].base != base {
@@ -216,9 +216,9 @@ func (p *Partition) Purge(base int64) error {
 			return fmt.Errorf("purge segment %d of %s: %w", base, p.name(), err)
 		}
 		p.mu.Lock()
-		if p.state != nil {
+		if err := p.closedErr(); err != nil {
 			p.mu.Unlock()
-			return p.state
+			return err
 		}
 		// nsMu kept other purges out; rotations only append, so s is still at i.
 	}

@@ -87,8 +87,8 @@ func (p *Partition) reserveLocked(seg *segment, need, ahead int64) error {
 func (p *Partition) reserveFor(seg *segment, need int64) error {
 	p.fileMu.Lock()
 	defer p.fileMu.Unlock()
-	if p.failed != nil {
-		return p.failed
+	if err := p.failedErr(); err != nil {
+		return err
 	}
 	if err := p.reserveLocked(seg, need, p.reserveAhead()); err != nil {
 		return fmt.Errorf("append to %s: %w", p.name(), err)

@@ -57,8 +57,8 @@ func (p *Partition) rotate(old *segment) (*rotation, error) {
 func (p *Partition) openSuccessor(old *segment) (*rotation, error) {
 	p.fileMu.Lock()
 	defer p.fileMu.Unlock()
-	if p.failed != nil {
-		return nil, p.failed
+	if err := p.failedErr(); err != nil {
+		return nil, err
 	}
 	return p.createSuccessorLocked(old)
 }
@@ -190,8 +190,8 @@ func (p *Partition) startSeal(old *segment) (*rotation, error) {
 			return nil, err
 		}
 	}
-	if h := p.halted.Load(); h != nil {
-		return nil, h.err
+	if err := p.writeErr(); err != nil {
+		return nil, err
 	}
 	next, err := p.createSegment(old.base+old.size.Load(), false)
 	if err != nil {
