@@ -383,7 +383,7 @@ func (p *Partition) flushLoop() {
 			p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Warn("deferred write failed for lack of space; kept in memory, retried by the next append or sync")
 		}
 		p.fl.mu.Lock()
-		if err != nil || p.fl.stopped || p.dirty.Load() == 0 && !p.sealPending.Load() {
+		if err != nil || p.fl.stopped || p.dirty.Load() == 0 && p.sealing.Load() == nil {
 			p.fl.running = false
 			p.fl.mu.Unlock()
 			p.log.trimChunksSoon()

@@ -66,10 +66,7 @@ func (p *Partition) shutdown(state error, keep bool) error {
 		}
 	}
 	p.dirty.Store(0)
-	p.mu.Lock()
-	p.sealing = nil
-	p.mu.Unlock()
-	p.sealPending.Store(false)
+	p.sealing.Store(nil)
 	if err := p.commit.close(); err != nil {
 		errs = append(errs, err)
 	}

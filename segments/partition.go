@@ -44,17 +44,13 @@ type Partition struct {
 	// without it.
 	lastWrite   atomic.Int64
 	lastArrived atomic.Int64
-	// sealPending is set while a segment that a deferred rotation retired is not sealed yet (the
-	// segment itself is p.sealing); the flusher's exit check and readers look at it without locks.
-	sealPending atomic.Bool
 
 	mu   sync.Mutex
 	segs []*segment // sorted by base; the last one is active
-	// sealing is the segment a deferred rotation retired but has not sealed yet; it is no longer the
-	// active one. Under mu, not fileMu: a rotation publishes it together with the new active segment
-	// without waiting for the flusher's write in progress, so writers read both in one snapshot
-	// (writeTarget).
-	sealing *segment
+	// sealing is the segment a deferred rotation retired and whose seal is not done: the one seal
+	// in progress, nil if none. Stored under mu together with the new active segment, so writers read
+	// both in one snapshot (writeTarget); cleared (under fileMu) only once the seal is complete.
+	sealing atomic.Pointer[segment]
 
 	end     atomic.Int64           // partition end offset
 	durable atomic.Int64           // end offset made durable and exact by Sync or a seal

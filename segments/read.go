@@ -140,25 +140,16 @@ func (p *Partition) segmentAt(off int64) (*segment, bool, error) {
 	return s, superseded, nil
 }
 
-// settleSeal finishes the seal of a retired segment, if one is in progress. sealPending is set before
-// the retired segment is listed as superseded and cleared only after its seal is complete (segment.sealed
-// turns true earlier, inside the seal), so whoever found a segment superseded and then sees it false
-// knows that segment's seal is over.
+// settleSeal finishes the seal of a retired segment, if one is in progress. Whoever found a segment
+// superseded (under mu) and then sees sealing nil knows that segment's seal is over.
 func (p *Partition) settleSeal() error {
-	if !p.sealPending.Load() {
+	if p.sealing.Load() == nil {
 		return nil
 	}
 	p.fileMu.Lock()
 	defer p.fileMu.Unlock()
 	_, err := p.finishSealLocked()
 	return err
-}
-
-// beingSealed reports whether s is the retired segment whose background seal is not done.
-func (p *Partition) beingSealed(s *segment) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.sealing == s
 }
 
 // WaitSealed returns once the segment at base is sealed on disk: its backing file holds exactly its
@@ -175,7 +166,7 @@ func (p *Partition) WaitSealed(base int64) error {
 		return fmt.Errorf("segment %d of %s: %w", base, p.name(), ErrActiveSegment)
 	}
 	// Only s's own seal is waited for: another segment's seal stuck on a full disk must not fail this.
-	if p.beingSealed(s) {
+	if p.sealing.Load() == s {
 		if err := p.settleSeal(); err != nil {
 			return fmt.Errorf("seal segment %d of %s: %w", base, p.name(), err)
 		}
@@ -206,7 +197,7 @@ func (p *Partition) Purge(base int64) error {
 		return fmt.Errorf("purge segment %d of %s: %w", base, p.name(), ErrActiveSegment)
 	}
 	s := p.segs[i]
-	if p.sealing == s {
+	if p.sealing.Load() == s {
 		// s is the retired segment, still being sealed: its File is open and the flusher may be
 		// writing it. Seal it first, so the file is only ever removed as a sealed segment. Any other
 		// superseded segment is sealed already, so a seal stuck on a full disk does not keep Purge from

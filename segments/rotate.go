@@ -180,7 +180,7 @@ func (p *Partition) createSegment(base int64, syncDir bool) (*segment, error) {
 // repair (and an empty successor is removed if old came back short: see recoverSegments), or old was
 // sealed and the new entry is durable.
 func (p *Partition) startSeal(old *segment) (*rotation, error) {
-	if p.sealPending.Load() {
+	if p.sealing.Load() != nil {
 		// At most one segment is being sealed: a rotation this soon after the last one (segments
 		// smaller than the backlog) finishes that seal first.
 		p.fileMu.Lock()
@@ -204,9 +204,8 @@ func (p *Partition) startSeal(old *segment) (*rotation, error) {
 	if err := p.reserveLocked(next, 1, p.reserveAhead()); err != nil {
 		p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Debug("could not reserve ahead in the new segment")
 	}
-	p.sealPending.Store(true) // before old is listed as superseded: see settleSeal
 	p.mu.Lock()
-	p.sealing = old
+	p.sealing.Store(old)
 	p.segs = append(p.segs, next)
 	p.mu.Unlock()
 	p.kick()
@@ -218,8 +217,8 @@ func (p *Partition) startSeal(old *segment) (*rotation, error) {
 func (p *Partition) writeTarget() (seg *segment, sealing bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.sealing != nil {
-		return p.sealing, true
+	if s := p.sealing.Load(); s != nil {
+		return s, true
 	}
 	return p.segs[len(p.segs)-1], false
 }
@@ -261,10 +260,7 @@ func (p *Partition) sealStepLocked(old *segment) error {
 		return p.failLocked(err)
 	}
 	p.raiseDurable(old.base + old.size.Load())
-	p.mu.Lock()
-	p.sealing = nil
-	p.mu.Unlock()
-	p.sealPending.Store(false)
+	p.sealing.Store(nil)
 	p.log.cfg.Logger.WithFields(map[string]any{
 		"partition": p.name(), "segment": old.base, "size": old.size.Load(),
 	}).Info("sealed segment")
