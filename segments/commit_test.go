@@ -118,7 +118,7 @@ func TestSettleStaleRecord(t *testing.T) {
 	if err := p.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	if r, ok := p.commit.latest(0); !ok || r.Length != 1024 {
+	if r, ok := p.w.commit.latest(0); !ok || r.Length != 1024 {
 		t.Fatalf("record after syncing to the padded block's end: %+v", r)
 	}
 	if err := l.Close(); err != nil {

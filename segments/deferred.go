@@ -256,11 +256,11 @@ func (b *budget) acquire(p *Partition, n int64) error {
 		if err := p.writeErr(); err != nil {
 			return err
 		}
-		if p.stall.Load() != nil {
+		if p.w.stall.Load() != nil {
 			return errFlushStalled
 		}
-		if p.mem+n <= p.log.cfg.MaxDirty && b.used+n <= b.limit {
-			p.mem += n
+		if p.w.mem+n <= p.log.cfg.MaxDirty && b.used+n <= b.limit {
+			p.w.mem += n
 			b.used += n
 			return nil
 		}
@@ -281,7 +281,7 @@ func (b *budget) freeLocked(p *Partition, n int64) {
 	if n == 0 {
 		return
 	}
-	p.mem -= n
+	p.w.mem -= n
 	b.used -= n
 	b.cond.Broadcast()
 }
@@ -324,44 +324,44 @@ const defaultLazyKickDelay = time.Millisecond
 // it (docs/perf-notes.md, target 2). Late is safe: nothing but the timer is needed to get the bytes
 // written, and Sync, seal and close write them themselves.
 func (p *Partition) kickSoon() {
-	if p.dirty.Load() >= p.log.chunk {
+	if p.w.dirty.Load() >= p.log.chunk {
 		p.kick()
 		return
 	}
-	if !p.fl.armed.CompareAndSwap(false, true) {
+	if !p.w.fl.armed.CompareAndSwap(false, true) {
 		return // a timer is armed: it fires after this append's bytes were counted dirty
 	}
-	if t := p.fl.delayed.Load(); t != nil {
+	if t := p.w.fl.delayed.Load(); t != nil {
 		t.Reset(p.log.cfg.lazyKickDelay)
 		return
 	}
-	p.fl.delayed.Store(time.AfterFunc(p.log.cfg.lazyKickDelay, p.delayedKick))
+	p.w.fl.delayed.Store(time.AfterFunc(p.log.cfg.lazyKickDelay, p.delayedKick))
 }
 
 func (p *Partition) delayedKick() {
 	// Disarm before kicking: an append after this point arms a new timer, and one before it is seen
 	// by the flusher this starts (or the one running), since its bytes are already dirty.
-	p.fl.armed.Store(false)
+	p.w.fl.armed.Store(false)
 	p.kick()
 }
 
 // kick makes sure a flusher runs. The flusher decides to exit under the same lock after re-reading
 // the dirty count, so an append either is seen by the running flusher or starts a new one.
 func (p *Partition) kick() {
-	p.fl.mu.Lock()
-	if !p.fl.running && !p.fl.stopped {
-		p.fl.running = true
-		p.fl.wg.Add(1)
+	p.w.fl.mu.Lock()
+	if !p.w.fl.running && !p.w.fl.stopped {
+		p.w.fl.running = true
+		p.w.fl.wg.Add(1)
 		go p.flushLoop()
 	}
-	p.fl.mu.Unlock()
+	p.w.fl.mu.Unlock()
 }
 
 func (p *Partition) flushLoop() {
-	defer p.fl.wg.Done()
+	defer p.w.fl.wg.Done()
 	for {
-		p.fileMu.Lock()
-		// One piece per turn, releasing fileMu in between, so a Sync or seal waits for one piece at most.
+		p.w.mu.Lock()
+		// One piece per turn, releasing w.mu in between, so a Sync or seal waits for one piece at most.
 		// A retired segment comes first: nothing may reach the new one before it is sealed.
 		var err error
 		if seg, sealing := p.writeTarget(); sealing {
@@ -373,7 +373,7 @@ func (p *Partition) flushLoop() {
 			p.topUpLocked()
 		}
 		sticky := p.failedErr() != nil
-		p.fileMu.Unlock()
+		p.w.mu.Unlock()
 		switch {
 		case err != nil && sticky:
 			p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Error("deferred write failed; partition stops accepting appends")
@@ -382,30 +382,30 @@ func (p *Partition) flushLoop() {
 			// memory; the next Append or Sync retries and reports the error while it persists.
 			p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Warn("deferred write failed for lack of space; kept in memory, retried by the next append or sync")
 		}
-		p.fl.mu.Lock()
-		if err != nil || p.fl.stopped || p.dirty.Load() == 0 && p.sealing.Load() == nil {
-			p.fl.running = false
-			p.fl.mu.Unlock()
+		p.w.fl.mu.Lock()
+		if err != nil || p.w.fl.stopped || p.w.dirty.Load() == 0 && p.w.sealing.Load() == nil {
+			p.w.fl.running = false
+			p.w.fl.mu.Unlock()
 			p.log.trimChunksSoon()
 			return
 		}
-		p.fl.mu.Unlock()
+		p.w.fl.mu.Unlock()
 	}
 }
 
 // stopFlusher returns once no flusher runs and none will start again.
 func (p *Partition) stopFlusher() {
-	p.fl.mu.Lock()
-	p.fl.stopped = true
-	p.fl.mu.Unlock()
-	if t := p.fl.delayed.Load(); t != nil {
+	p.w.fl.mu.Lock()
+	p.w.fl.stopped = true
+	p.w.fl.mu.Unlock()
+	if t := p.w.fl.delayed.Load(); t != nil {
 		t.Stop() // firing later would only find the flusher stopped
 	}
-	p.fl.wg.Wait()
+	p.w.fl.wg.Wait()
 }
 
 // writePendingLocked hands every dirty byte of the active segment to its File in one WriteV: full
-// chunks go to pwritev without a copy. Caller holds fileMu.
+// chunks go to pwritev without a copy. Caller holds w.mu.
 //
 // The bytes were acknowledged from memory, so a failure must not lose them silently. A full disk
 // (ENOSPC, EDQUOT and nothing else; the reservation makes it rare, e.g. a metadata block) leaves them
@@ -453,7 +453,7 @@ func (p *Partition) writePieceLocked(seg *segment, upto int64) (done bool, err e
 		return true, nil
 	}
 	var lo, end int64
-	p.iovs, lo, end = d.pending(p.iovs[:0], upto, p.log.cfg.flushWriteCap)
+	p.w.iovs, lo, end = d.pending(p.w.iovs[:0], upto, p.log.cfg.flushWriteCap)
 	if lo == end {
 		p.flushSucceeded()
 		return true, nil
@@ -463,44 +463,44 @@ func (p *Partition) writePieceLocked(seg *segment, upto int64) (done bool, err e
 	err = p.reserveLocked(seg, end, 0)
 	if err == nil {
 		began, arrivedFrom := time.Now(), p.end.Load()
-		_, err = seg.wfile.WriteV(p.iovs)
+		_, err = seg.wfile.WriteV(p.w.iovs)
 		if err != nil {
 			// The File's rollback truncated, which frees the reservation.
 			seg.dropReservation()
 		} else {
 			// Only a write that succeeded measures the disk: a fast ENOSPC would pass for a fast disk.
 			p.recordFlushRate(end-lo, time.Since(began))
-			p.lastArrived.Store(p.end.Load() - arrivedFrom)
+			p.w.lastArrived.Store(p.end.Load() - arrivedFrom)
 		}
 	}
-	clear(p.iovs)
+	clear(p.w.iovs)
 	if err != nil {
 		return true, p.deferredWriteFailedLocked(err)
 	}
 	p.flushSucceeded()
-	p.lastWrite.Store(end - lo)
+	p.w.lastWrite.Store(end - lo)
 	p.log.budget.written(p, d, end)
-	p.dirty.Add(-(end - lo))
+	p.w.dirty.Add(-(end - lo))
 	return end >= upto, nil
 }
 
 // deferredWriteFailedLocked records a failed write of deferred bytes: sticky unless the disk was only
-// full (see writePendingLocked). Caller holds fileMu.
+// full (see writePendingLocked). Caller holds w.mu.
 func (p *Partition) deferredWriteFailedLocked(err error) error {
 	if !onlyNoSpace(err) {
 		return p.failLocked(err)
 	}
 	err = fmt.Errorf("write appended bytes of %s (kept in memory, retried by the next append or sync): %w", p.name(), err)
-	if p.stall.Swap(&errBox{err}) == nil {
+	if p.w.stall.Swap(&errBox{err}) == nil {
 		p.log.budget.wake() // appends waiting for this flusher to free memory retry the write instead
 	}
 	return err
 }
 
-// flushSucceeded clears a full-disk failure of deferred writes. Caller holds fileMu.
+// flushSucceeded clears a full-disk failure of deferred writes. Caller holds w.mu.
 func (p *Partition) flushSucceeded() {
-	if p.stall.Load() != nil {
-		p.stall.Store(nil)
+	if p.w.stall.Load() != nil {
+		p.w.stall.Store(nil)
 		p.log.cfg.Logger.WithField("partition", p.name()).Info("deferred write succeeded after running out of space")
 	}
 }

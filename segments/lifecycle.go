@@ -27,8 +27,8 @@ func (p *Partition) shutdown(state error, keep bool) error {
 	p.stopFlusher()
 	p.nsMu.Lock()
 	defer p.nsMu.Unlock()
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
 
 	var errs []error
 	p.mu.Lock()
@@ -65,9 +65,9 @@ func (p *Partition) shutdown(state error, keep bool) error {
 			s.wfile = nil
 		}
 	}
-	p.dirty.Store(0)
-	p.sealing.Store(nil)
-	if err := p.commit.close(); err != nil {
+	p.w.dirty.Store(0)
+	p.w.sealing.Store(nil)
+	if err := p.w.commit.close(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

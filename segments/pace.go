@@ -36,10 +36,10 @@ const paceMaxWait = 100 * time.Millisecond
 // longer than one flusher piece takes at the measured rate (at most paceMaxWait): beyond that the
 // queue of slots is dropped, since the budget would have released memory by then anyway.
 func (p *Partition) pace(n int) {
-	if n == 0 || p.writeErr() != nil || p.stall.Load() != nil {
+	if n == 0 || p.writeErr() != nil || p.w.stall.Load() != nil {
 		return // the append fails, or retries the stuck write itself, at once: delaying it helps nothing
 	}
-	rate := p.flushRate.Load() // bytes per second
+	rate := p.w.flushRate.Load() // bytes per second
 	if rate <= 0 {
 		return
 	}
@@ -49,7 +49,7 @@ func (p *Partition) pace(n int) {
 		return // written through (see appendLocked): it never joins the backlog it would be paced by
 	}
 	floor := maxDirty * paceFloor / 4
-	backlog := p.dirty.Load()
+	backlog := p.w.dirty.Load()
 	if backlog <= floor {
 		return
 	}
@@ -60,9 +60,9 @@ func (p *Partition) pace(n int) {
 	now := p.log.monoNow()
 	var end int64
 	for {
-		next := p.paceNext.Load()
+		next := p.w.paceNext.Load()
 		end = min(max(now, next)+slot, now+limit)
-		if p.paceNext.CompareAndSwap(next, end) {
+		if p.w.paceNext.CompareAndSwap(next, end) {
 			break
 		}
 	}
@@ -79,10 +79,10 @@ func (p *Partition) recordFlushRate(n int64, d time.Duration) {
 		return // small writes measure the syscall's latency, not the disk's bandwidth
 	}
 	sample := int64(float64(n) / d.Seconds())
-	old := p.flushRate.Load()
+	old := p.w.flushRate.Load()
 	if old == 0 {
-		p.flushRate.Store(sample)
+		p.w.flushRate.Store(sample)
 		return
 	}
-	p.flushRate.Store(old - old/8 + sample/8)
+	p.w.flushRate.Store(old - old/8 + sample/8)
 }

@@ -15,7 +15,7 @@ import (
 //	appendMu  serializes appends (call order, rotation decisions); held across the writes of inline
 //	          appends and seals, never taken by readers
 //	nsMu      serializes Purge with delete and close
-//	fileMu    serializes every use of the active File and of the commit file: the flusher, inline
+//	w.mu    serializes every use of the active File and of the commit file: the flusher, inline
 //	          writes, reservations, Sync, seal, close; held across disk I/O, never taken by readers
 //	mu        the segment list, the segment being sealed and state; held for slice operations only
 //	segment.mu, dirtyBuf.mu, budget.mu: memory only
@@ -32,35 +32,13 @@ type Partition struct {
 	appendMu sync.Mutex
 	nsMu     sync.Mutex
 
-	fileMu sync.Mutex
-	commit *commitLog // under fileMu
-	iovs   [][]byte   // under fileMu
-	padBuf []byte     // under fileMu
-	// stall is set (under fileMu) while deferred bytes cannot be written for lack of space; unlike
-	// health it clears once a retry succeeds.
-	stall atomic.Pointer[errBox]
-	// lastWrite and lastArrived size reservations (reserveAhead): the bytes of the flusher's last write
-	// and the bytes appended while it ran. Written under fileMu; atomic because a rotation reads them
-	// without it.
-	lastWrite   atomic.Int64
-	lastArrived atomic.Int64
+	w writer
 
 	mu   sync.Mutex
 	segs []*segment // sorted by base; the last one is active
-	// sealing is the segment a deferred rotation retired and whose seal is not done: the one seal
-	// in progress, nil if none. Stored under mu together with the new active segment, so writers read
-	// both in one snapshot (writeTarget); cleared (under fileMu) only once the seal is complete.
-	sealing atomic.Pointer[segment]
 
-	end     atomic.Int64           // partition end offset
-	durable atomic.Int64           // end offset made durable and exact by Sync or a seal
-	dirty   atomic.Int64           // deferred bytes not yet handed to the File
-	health  atomic.Pointer[health] // nil while healthy; replaced, never cleared (see health)
-	mem     int64                  // deferred chunk memory held; under log.budget.mu
-	fl      flusher
-
-	flushRate atomic.Int64 // bytes per second of the flusher's recent writes (see pace)
-	paceNext  atomic.Int64 // Log.monoNow at which the next paced append's slot starts
+	end     atomic.Int64 // partition end offset
+	durable atomic.Int64 // end offset made durable and exact by Sync or a seal
 }
 
 // health is a partition's sticky condition. It only gets worse: a write failure, then close or
@@ -75,7 +53,7 @@ type errBox struct{ err error }
 
 // writeErr is what an append or Sync returns instead of writing, nil while the partition is healthy.
 func (p *Partition) writeErr() error {
-	h := p.health.Load()
+	h := p.w.health.Load()
 	switch {
 	case h == nil:
 		return nil
@@ -87,7 +65,7 @@ func (p *Partition) writeErr() error {
 
 // closedErr is non-nil once the partition is closed or deleted.
 func (p *Partition) closedErr() error {
-	if h := p.health.Load(); h != nil {
+	if h := p.w.health.Load(); h != nil {
 		return h.closed
 	}
 	return nil
@@ -95,7 +73,7 @@ func (p *Partition) closedErr() error {
 
 // failedErr is the sticky write failure, if any; the writes of a closing partition check it.
 func (p *Partition) failedErr() error {
-	if h := p.health.Load(); h != nil {
+	if h := p.w.health.Load(); h != nil {
 		return h.failed
 	}
 	return nil
@@ -105,7 +83,7 @@ func (p *Partition) failedErr() error {
 // re-check it), and returns the new value. change returns nil to leave the health as it is.
 func (p *Partition) worsen(change func(old health) *health) *health {
 	for {
-		old := p.health.Load()
+		old := p.w.health.Load()
 		var cur health
 		if old != nil {
 			cur = *old
@@ -114,7 +92,7 @@ func (p *Partition) worsen(change func(old health) *health) *health {
 		if next == nil {
 			return old
 		}
-		if p.health.CompareAndSwap(old, next) {
+		if p.w.health.CompareAndSwap(old, next) {
 			p.log.budget.wake()
 			return next
 		}
@@ -125,7 +103,9 @@ func (p *Partition) worsen(change func(old health) *health) *health {
 type rotation struct{ sealed, active int64 }
 
 func newPartition(l *Log, topic string, id int, dir string) *Partition {
-	return &Partition{log: l, topic: topic, id: id, dir: dir, fs: l.fs}
+	p := &Partition{log: l, topic: topic, id: id, dir: dir, fs: l.fs}
+	p.w.policy = newPolicy(l.cfg.Persist)
+	return p
 }
 
 func (p *Partition) name() string { return fmt.Sprintf("%s/%d", p.topic, p.id) }
@@ -164,9 +144,7 @@ func (p *Partition) failLocked(err error) error {
 // segment is sealed first. Inline: returns after every full block of b is written. Deferred: returns
 // after b is copied into memory, blocking first while the memory caps are reached.
 func (p *Partition) Append(b []byte) (int64, error) {
-	if p.log.cfg.Persist == Deferred {
-		p.pace(len(b)) // outside appendMu: a delayed append must not hold up the partition's others
-	}
+	p.w.policy.pace(p, len(b)) // outside appendMu: a delayed append must not hold up the partition's others
 	p.appendMu.Lock()
 	off, rot, err := p.appendLocked(b)
 	p.appendMu.Unlock()
@@ -195,24 +173,12 @@ func (p *Partition) appendLocked(b []byte) (int64, *rotation, error) {
 		seg = p.activeSegment()
 	}
 	if size := seg.size.Load(); size > 0 && size+int64(len(b)) > p.log.cfg.SegmentSize {
-		if rot, err = p.rotate(seg); err != nil {
+		if rot, err = p.w.policy.rotate(p, seg); err != nil {
 			return 0, nil, err
 		}
 		seg = p.activeSegment()
 	}
-	cfg := &p.log.cfg
-	if cfg.Persist == Inline {
-		off, err := p.writeThrough(seg, b)
-		return off, rot, err
-	}
-	bound := chunkBound(int64(len(b)), p.log.chunk) * p.log.chunk
-	if bound > cfg.MaxDirty || bound > cfg.MaxDirtyTotal {
-		// Larger than the cap itself: waiting would never end, so it goes to the File directly,
-		// after everything before it.
-		off, err := p.writeThrough(seg, b)
-		return off, rot, err
-	}
-	off, err := p.appendDeferred(seg, b, bound)
+	off, err := p.w.policy.append(p, seg, b)
 	return off, rot, err
 }
 
@@ -221,7 +187,7 @@ func (p *Partition) appendLocked(b []byte) (int64, *rotation, error) {
 func (p *Partition) appendDeferred(seg *segment, b []byte, bound int64) (int64, error) {
 	need := seg.size.Load() + int64(len(b))
 	for {
-		if p.stall.Load() != nil {
+		if p.w.stall.Load() != nil {
 			// Bytes acknowledged earlier are stuck on a full disk: retry them first, and refuse this
 			// append while they cannot be written.
 			if err := p.retryFlush(); err != nil {
@@ -248,7 +214,7 @@ func (p *Partition) appendDeferred(seg *segment, b []byte, bound int64) (int64, 
 		}
 		p.log.budget.release(p, bound-taken*p.log.chunk)
 		p.published(seg, off+int64(len(b)))
-		p.dirty.Add(int64(len(b)))
+		p.w.dirty.Add(int64(len(b)))
 		p.kickSoon()
 		return off, nil
 	}
@@ -256,8 +222,8 @@ func (p *Partition) appendDeferred(seg *segment, b []byte, bound int64) (int64, 
 
 // retryFlush writes the deferred bytes a full disk left in memory.
 func (p *Partition) retryFlush() error {
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
 	if _, err := p.writePendingLocked(); err != nil {
 		return fmt.Errorf("append to %s: %w", p.name(), err)
 	}
@@ -273,8 +239,8 @@ func (p *Partition) published(seg *segment, end int64) {
 
 // writeThrough appends b with File.Write after every dirty byte before it.
 func (p *Partition) writeThrough(seg *segment, b []byte) (int64, error) {
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
 	if _, err := p.writePendingLocked(); err != nil {
 		return 0, err
 	}
@@ -303,8 +269,8 @@ func (p *Partition) Sync() error {
 	if err := p.writeErr(); err != nil {
 		return err
 	}
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
 	if err := p.writeErr(); err != nil {
 		return err // shut down (or failed) while this Sync waited for the file lock
 	}
@@ -360,30 +326,30 @@ func (p *Partition) syncLocked(seg *segment, keepReservation bool) error {
 // which recovery always leaves alone.
 func (p *Partition) settleCommit(seg *segment) error {
 	size := seg.wfile.Size()
-	if !p.commit.stale(seg.base, size) {
+	if !p.w.commit.stale(seg.base, size) {
 		return nil
 	}
 	blk := p.padBlock()
 	if n, err := seg.wfile.ReadAt(blk, size-int64(len(blk))); n != len(blk) {
 		return p.failLocked(fmt.Errorf("settle commit record of %s: read last block: %w", seg.path, err))
 	}
-	if err := p.commit.write(seg.base, size, len(blk), crc32c(blk)); err != nil {
+	if err := p.w.commit.write(seg.base, size, len(blk), crc32c(blk)); err != nil {
 		return p.failLocked(err)
 	}
 	return nil
 }
 
 func (p *Partition) padBlock() []byte {
-	if p.padBuf == nil {
-		p.padBuf = make([]byte, p.log.block)
+	if p.w.padBuf == nil {
+		p.w.padBuf = make([]byte, p.log.block)
 	}
-	return p.padBuf
+	return p.w.padBuf
 }
 
-// beforePad is the File's BeforePad hook (fileMu is held by whoever flushes): it makes the commit
+// beforePad is the File's BeforePad hook (w.mu is held by whoever flushes): it makes the commit
 // record for the padded block about to be written durable first.
 func (p *Partition) beforePad(seg *segment, size int64) error {
-	if h := p.health.Load(); h != nil && h.drop {
+	if h := p.w.health.Load(); h != nil && h.drop {
 		// Deleting: the bytes are going away, so neither the record nor the padded block is written
 		// (the File then closes without writing anything).
 		return errDiscarded
@@ -395,7 +361,7 @@ func (p *Partition) beforePad(seg *segment, size int64) error {
 		return fmt.Errorf("read tail of %s: %w", seg.path, err)
 	}
 	clear(blk[size-start:])
-	return p.commit.write(seg.base, size, int(bs), crc32c(blk))
+	return p.w.commit.write(seg.base, size, int(bs), crc32c(blk))
 }
 
 var errDiscarded = errors.New("partition deleted; tail not written")

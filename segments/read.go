@@ -143,11 +143,11 @@ func (p *Partition) segmentAt(off int64) (*segment, bool, error) {
 // settleSeal finishes the seal of a retired segment, if one is in progress. Whoever found a segment
 // superseded (under mu) and then sees sealing nil knows that segment's seal is over.
 func (p *Partition) settleSeal() error {
-	if p.sealing.Load() == nil {
+	if p.w.sealing.Load() == nil {
 		return nil
 	}
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
 	_, err := p.finishSealLocked()
 	return err
 }
@@ -166,7 +166,7 @@ func (p *Partition) WaitSealed(base int64) error {
 		return fmt.Errorf("segment %d of %s: %w", base, p.name(), ErrActiveSegment)
 	}
 	// Only s's own seal is waited for: another segment's seal stuck on a full disk must not fail this.
-	if p.sealing.Load() == s {
+	if p.w.sealing.Load() == s {
 		if err := p.settleSeal(); err != nil {
 			return fmt.Errorf("seal segment %d of %s: %w", base, p.name(), err)
 		}
@@ -197,7 +197,7 @@ func (p *Partition) Purge(base int64) error {
 		return fmt.Errorf("purge segment %d of %s: %w", base, p.name(), ErrActiveSegment)
 	}
 	s := p.segs[i]
-	if p.sealing.Load() == s {
+	if p.w.sealing.Load() == s {
 		// s is the retired segment, still being sealed: its File is open and the flusher may be
 		// writing it. Seal it first, so the file is only ever removed as a sealed segment. Any other
 		// superseded segment is sealed already, so a seal stuck on a full disk does not keep Purge from

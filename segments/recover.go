@@ -26,7 +26,7 @@ func (l *Log) openPartition(topic string, id int, dir string, create bool) (_ *P
 	if err != nil {
 		return nil, err
 	}
-	p.commit = commit
+	p.w.commit = commit
 	defer func() {
 		if err != nil {
 			for _, s := range p.segs {
@@ -173,7 +173,7 @@ func (p *Partition) repairTail(base int64, path string) (int64, error) {
 	if err := p.fs.sys.Fstat(fd, &st); err != nil {
 		return 0, fmt.Errorf("recover %s: fstat: %w", path, err)
 	}
-	rec, ok := p.commit.latest(base)
+	rec, ok := p.w.commit.latest(base)
 	size, err := trapSize(st.Size, rec, ok, func(off, n int64) (uint32, error) {
 		blk := make([]byte, n)
 		if err := directio.ReadFullAt(p.fs.sys, fd, blk, off); err != nil {

@@ -13,14 +13,14 @@ import (
 // sub-block tail that inline appends leave in the File's memory and write later.
 //
 // The rule: an append ending at segment offset e is accepted only if e <= seg.reserved. Otherwise,
-// under fileMu, the File reserves up to min(SegmentSize, e+ahead), at least e; if that fails for lack
+// under w.mu, the File reserves up to min(SegmentSize, e+ahead), at least e; if that fails for lack
 // of space it reserves exactly e; if that fails too the append fails with the error (wrapping ENOSPC)
 // and nothing of it is accepted. The partition stays usable: the next append tries again, and succeeds
 // once space was freed (a purge). ahead amortizes the fallocate over many appends: inline it is four
 // times the append, at least reserveStep; deferred it is reserveStep plus twice what arrives during a
-// flusher write (see reserveAhead). Deferred appends must not wait for fileMu, which the flusher holds
+// flusher write (see reserveAhead). Deferred appends must not wait for w.mu, which the flusher holds
 // across its disk writes, so the flusher tops the reservation up after each write, while it holds
-// fileMu anyway, and a rotation reserves ahead in the new segment: appends normally find it in place
+// w.mu anyway, and a rotation reserves ahead in the new segment: appends normally find it in place
 // (an append that does not waits for at most the flusher write in progress).
 //
 // Every truncate of the File frees the blocks past its end (ext4 does so even for a truncate to the
@@ -49,14 +49,14 @@ func onlyNoSpace(err error) bool {
 // getting further ahead of the File). Once that estimate reaches a full flusher piece, the producer is
 // outrunning the disk and may fill its whole MaxDirty budget, plus the piece the flusher just freed,
 // before the next top-up, so the reservation reaches that far. Sized by the estimate alone, a producer
-// ramping up or bursting after the backlog drained ran past it and waited for fileMu behind a flusher
+// ramping up or bursting after the backlog drained ran past it and waited for w.mu behind a flusher
 // write: in the default bench the most common cause of appends slower than 20 ms. The cost is
 // preallocated space past the end of a streaming partition's active segment: topUpLocked keeps up to
 // 1.5 times this, about 110 MiB at the defaults; a partition written lightly keeps a small
-// reservation. It reads only atomics, so a rotation calls it without fileMu.
+// reservation. It reads only atomics, so a rotation calls it without w.mu.
 func (p *Partition) reserveAhead() int64 {
 	cfg := &p.log.cfg
-	recent := max(p.dirty.Load(), p.lastWrite.Load(), p.lastArrived.Load())
+	recent := max(p.w.dirty.Load(), p.w.lastWrite.Load(), p.w.lastArrived.Load())
 	if recent >= cfg.flushWriteCap {
 		return reserveStep + cfg.MaxDirty + cfg.flushWriteCap
 	}
@@ -64,7 +64,7 @@ func (p *Partition) reserveAhead() int64 {
 }
 
 // reserveLocked makes sure seg's File has disk space for appends up to segment offset need, reserving
-// ahead beyond it (see the rule above). Caller holds fileMu; seg is active.
+// ahead beyond it (see the rule above). Caller holds w.mu; seg is active.
 func (p *Partition) reserveLocked(seg *segment, need, ahead int64) error {
 	if need <= seg.reserved.Load() {
 		return nil
@@ -85,8 +85,8 @@ func (p *Partition) reserveLocked(seg *segment, need, ahead int64) error {
 
 // reserveFor is reserveLocked for an append that found the reservation too short.
 func (p *Partition) reserveFor(seg *segment, need int64) error {
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
 	if err := p.failedErr(); err != nil {
 		return err
 	}
@@ -99,8 +99,8 @@ func (p *Partition) reserveFor(seg *segment, need int64) error {
 // topUpLocked keeps the active segment's reservation at least reserveAhead past the appended end,
 // extending it by half as much again whenever it falls short, so fallocate runs once per half
 // reserveAhead of appends. It runs in the flusher after a write, so deferred appends rarely have to take
-// fileMu, and thus wait for a flusher write, to reserve for themselves. A failure is left to the append
-// that really needs the space. Caller holds fileMu.
+// w.mu, and thus wait for a flusher write, to reserve for themselves. A failure is left to the append
+// that really needs the space. Caller holds w.mu.
 //
 // Both bounds are capped at SegmentSize: comparing the capped target with the reservation instead
 // skipped every top-up near the end of a segment, so in the default bench each segment's last tens of
@@ -123,7 +123,7 @@ func (p *Partition) topUpLocked() {
 }
 
 // dropReservation forgets seg's reservation after its File truncated (which frees the blocks past the
-// end): appends reserve again before they are accepted. Caller holds fileMu; buf.mu keeps a deferred
+// end): appends reserve again before they are accepted. Caller holds w.mu; buf.mu keeps a deferred
 // append from being accepted against the old value in between.
 func (s *segment) dropReservation() {
 	if s.buf != nil {
@@ -138,7 +138,7 @@ func (s *segment) dropReservation() {
 // another file took the freed blocks in between, it drops the reservation, so no further append is
 // accepted without reserving for itself, and reserves exactly what is already accepted. Should even
 // that fail, the accepted bytes past the File's end may meet ENOSPC when written, which
-// writePendingLocked handles (kept in memory, reported, retried). Caller holds fileMu.
+// writePendingLocked handles (kept in memory, reported, retried). Caller holds w.mu.
 func (p *Partition) restoreReservationLocked(seg *segment, prev int64) {
 	if prev == 0 || seg.wfile.Reserve(prev) == nil {
 		return

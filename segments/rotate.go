@@ -11,22 +11,14 @@ import (
 	"segfs/directio"
 )
 
-// rotate retires the active segment and opens the next one at its end. Caller holds appendMu.
-//
-// Deferred: the next segment is created and becomes active at once, and old is sealed in the
-// background (see startSeal). Inline: old is sealed first, then the next segment is created.
-//
-// A full disk does not fail the partition. Deferred: if the successor cannot be created, nothing
-// changes. Inline: if the seal's FlushAndTruncate finds no space, the segment stays active and
-// unchanged; if the successor cannot be created, old stays sealed as the last segment (shown active
-// by Segments and Active until a successor exists) and the next Append creates it. Either way the
-// Append fails with the error and the partition goes on working.
-func (p *Partition) rotate(old *segment) (*rotation, error) {
-	if old.buf != nil {
-		return p.startSeal(old)
-	}
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
+// rotateInline seals the active segment old, then creates the next one at its end. Caller holds
+// appendMu. A full disk does not fail the partition: if the seal's FlushAndTruncate finds no space,
+// the segment stays active and unchanged; if the successor cannot be created, old stays sealed as the
+// last segment (shown active by Segments and Active until a successor exists) and the next Append
+// creates it. Either way the Append fails with the error. (Deferred: startSeal.)
+func (p *Partition) rotateInline(old *segment) (*rotation, error) {
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
 	if _, err := p.writePendingLocked(); err != nil {
 		return nil, err
 	}
@@ -55,8 +47,8 @@ func (p *Partition) rotate(old *segment) (*rotation, error) {
 // openSuccessor retries creating the segment after old, which an earlier rotation sealed. Caller holds
 // appendMu.
 func (p *Partition) openSuccessor(old *segment) (*rotation, error) {
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
 	if err := p.failedErr(); err != nil {
 		return nil, err
 	}
@@ -64,7 +56,7 @@ func (p *Partition) openSuccessor(old *segment) (*rotation, error) {
 }
 
 // createSuccessorLocked creates the segment that follows the sealed segment old and makes it the
-// active one. On failure nothing changes, so it can be retried. Caller holds fileMu.
+// active one. On failure nothing changes, so it can be retried. Caller holds w.mu.
 func (p *Partition) createSuccessorLocked(old *segment) (*rotation, error) {
 	next, err := p.createSegment(old.base+old.size.Load(), true)
 	if err != nil {
@@ -161,11 +153,11 @@ func (p *Partition) createSegment(base int64, syncDir bool) (*segment, error) {
 
 // startSeal makes a new segment at old's end the active one and leaves old to be sealed in the
 // background, by the flusher or by whoever needs it sealed first (finishSealLocked). Caller holds
-// appendMu, and not fileMu.
+// appendMu, and not w.mu.
 //
-// It never waits for fileMu, which the flusher holds across each write of up to maxFlushWrite: a
+// It never waits for w.mu, which the flusher holds across each write of up to maxFlushWrite: a
 // synchronous seal held appendMu while it wrote the whole backlog (up to max_dirty) and fsynced the
-// file and the directory, and even a background seal that took fileMu to switch segments made the
+// file and the directory, and even a background seal that took w.mu to switch segments made the
 // rotating append wait for the write in progress, 20-40 ms on a busy disk, the producers' worst
 // latencies in the default bench (docs/perf-notes.md, target 3). The new segment is created and
 // reserved before anyone else can see it; then one critical section under mu lists it as active and
@@ -180,12 +172,12 @@ func (p *Partition) createSegment(base int64, syncDir bool) (*segment, error) {
 // repair (and an empty successor is removed if old came back short: see recoverSegments), or old was
 // sealed and the new entry is durable.
 func (p *Partition) startSeal(old *segment) (*rotation, error) {
-	if p.sealing.Load() != nil {
+	if p.w.sealing.Load() != nil {
 		// At most one segment is being sealed: a rotation this soon after the last one (segments
 		// smaller than the backlog) finishes that seal first.
-		p.fileMu.Lock()
+		p.w.mu.Lock()
 		_, err := p.finishSealLocked()
-		p.fileMu.Unlock()
+		p.w.mu.Unlock()
 		if err != nil {
 			return nil, err
 		}
@@ -198,14 +190,14 @@ func (p *Partition) startSeal(old *segment) (*rotation, error) {
 		return nil, fmt.Errorf("append to %s: %w", p.name(), err)
 	}
 	// Reserve ahead in the new file now: otherwise its first appends reserve for themselves, each
-	// waiting for fileMu behind the flusher's writes of the old segment and its seal. Nothing else
-	// can reach next before it is listed, so fileMu is not needed. A failure is left to the append
+	// waiting for w.mu behind the flusher's writes of the old segment and its seal. Nothing else
+	// can reach next before it is listed, so w.mu is not needed. A failure is left to the append
 	// that needs the space.
 	if err := p.reserveLocked(next, 1, p.reserveAhead()); err != nil {
 		p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Debug("could not reserve ahead in the new segment")
 	}
 	p.mu.Lock()
-	p.sealing.Store(old)
+	p.w.sealing.Store(old)
 	p.segs = append(p.segs, next)
 	p.mu.Unlock()
 	p.kick()
@@ -213,18 +205,18 @@ func (p *Partition) startSeal(old *segment) (*rotation, error) {
 }
 
 // writeTarget is what a writer must deal with first: the segment being sealed (sealing true) or else
-// the active one, read in one snapshot because a rotation changes both at once without fileMu.
+// the active one, read in one snapshot because a rotation changes both at once without w.mu.
 func (p *Partition) writeTarget() (seg *segment, sealing bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if s := p.sealing.Load(); s != nil {
+	if s := p.w.sealing.Load(); s != nil {
 		return s, true
 	}
 	return p.segs[len(p.segs)-1], false
 }
 
 // finishSealLocked writes the rest of the segment being sealed, if any, and seals it; it returns the
-// active segment as of the moment no seal was pending. Caller holds fileMu.
+// active segment as of the moment no seal was pending. Caller holds w.mu.
 func (p *Partition) finishSealLocked() (*segment, error) {
 	for {
 		seg, sealing := p.writeTarget()
@@ -239,7 +231,7 @@ func (p *Partition) finishSealLocked() (*segment, error) {
 
 // sealStepLocked does one piece of the background seal of old: a write of its pending bytes, or, once
 // none are left, the seal itself. A full disk leaves old being sealed, its bytes in memory, to be
-// retried like any deferred write (see writePendingLocked). Caller holds fileMu.
+// retried like any deferred write (see writePendingLocked). Caller holds w.mu.
 func (p *Partition) sealStepLocked(old *segment) error {
 	done, err := p.writePieceLocked(old, math.MaxInt64)
 	if err != nil || !done {
@@ -260,7 +252,7 @@ func (p *Partition) sealStepLocked(old *segment) error {
 		return p.failLocked(err)
 	}
 	p.raiseDurable(old.base + old.size.Load())
-	p.sealing.Store(nil)
+	p.w.sealing.Store(nil)
 	p.log.cfg.Logger.WithFields(map[string]any{
 		"partition": p.name(), "segment": old.base, "size": old.size.Load(),
 	}).Info("sealed segment")
