@@ -404,28 +404,18 @@ func (p *Partition) stopFlusher() {
 	p.w.fl.wg.Wait()
 }
 
-// writePendingLocked hands every dirty byte of the active segment to its File in one WriteV: full
-// chunks go to pwritev without a copy. Caller holds w.mu.
-//
-// The bytes were acknowledged from memory, so a failure must not lose them silently. A full disk
-// (ENOSPC, EDQUOT and nothing else; the reservation makes it rare, e.g. a metadata block) leaves them
-// in memory: the File's WriteV changes nothing when it fails, so the next call retries them, and
-// until one succeeds every Append and Sync of the partition retries first and fails with the error.
-// Any other failure, EIO above all, is sticky: the partition refuses writes until the Log is reopened,
-// because after a failed write or writeback the kernel may have dropped the data and cleared the error
-// (PostgreSQL's fsync lesson), so a retry that "succeeds" could hide lost bytes.
-// maxFlushWrite caps one flusher write. Producers blocked on max_dirty get memory back only when a
-// write completes: one write of the whole backlog (tens of MiB, hundreds of ms on a busy disk) made
-// them wait for all of it (docs/perf-notes.md, target 3), while 8 MiB still amortizes the syscall.
+// maxFlushWrite caps one flusher write: producers blocked on max_dirty get memory back only when a
+// write completes, and 8 MiB still amortizes the syscall.
 const maxFlushWrite = 8 << 20
 
 // writePendingLocked finishes a background seal, then writes every byte of the active segment that
 // was dirty when it got there, in pieces of at most maxFlushWrite, and returns that segment; Sync and
 // seal need all of them in the File. It does not chase bytes appended meanwhile, so a Sync under a
 // steady stream of appends still ends. If a rotation retires the segment while it is written, the
-// segment is still the one returned: its bytes are written, and the seal comes later.
+// segment is still the one returned: its bytes are written, and the seal comes later. A failure
+// follows doc.go's "A full disk": ENOSPC keeps the bytes in memory, anything else is sticky.
 func (p *Partition) writePendingLocked() (*segment, error) {
-	seg, err := p.finishSealLocked()
+	seg, err := p.sealPendingLocked()
 	if err != nil {
 		return seg, err
 	}
@@ -485,7 +475,7 @@ func (p *Partition) writePieceLocked(seg *segment, upto int64) (done bool, err e
 }
 
 // deferredWriteFailedLocked records a failed write of deferred bytes: sticky unless the disk was only
-// full (see writePendingLocked). Caller holds w.mu.
+// full (doc.go, "A full disk"). Caller holds w.mu.
 func (p *Partition) deferredWriteFailedLocked(err error) error {
 	if !onlyNoSpace(err) {
 		return p.failLocked(err)

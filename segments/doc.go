@@ -39,9 +39,9 @@
 //
 // Deferred: Append copies into a list of pool chunks whose boundaries are aligned to file positions
 // (multiples of the chunk size from the segment start) and returns. A per-partition flusher, started
-// by the first dirty append and exiting when nothing is dirty, hands every dirty byte to File.WriteV
-// in one call; every chunk after the first is aligned in memory and in the file, so pwritev writes it
-// without a copy. Chunks are returned to the pool once the File covers them and all of them once the
+// by the first dirty append and exiting when nothing is dirty, hands the dirty bytes to File.WriteV
+// in pieces of at most 8 MiB (maxFlushWrite) cut at chunk boundaries; every chunk after the first is
+// aligned in memory and in the file, so pwritev writes it without a copy. Chunks are returned to the pool once the File covers them and all of them once the
 // flusher caught up, so an idle partition holds no buffer and no goroutine. Memory is counted in
 // chunks against MaxDirty (per partition) and MaxDirtyTotal (global): an append that would exceed
 // either blocks until flushers release chunks; an append that could never fit is written through
@@ -139,6 +139,23 @@
 // keeps the entries before its last fsync; optionally one file or directory also keeps a prefix of
 // its later calls". Each pwritev is taken as atomic (sector atomicity of the device); ext4's ordered
 // journal provides the per-file prefix behaviour for the sequential writes made here.
+//
+// # Locking
+//
+// Per partition, in the order they are taken (a lock is never taken while holding one below it):
+//
+//   - Partition.appendMu: the order of appends and rotations. Held across inline appends and
+//     seals; readers never take it.
+//   - Partition.nsMu: Purge against delete and close.
+//   - writer.mu: everything in writer (the active File, the commit file, the reservation, the
+//     flusher's writes, the seal in progress). Held across disk I/O; readers never take it.
+//   - Partition.mu: the segment list, and the seal in progress as it is listed. Memory only.
+//   - segment.mu (readers shared), then segment.rfdMu; budget.mu, then dirtyBuf.mu; flusher.mu.
+//     Memory only; none of them is held while taking a lock above it.
+//
+// The health, the seal in progress, sizes and offsets are atomics: they change under the locks above
+// and are read without them. Log.nsMu (namespace changes, Close) comes before every partition lock;
+// Log.mu and Topic.mu guard maps only.
 //
 // # Concurrency
 //

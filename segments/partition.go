@@ -9,19 +9,7 @@ import (
 )
 
 // Partition is one append-only byte log: the concatenation of its segments in base order.
-//
-// Locks, in the order they nest:
-//
-//	appendMu  serializes appends (call order, rotation decisions); held across the writes of inline
-//	          appends and seals, never taken by readers
-//	nsMu      serializes Purge with delete and close
-//	w.mu    serializes every use of the active File and of the commit file: the flusher, inline
-//	          writes, reservations, Sync, seal, close; held across disk I/O, never taken by readers
-//	mu        the segment list, the segment being sealed and state; held for slice operations only
-//	segment.mu, dirtyBuf.mu, budget.mu: memory only
-//
-// Readers take mu, then one segment's mu shared: nothing a reader waits for is ever held across a
-// write, which is what keeps consumers off the writer's disk latency.
+// Its locks are listed in doc.go ("Locking").
 type Partition struct {
 	log   *Log
 	topic string

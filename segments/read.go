@@ -9,7 +9,7 @@ import (
 
 // SegmentInfo describes one segment file.
 type SegmentInfo struct {
-	Base    int64     // first byte offset within the partition; file name is fmt.Sprintf("%020d.log", Base)
+	Base    int64     // first byte offset within the partition; file name is SegmentName(Base)
 	Size    int64     // logical size (active: includes bytes not yet persisted)
 	Sealed  bool      // a later segment exists; set in the same step that makes the successor visible
 	ModTime time.Time // last append (active) or seal time
@@ -140,15 +140,15 @@ func (p *Partition) segmentAt(off int64) (*segment, bool, error) {
 	return s, superseded, nil
 }
 
-// settleSeal finishes the seal of a retired segment, if one is in progress. Whoever found a segment
+// sealPending finishes the seal of a retired segment, if one is in progress. Whoever found a segment
 // superseded (under mu) and then sees sealing nil knows that segment's seal is over.
-func (p *Partition) settleSeal() error {
+func (p *Partition) sealPending() error {
 	if p.w.sealing.Load() == nil {
 		return nil
 	}
 	p.w.mu.Lock()
 	defer p.w.mu.Unlock()
-	_, err := p.finishSealLocked()
+	_, err := p.sealPendingLocked()
 	return err
 }
 
@@ -167,7 +167,7 @@ func (p *Partition) WaitSealed(base int64) error {
 	}
 	// Only s's own seal is waited for: another segment's seal stuck on a full disk must not fail this.
 	if p.w.sealing.Load() == s {
-		if err := p.settleSeal(); err != nil {
+		if err := p.sealPending(); err != nil {
 			return fmt.Errorf("seal segment %d of %s: %w", base, p.name(), err)
 		}
 	}
@@ -203,7 +203,7 @@ func (p *Partition) Purge(base int64) error {
 		// superseded segment is sealed already, so a seal stuck on a full disk does not keep Purge from
 		// freeing space.
 		p.mu.Unlock()
-		if err := p.settleSeal(); err != nil {
+		if err := p.sealPending(); err != nil {
 			return fmt.Errorf("purge segment %d of %s: %w", base, p.name(), err)
 		}
 		p.mu.Lock()

@@ -15,7 +15,7 @@ import (
 // appendMu. A full disk does not fail the partition: if the seal's FlushAndTruncate finds no space,
 // the segment stays active and unchanged; if the successor cannot be created, old stays sealed as the
 // last segment (shown active by Segments and Active until a successor exists) and the next Append
-// creates it. Either way the Append fails with the error. (Deferred: startSeal.)
+// creates it. Either way the Append fails with the error. (Deferred: sealLater.)
 func (p *Partition) rotateInline(old *segment) (*rotation, error) {
 	p.w.mu.Lock()
 	defer p.w.mu.Unlock()
@@ -136,7 +136,7 @@ func (p *Partition) openFile(seg *segment) (directio.File, error) {
 // createSegment creates the empty segment file at base and, with syncDir, makes its directory entry
 // durable.
 func (p *Partition) createSegment(base int64, syncDir bool) (*segment, error) {
-	seg := &segment{base: base, path: filepath.Join(p.dir, segmentName(base)), rfd: -1}
+	seg := &segment{base: base, path: filepath.Join(p.dir, SegmentName(base)), rfd: -1}
 	f, err := p.openFile(seg)
 	if err != nil {
 		return nil, fmt.Errorf("create segment: %w", err)
@@ -151,8 +151,8 @@ func (p *Partition) createSegment(base int64, syncDir bool) (*segment, error) {
 	return seg, nil
 }
 
-// startSeal makes a new segment at old's end the active one and leaves old to be sealed in the
-// background, by the flusher or by whoever needs it sealed first (finishSealLocked). Caller holds
+// sealLater makes a new segment at old's end the active one and leaves old to be sealed in the
+// background, by the flusher or by whoever needs it sealed first (sealPendingLocked). Caller holds
 // appendMu, and not w.mu.
 //
 // It never waits for w.mu, which the flusher holds across each write of up to maxFlushWrite: a
@@ -171,12 +171,12 @@ func (p *Partition) createSegment(base int64, syncDir bool) (*segment, error) {
 // So after a crash either the new segment is missing or empty, and old gets the active segment's
 // repair (and an empty successor is removed if old came back short: see recoverSegments), or old was
 // sealed and the new entry is durable.
-func (p *Partition) startSeal(old *segment) (*rotation, error) {
+func (p *Partition) sealLater(old *segment) (*rotation, error) {
 	if p.w.sealing.Load() != nil {
 		// At most one segment is being sealed: a rotation this soon after the last one (segments
 		// smaller than the backlog) finishes that seal first.
 		p.w.mu.Lock()
-		_, err := p.finishSealLocked()
+		_, err := p.sealPendingLocked()
 		p.w.mu.Unlock()
 		if err != nil {
 			return nil, err
@@ -215,9 +215,9 @@ func (p *Partition) writeTarget() (seg *segment, sealing bool) {
 	return p.segs[len(p.segs)-1], false
 }
 
-// finishSealLocked writes the rest of the segment being sealed, if any, and seals it; it returns the
+// sealPendingLocked writes the rest of the segment being sealed, if any, and seals it; it returns the
 // active segment as of the moment no seal was pending. Caller holds w.mu.
-func (p *Partition) finishSealLocked() (*segment, error) {
+func (p *Partition) sealPendingLocked() (*segment, error) {
 	for {
 		seg, sealing := p.writeTarget()
 		if !sealing {
@@ -246,7 +246,7 @@ func (p *Partition) sealStepLocked(old *segment) error {
 		}
 		return p.failLocked(err)
 	}
-	// The directory fsync makes the successor's entry durable (startSeal left it to the seal), after
+	// The directory fsync makes the successor's entry durable (sealLater left it to the seal), after
 	// old is durable and exact, as recovery expects.
 	if err := p.sealLocked(old, true); err != nil {
 		return p.failLocked(err)

@@ -84,4 +84,4 @@ func (deferredPolicy) append(p *Partition, seg *segment, b []byte) (int64, error
 	return p.appendDeferred(seg, b, bound)
 }
 
-func (deferredPolicy) rotate(p *Partition, old *segment) (*rotation, error) { return p.startSeal(old) }
+func (deferredPolicy) rotate(p *Partition, old *segment) (*rotation, error) { return p.sealLater(old) }
