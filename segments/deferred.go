@@ -23,9 +23,8 @@ import (
 // chunk is dropped only once the File covers it, so a reader never finds a gap between the two.
 //
 // The first `behind` chunks lie wholly below lo: written already, kept as a read-behind window, because
-// O_DIRECT leaves nothing in the page cache and a consumer a few milliseconds behind the flusher would
-// otherwise read from disk what was in memory a moment ago (docs/perf-notes.md, target 3: up to 29% of
-// consumed bytes). Bytes in [valid, end) of the chunks are appended data; below valid the first chunk
+// O_DIRECT leaves nothing in the page cache and a consumer just behind the flusher would otherwise
+// read from disk what was in memory a moment ago. Bytes in [valid, end) of the chunks are appended data; below valid the first chunk
 // holds whatever its previous user left.
 type dirtyBuf struct {
 	mu     sync.Mutex // held for slice bookkeeping and memory copies only, never across I/O
@@ -319,9 +318,8 @@ type flusher struct {
 const defaultLazyKickDelay = time.Millisecond
 
 // kickSoon starts the flusher at once when a chunk's worth of bytes is dirty, and otherwise after
-// Config.lazyKickDelay. Starting a goroutine for every 4 KiB append made a write+fsync pair cost two thread
-// handoffs: the fsync found the flusher's O_DSYNC write in progress on another thread and waited for
-// it (docs/perf-notes.md, target 2). Late is safe: nothing but the timer is needed to get the bytes
+// Config.lazyKickDelay, so that a small append followed by fsync is written by the fsync itself, not
+// by a flusher on another thread that the fsync would wait for. Late is safe: nothing but the timer is needed to get the bytes
 // written, and Sync, seal and close write them themselves.
 func (p *Partition) kickSoon() {
 	if p.w.dirty.Load() >= p.log.chunk {

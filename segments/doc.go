@@ -31,8 +31,7 @@
 // the retired segment (listed as Sealed from that moment, never appended to again) is sealed in the
 // background, by the flusher or by whatever needs it first: Sync, a write-through append, Purge,
 // Close, the next rotation, or WaitSealed, which readers of its backing file call first. Nothing is
-// written to the new segment until then. A synchronous seal made every producer of the partition wait
-// for the whole backlog to reach the disk, plus two fsyncs, once per segment.
+// written to the new segment until then, and no producer waits for the backlog to reach the disk.
 //
 // Inline: Append calls File.Write, so every full block of the append is written before it returns;
 // the sub-block tail stays in the File's memory.

@@ -95,9 +95,8 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	}
 	memAlign := max(l.block, 4096)
 	l.chunks = directio.NewPool(int(l.chunk), memAlign)
-	// Keep free what one busy partition cycles through: with the default 64 free chunks, a producer
-	// at max_dirty allocated, zeroed and faulted in fresh chunks on its write path, and the garbage
-	// collector ran about once a second (docs/perf-notes.md, proposal 5).
+	// Keep free what one busy partition cycles through, so a producer at max_dirty reuses chunks
+	// instead of allocating fresh ones on its write path.
 	l.chunks.SetRetain(int(min(cfg.MaxDirty, cfg.MaxDirtyTotal) / l.chunk))
 	l.scratch = directio.NewPool(max(scratchBlock, l.block), memAlign)
 	// Read-behind windows: up to half of max_dirty (at most 32 MiB) per partition, half of

@@ -45,15 +45,11 @@ func onlyNoSpace(err error) bool {
 
 // reserveAhead is how far past an append's end a deferred reservation reaches: reserveStep plus twice
 // what arrives during one flusher write, estimated as the largest of the backlog, the flusher's last
-// write and what was appended while that write ran, at most MaxDirty (the budget keeps appends from
-// getting further ahead of the File). Once that estimate reaches a full flusher piece, the producer is
-// outrunning the disk and may fill its whole MaxDirty budget, plus the piece the flusher just freed,
-// before the next top-up, so the reservation reaches that far. Sized by the estimate alone, a producer
-// ramping up or bursting after the backlog drained ran past it and waited for w.mu behind a flusher
-// write: in the default bench the most common cause of appends slower than 20 ms. The cost is
-// preallocated space past the end of a streaming partition's active segment: topUpLocked keeps up to
-// 1.5 times this, about 110 MiB at the defaults; a partition written lightly keeps a small
-// reservation. It reads only atomics, so a rotation calls it without w.mu.
+// write and what was appended while that write ran, at most MaxDirty. Once that estimate reaches a
+// full flusher piece the producer outruns the disk and may fill its whole MaxDirty budget, plus the
+// piece just freed, before the next top-up, so the reservation reaches that far; otherwise a producer
+// ramping up would run past it and wait for w.mu behind a flusher write. It reads only atomics, so a
+// rotation calls it without w.mu.
 func (p *Partition) reserveAhead() int64 {
 	cfg := &p.log.cfg
 	recent := max(p.w.dirty.Load(), p.w.lastWrite.Load(), p.w.lastArrived.Load())
@@ -102,9 +98,7 @@ func (p *Partition) reserveFor(seg *segment, need int64) error {
 // w.mu, and thus wait for a flusher write, to reserve for themselves. A failure is left to the append
 // that really needs the space. Caller holds w.mu.
 //
-// Both bounds are capped at SegmentSize: comparing the capped target with the reservation instead
-// skipped every top-up near the end of a segment, so in the default bench each segment's last tens of
-// MiB of appends reserved for themselves behind flusher writes (40-70 ms each).
+// Both bounds are capped at SegmentSize, or no top-up would happen near the end of a segment.
 func (p *Partition) topUpLocked() {
 	seg := p.activeSegment()
 	if seg.buf == nil || seg.wfile == nil {

@@ -155,16 +155,12 @@ func (p *Partition) createSegment(base int64, syncDir bool) (*segment, error) {
 // background, by the flusher or by whoever needs it sealed first (sealPendingLocked). Caller holds
 // appendMu, and not w.mu.
 //
-// It never waits for w.mu, which the flusher holds across each write of up to maxFlushWrite: a
-// synchronous seal held appendMu while it wrote the whole backlog (up to max_dirty) and fsynced the
-// file and the directory, and even a background seal that took w.mu to switch segments made the
-// rotating append wait for the write in progress, 20-40 ms on a busy disk, the producers' worst
-// latencies in the default bench (docs/perf-notes.md, target 3). The new segment is created and
-// reserved before anyone else can see it; then one critical section under mu lists it as active and
-// old as sealing, which every writer reads as one snapshot (writeTarget). A writer holding the old
-// snapshot is writing old's bytes, which the seal needs written anyway. The directory fsync that
-// makes the new entry durable is the seal's, after old's fsync: on a disk queue full of flusher
-// writes a directory fsync alone took over 20 ms, and nothing needs the entry durable earlier.
+// It never waits for w.mu, which the flusher holds across each write, so a rotating append does not
+// wait for the disk. The new segment is created and reserved before anyone else can see it; then one
+// critical section under mu lists it as active and old as sealing, which every writer reads as one
+// snapshot (writeTarget). A writer holding the old snapshot is writing old's bytes, which the seal
+// needs written anyway. The directory fsync that makes the new entry durable is the seal's, after
+// old's fsync: nothing needs the entry durable earlier.
 //
 // Recovery stays simple because nothing is written to the new segment until old is sealed: the
 // flusher, Sync, write-through appends and close all finish the seal before they touch the new File.
