@@ -215,25 +215,25 @@ func newBudget(limit, window, behindLimit int64) *budget {
 	return b
 }
 
-// written is dirtyBuf.written for d of partition p, with the memory accounted: chunks that stopped
+// written is dirtyBuf.written for d of writer w, with the memory accounted: chunks that stopped
 // being dirty are released, and as many of them are kept behind as both window bounds allow.
-func (b *budget) written(p *Partition, d *dirtyBuf, upto int64) {
+func (b *budget) written(w *writer, d *dirtyBuf, upto int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	own := d.behindChunks() * d.c
 	keep := min(b.window, b.behindLimit-b.behind+own)
-	released, delta := d.written(p.log.chunks, upto, keep)
+	released, delta := d.written(w.chunks, upto, keep)
 	b.behind += delta * d.c
-	b.freeLocked(p, released*d.c)
+	b.freeLocked(w, released*d.c)
 }
 
-// discard is dirtyBuf.discard for d of partition p, with the memory accounted.
-func (b *budget) discard(p *Partition, d *dirtyBuf) {
-	dirty, behind := d.discard(p.log.chunks)
+// discard is dirtyBuf.discard for d of writer w, with the memory accounted.
+func (b *budget) discard(w *writer, d *dirtyBuf) {
+	dirty, behind := d.discard(w.chunks)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.behind -= behind * d.c
-	b.freeLocked(p, dirty*d.c)
+	b.freeLocked(w, dirty*d.c)
 }
 
 func (d *dirtyBuf) behindChunks() int64 {
@@ -248,18 +248,18 @@ var errFlushStalled = errors.New("deferred write stalled on a full disk")
 
 // acquire blocks until n more bytes fit under both caps, or the partition halts, or its flusher
 // stopped on a full disk (errFlushStalled).
-func (b *budget) acquire(p *Partition, n int64) error {
+func (b *budget) acquire(w *writer, n int64) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for {
-		if err := p.writeErr(); err != nil {
+		if err := w.writeErr(); err != nil {
 			return err
 		}
-		if p.w.stall.Load() != nil {
+		if w.stall.Load() != nil {
 			return errFlushStalled
 		}
-		if p.w.mem+n <= p.log.cfg.MaxDirty && b.used+n <= b.limit {
-			p.w.mem += n
+		if w.mem+n <= w.maxDirty && b.used+n <= b.limit {
+			w.mem += n
 			b.used += n
 			return nil
 		}
@@ -267,20 +267,20 @@ func (b *budget) acquire(p *Partition, n int64) error {
 	}
 }
 
-func (b *budget) release(p *Partition, n int64) {
+func (b *budget) release(w *writer, n int64) {
 	if n == 0 {
 		return
 	}
 	b.mu.Lock()
-	b.freeLocked(p, n)
+	b.freeLocked(w, n)
 	b.mu.Unlock()
 }
 
-func (b *budget) freeLocked(p *Partition, n int64) {
+func (b *budget) freeLocked(w *writer, n int64) {
 	if n == 0 {
 		return
 	}
-	p.w.mem -= n
+	w.mem -= n
 	b.used -= n
 	b.cond.Broadcast()
 }
@@ -370,7 +370,7 @@ func (p *Partition) flushLoop() {
 		if err == nil {
 			p.topUpLocked()
 		}
-		sticky := p.failedErr() != nil
+		sticky := p.w.failedErr() != nil
 		p.w.mu.Unlock()
 		switch {
 		case err != nil && sticky:
@@ -418,7 +418,7 @@ func (p *Partition) writePendingLocked() (*segment, error) {
 		return seg, err
 	}
 	if seg.buf == nil {
-		return seg, p.failedErr()
+		return seg, p.w.failedErr()
 	}
 	target := seg.buf.endOffset()
 	for {
@@ -433,7 +433,7 @@ func (p *Partition) writePendingLocked() (*segment, error) {
 // their memory back at once. done reports that nothing below upto is left. seg is the active segment,
 // or the one being sealed.
 func (p *Partition) writePieceLocked(seg *segment, upto int64) (done bool, err error) {
-	if err := p.failedErr(); err != nil {
+	if err := p.w.failedErr(); err != nil {
 		return true, err
 	}
 	d := seg.buf
@@ -467,7 +467,7 @@ func (p *Partition) writePieceLocked(seg *segment, upto int64) (done bool, err e
 	}
 	p.flushSucceeded()
 	p.w.lastWrite.Store(end - lo)
-	p.log.budget.written(p, d, end)
+	p.w.budget.written(&p.w, d, end)
 	p.w.dirty.Add(-(end - lo))
 	return end >= upto, nil
 }
@@ -480,7 +480,7 @@ func (p *Partition) deferredWriteFailedLocked(err error) error {
 	}
 	err = fmt.Errorf("write appended bytes of %s (kept in memory, retried by the next append or sync): %w", p.name(), err)
 	if p.w.stall.Swap(&errBox{err}) == nil {
-		p.log.budget.wake() // appends waiting for this flusher to free memory retry the write instead
+		p.w.budget.wake() // appends waiting for this flusher to free memory retry the write instead
 	}
 	return err
 }

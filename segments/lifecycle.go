@@ -11,7 +11,7 @@ import (
 // exited, no append, write or purge is in flight, and every descriptor is closed.
 func (p *Partition) shutdown(state error, keep bool) error {
 	var failed error
-	shut := p.worsen(func(h health) *health {
+	shut := p.w.worsen(func(h health) *health {
 		if h.closed != nil {
 			return nil
 		}
@@ -37,7 +37,7 @@ func (p *Partition) shutdown(state error, keep bool) error {
 	active := segs[len(segs)-1]
 	switch {
 	case !keep:
-		p.worsen(func(h health) *health { h.drop = true; return &h })
+		p.w.worsen(func(h health) *health { h.drop = true; return &h })
 	case failed != nil:
 		errs = append(errs, failed)
 	case active.wfile != nil:
@@ -56,7 +56,7 @@ func (p *Partition) shutdown(state error, keep bool) error {
 			errs = append(errs, err)
 		}
 		if buf != nil {
-			p.log.budget.discard(p, buf)
+			p.w.budget.discard(&p.w, buf)
 		}
 		if f != nil {
 			if err := f.Close(); err != nil && !errors.Is(err, errDiscarded) {

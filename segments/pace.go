@@ -30,7 +30,7 @@ const paceMaxWait = 100 * time.Millisecond
 // longer than one flusher piece takes at the measured rate (at most paceMaxWait): beyond that the
 // queue of slots is dropped, since the budget would have released memory by then anyway.
 func (p *Partition) pace(n int) {
-	if n == 0 || p.writeErr() != nil || p.w.stall.Load() != nil {
+	if n == 0 || p.w.writeErr() != nil || p.w.stall.Load() != nil {
 		return // the append fails, or retries the stuck write itself, at once: delaying it helps nothing
 	}
 	rate := p.w.flushRate.Load() // bytes per second

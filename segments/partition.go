@@ -39,60 +39,12 @@ type health struct {
 
 type errBox struct{ err error }
 
-// writeErr is what an append or Sync returns instead of writing, nil while the partition is healthy.
-func (p *Partition) writeErr() error {
-	h := p.w.health.Load()
-	switch {
-	case h == nil:
-		return nil
-	case h.failed != nil:
-		return h.failed
-	}
-	return h.closed
-}
-
-// closedErr is non-nil once the partition is closed or deleted.
-func (p *Partition) closedErr() error {
-	if h := p.w.health.Load(); h != nil {
-		return h.closed
-	}
-	return nil
-}
-
-// failedErr is the sticky write failure, if any; the writes of a closing partition check it.
-func (p *Partition) failedErr() error {
-	if h := p.w.health.Load(); h != nil {
-		return h.failed
-	}
-	return nil
-}
-
-// worsen applies change to the health until it sticks, wakes appends blocked for memory (they
-// re-check it), and returns the new value. change returns nil to leave the health as it is.
-func (p *Partition) worsen(change func(old health) *health) *health {
-	for {
-		old := p.w.health.Load()
-		var cur health
-		if old != nil {
-			cur = *old
-		}
-		next := change(cur)
-		if next == nil {
-			return old
-		}
-		if p.w.health.CompareAndSwap(old, next) {
-			p.log.budget.wake()
-			return next
-		}
-	}
-}
-
 // rotation is what OnRotate is told once Append has released the partition.
 type rotation struct{ sealed, active int64 }
 
 func newPartition(l *Log, topic string, id int, dir string) *Partition {
 	p := &Partition{log: l, topic: topic, id: id, dir: dir, fs: l.fs}
-	p.w.policy = newPolicy(l.cfg.Persist)
+	p.w = writer{policy: newPolicy(l.cfg.Persist), budget: l.budget, chunks: l.chunks, maxDirty: l.cfg.MaxDirty}
 	return p
 }
 
@@ -118,7 +70,7 @@ func (p *Partition) activeSegment() *segment {
 
 // failLocked records a sticky write failure (the first one counts) and returns it.
 func (p *Partition) failLocked(err error) error {
-	return p.worsen(func(h health) *health {
+	return p.w.worsen(func(h health) *health {
 		if h.failed != nil {
 			return nil
 		}
@@ -143,7 +95,7 @@ func (p *Partition) Append(b []byte) (int64, error) {
 }
 
 func (p *Partition) appendLocked(b []byte) (int64, *rotation, error) {
-	if err := p.writeErr(); err != nil {
+	if err := p.w.writeErr(); err != nil {
 		return 0, nil, err
 	}
 	if len(b) == 0 {
@@ -187,7 +139,7 @@ func (p *Partition) appendDeferred(seg *segment, b []byte, bound int64) (int64, 
 				return 0, err
 			}
 		}
-		if err := p.log.budget.acquire(p, bound); err != nil {
+		if err := p.w.budget.acquire(&p.w, bound); err != nil {
 			if errors.Is(err, errFlushStalled) {
 				continue
 			}
@@ -197,10 +149,10 @@ func (p *Partition) appendDeferred(seg *segment, b []byte, bound int64) (int64, 
 		taken, ok := seg.buf.add(p.log.chunks, b, &seg.reserved)
 		if !ok {
 			// A Sync lost the reservation between the check and the copy: reserve again.
-			p.log.budget.release(p, bound)
+			p.w.budget.release(&p.w, bound)
 			continue
 		}
-		p.log.budget.release(p, bound-taken*p.log.chunk)
+		p.w.budget.release(&p.w, bound-taken*p.log.chunk)
 		p.published(seg, off+int64(len(b)))
 		p.w.dirty.Add(int64(len(b)))
 		p.kickSoon()
@@ -245,7 +197,7 @@ func (p *Partition) writeThrough(seg *segment, b []byte) (int64, error) {
 	}
 	end := start + int64(len(b))
 	if seg.buf != nil {
-		p.log.budget.written(p, seg.buf, end)
+		p.w.budget.written(&p.w, seg.buf, end)
 	}
 	p.published(seg, seg.base+end)
 	return seg.base + start, nil
@@ -254,12 +206,12 @@ func (p *Partition) writeThrough(seg *segment, b []byte) (int64, error) {
 // Sync makes every byte appended before it durable, and the active file exact (no padding), before
 // returning.
 func (p *Partition) Sync() error {
-	if err := p.writeErr(); err != nil {
+	if err := p.w.writeErr(); err != nil {
 		return err
 	}
 	p.w.mu.Lock()
 	defer p.w.mu.Unlock()
-	if err := p.writeErr(); err != nil {
+	if err := p.w.writeErr(); err != nil {
 		return err // shut down (or failed) while this Sync waited for the file lock
 	}
 	if !p.Unsynced() {

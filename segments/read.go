@@ -22,7 +22,7 @@ type SegmentInfo struct {
 func (p *Partition) snapshot() ([]*segment, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.closedErr(); err != nil {
+	if err := p.w.closedErr(); err != nil {
 		return nil, err
 	}
 	return append([]*segment(nil), p.segs...), nil
@@ -38,7 +38,7 @@ func (p *Partition) find(base int64) (*segment, error) {
 func (p *Partition) findSuperseded(base int64) (*segment, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.closedErr(); err != nil {
+	if err := p.w.closedErr(); err != nil {
 		return nil, false, err
 	}
 	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base >= base })
@@ -125,7 +125,7 @@ func (p *Partition) ReadAt(b []byte, off int64) (int, error) {
 func (p *Partition) segmentAt(off int64) (*segment, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.closedErr(); err != nil {
+	if err := p.w.closedErr(); err != nil {
 		return nil, false, err
 	}
 	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base > off }) - 1
@@ -183,7 +183,7 @@ func (p *Partition) Purge(base int64) error {
 	p.nsMu.Lock()
 	defer p.nsMu.Unlock()
 	p.mu.Lock()
-	if err := p.closedErr(); err != nil {
+	if err := p.w.closedErr(); err != nil {
 		p.mu.Unlock()
 		return err
 	}
@@ -207,7 +207,7 @@ func (p *Partition) Purge(base int64) error {
 			return fmt.Errorf("purge segment %d of %s: %w", base, p.name(), err)
 		}
 		p.mu.Lock()
-		if err := p.closedErr(); err != nil {
+		if err := p.w.closedErr(); err != nil {
 			p.mu.Unlock()
 			return err
 		}

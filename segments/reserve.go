@@ -83,7 +83,7 @@ func (p *Partition) reserveLocked(seg *segment, need, ahead int64) error {
 func (p *Partition) reserveFor(seg *segment, need int64) error {
 	p.w.mu.Lock()
 	defer p.w.mu.Unlock()
-	if err := p.failedErr(); err != nil {
+	if err := p.w.failedErr(); err != nil {
 		return err
 	}
 	if err := p.reserveLocked(seg, need, p.reserveAhead()); err != nil {

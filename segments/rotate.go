@@ -49,7 +49,7 @@ func (p *Partition) rotateInline(old *segment) (*rotation, error) {
 func (p *Partition) openSuccessor(old *segment) (*rotation, error) {
 	p.w.mu.Lock()
 	defer p.w.mu.Unlock()
-	if err := p.failedErr(); err != nil {
+	if err := p.w.failedErr(); err != nil {
 		return nil, err
 	}
 	return p.createSuccessorLocked(old)
@@ -98,7 +98,7 @@ func (p *Partition) sealLocked(seg *segment, syncDir bool) error {
 	seg.sealed.Store(true)
 	seg.mu.Unlock()
 	if buf != nil {
-		p.log.budget.discard(p, buf)
+		p.w.budget.discard(&p.w, buf)
 	}
 	seg.wfile = nil
 	if err := f.Close(); err != nil {
@@ -178,7 +178,7 @@ func (p *Partition) sealLater(old *segment) (*rotation, error) {
 			return nil, err
 		}
 	}
-	if err := p.writeErr(); err != nil {
+	if err := p.w.writeErr(); err != nil {
 		return nil, err
 	}
 	next, err := p.createSegment(old.base+old.size.Load(), false)

@@ -3,6 +3,8 @@ package segments
 import (
 	"sync"
 	"sync/atomic"
+
+	"segfs/directio"
 )
 
 // writer is the write side of a partition: the active File, the commit log, the reservation, the
@@ -11,6 +13,10 @@ import (
 // changed under mu (dirty and the pacing state also by appends, holding appendMu).
 type writer struct {
 	policy policy // Inline or Deferred, chosen when the partition opens
+	// The Log's, shared by all partitions; maxDirty is Config.MaxDirty.
+	budget   *budget
+	chunks   *directio.Pool
+	maxDirty int64
 
 	mu     sync.Mutex
 	commit *commitLog
@@ -36,6 +42,54 @@ type writer struct {
 	mem       int64        // chunk memory held; under log.budget.mu
 	flushRate atomic.Int64 // bytes per second of the flusher's recent writes (see pace)
 	paceNext  atomic.Int64 // Log.monoNow at which the next paced append's slot starts
+}
+
+// writeErr is what an append or Sync returns instead of writing, nil while the partition is healthy.
+func (w *writer) writeErr() error {
+	h := w.health.Load()
+	switch {
+	case h == nil:
+		return nil
+	case h.failed != nil:
+		return h.failed
+	}
+	return h.closed
+}
+
+// closedErr is non-nil once the partition is closed or deleted.
+func (w *writer) closedErr() error {
+	if h := w.health.Load(); h != nil {
+		return h.closed
+	}
+	return nil
+}
+
+// failedErr is the sticky write failure, if any; the writes of a closing partition check it.
+func (w *writer) failedErr() error {
+	if h := w.health.Load(); h != nil {
+		return h.failed
+	}
+	return nil
+}
+
+// worsen applies change to the health until it sticks, wakes appends blocked for memory (they
+// re-check it), and returns the new value. change returns nil to leave the health as it is.
+func (w *writer) worsen(change func(old health) *health) *health {
+	for {
+		old := w.health.Load()
+		var cur health
+		if old != nil {
+			cur = *old
+		}
+		next := change(cur)
+		if next == nil {
+			return old
+		}
+		if w.health.CompareAndSwap(old, next) {
+			w.budget.wake()
+			return next
+		}
+	}
 }
 
 // policy is what the persistence modes do differently, chosen once when the partition opens.
