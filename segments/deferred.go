@@ -12,12 +12,9 @@ import (
 	"segfs/directio"
 )
 
-// dirtyBuf holds the bytes of the active segment that were appended in deferred mode but not yet
-// handed to its File. The memory is a list of pool chunks aligned to FILE positions: chunks[i] holds
-// the window [first+i*c, first+(i+1)*c) of the segment, where first is a multiple of the chunk size c.
-// After a sync the first chunk is only partly valid, but every later chunk starts at an aligned file
-// offset with an aligned address, so the File passes it to pwritev as it is: the flusher writes
-// appended bytes from the very memory Append copied them into.
+// dirtyBuf holds the deferred bytes of the active segment not yet handed to its File, in pool chunks
+// aligned to file positions: chunks[i] holds [first+i*c, first+(i+1)*c), first a multiple of the
+// chunk size c, so every chunk but the first goes to pwritev without a copy.
 //
 // Bytes below lo are in the File (File.Size() >= lo at all times); [lo, end) are in the chunks. A
 // chunk is dropped only once the File covers it, so a reader never finds a gap between the two.
@@ -193,12 +190,9 @@ func (d *dirtyBuf) readAt(f directio.File, b []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// budget bounds the deferred memory of all partitions of a Log (MaxDirtyTotal) and of each partition
-// (MaxDirty, counted in Partition.mem under the same lock). Memory is counted in whole chunks, which
-// is what is actually held.
-//
-// Chunks kept behind as read windows are not dirty, so they never make an append wait; they are bounded
-// separately: up to window bytes per partition, behindLimit bytes in all.
+// budget bounds the deferred memory, in whole chunks, of all partitions of a Log (MaxDirtyTotal) and
+// of each (MaxDirty, counted in writer.mem under budget.mu). Chunks kept behind for readers never make
+// an append wait; they are bounded apart: window bytes per partition, behindLimit in all.
 type budget struct {
 	mu          sync.Mutex
 	cond        sync.Cond
@@ -343,8 +337,8 @@ func (p *Partition) delayedKick() {
 	p.kick()
 }
 
-// kick makes sure a flusher runs. The flusher decides to exit under the same lock after re-reading
-// the dirty count, so an append either is seen by the running flusher or starts a new one.
+// kick makes sure a flusher runs. The flusher decides to exit under fl.mu after re-reading the dirty
+// count, so an append is either seen by the running flusher or starts a new one.
 func (p *Partition) kick() {
 	p.w.fl.mu.Lock()
 	if !p.w.fl.running && !p.w.fl.stopped {

@@ -7,38 +7,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Disk space is reserved before an append is accepted, so that a full disk fails the append that does
-// not fit (as ext4's delayed allocation fails the write(2) that does not fit) instead of a write of
-// bytes already acknowledged: deferred bytes written by the flusher after Append returned, and the
-// sub-block tail that inline appends leave in the File's memory and write later.
-//
-// The rule: an append ending at segment offset e is accepted only if e <= seg.reserved. Otherwise,
-// under w.mu, the File reserves up to min(SegmentSize, e+ahead), at least e; if that fails for lack
-// of space it reserves exactly e; if that fails too the append fails with the error (wrapping ENOSPC)
-// and nothing of it is accepted. The partition stays usable: the next append tries again, and succeeds
-// once space was freed (a purge). ahead amortizes the fallocate over many appends: inline it is four
-// times the append, at least reserveStep; deferred it is reserveStep plus twice what arrives during a
-// flusher write (see reserveAhead). Deferred appends must not wait for w.mu, which the flusher holds
-// across its disk writes, so the flusher tops the reservation up after each write, while it holds
-// w.mu anyway, and a rotation reserves ahead in the new segment: appends normally find it in place
-// (an append that does not waits for at most the flusher write in progress).
-//
-// Every truncate of the File frees the blocks past its end (ext4 does so even for a truncate to the
-// same size): the FlushAndTruncate of a Sync in the direct modes (buffered files need no truncate, so
-// their reservation survives a Sync), and the rollback of a failed write. Sync restores the
-// reservation right after its FlushAndTruncate, which costs nothing when it survived, because deferred
-// appends may have been accepted against it meanwhile; a failed write drops it (under buf.mu), so the
-// next append or retry reserves again. A sealed segment keeps no reserved blocks: closing its File at
-// the seal gives them back.
+// The reservation rule (doc.go, "A full disk"): an append ending at segment offset e is accepted only
+// if e <= seg.reserved. Otherwise, under w.mu, the File reserves up to min(SegmentSize, e+ahead), or
+// exactly e if that finds no space; if even e does not fit, the append fails with ENOSPC and nothing
+// of it is accepted. Deferred appends must not wait for w.mu, so the flusher tops the reservation up
+// after each write and a rotation reserves ahead in the new segment. Every truncate of the File
+// (a direct-mode Sync, a failed write's rollback) frees the blocks past its end: Sync restores them at
+// once, a failed write drops the reservation so the next append reserves again.
 
-// reserveStep is the least an append reserves beyond its own end: a MiB keeps fallocate calls to one
-// per MiB of appends while holding little spare space per active segment.
+// reserveStep is the least an append reserves beyond its own end: one fallocate per MiB of appends.
 const reserveStep = 1 << 20
 
-// onlyNoSpace reports whether err is the filesystem running out of space (ENOSPC, or EDQUOT for the
-// user's quota) and nothing else: such a failure changes nothing and can be retried once space is
-// freed. An error that also carries EIO (a write failed for lack of space and its rollback failed) is
-// not.
+// onlyNoSpace reports whether err is ENOSPC or EDQUOT and nothing else (not EIO from a failed
+// rollback): such a failure changed nothing and can be retried once space is freed.
 func onlyNoSpace(err error) bool {
 	return (errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT)) && !errors.Is(err, unix.EIO)
 }
@@ -93,10 +74,9 @@ func (p *Partition) reserveFor(seg *segment, need int64) error {
 }
 
 // topUpLocked keeps the active segment's reservation at least reserveAhead past the appended end,
-// extending it by half as much again whenever it falls short, so fallocate runs once per half
-// reserveAhead of appends. It runs in the flusher after a write, so deferred appends rarely have to take
-// w.mu, and thus wait for a flusher write, to reserve for themselves. A failure is left to the append
-// that really needs the space. Caller holds w.mu.
+// extending it by half as much again when it falls short. The flusher calls it after each write, so
+// deferred appends rarely reserve for themselves; a failure is left to the append that needs the
+// space. Caller holds w.mu.
 //
 // Both bounds are capped at SegmentSize, or no top-up would happen near the end of a segment.
 func (p *Partition) topUpLocked() {
@@ -128,11 +108,9 @@ func (s *segment) dropReservation() {
 }
 
 // restoreReservationLocked re-reserves, after a FlushAndTruncate, what its truncate freed: deferred
-// appends may have been accepted against seg.reserved meanwhile (Sync does not exclude appends). If
-// another file took the freed blocks in between, it drops the reservation, so no further append is
-// accepted without reserving for itself, and reserves exactly what is already accepted. Should even
-// that fail, the accepted bytes past the File's end may meet ENOSPC when written, which
-// writePendingLocked handles (kept in memory, reported, retried). Caller holds w.mu.
+// appends may have been accepted against it meanwhile. If the blocks are gone, it drops the
+// reservation and reserves exactly what is accepted; should that fail too, those bytes may meet
+// ENOSPC when written, which keeps them in memory and reports it. Caller holds w.mu.
 func (p *Partition) restoreReservationLocked(seg *segment, prev int64) {
 	if prev == 0 || seg.wfile.Reserve(prev) == nil {
 		return
