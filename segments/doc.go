@@ -165,8 +165,11 @@
 // segment's read source is switched at its seal and closed at purge or delete under the exclusive
 // segment lock, so no read ever sees a reused descriptor, i.e. another segment's bytes. Purge,
 // retention and delete are correct while appends, reads and flushes run: a segment is purged only
-// once it is sealed and its File closed (Purge of the segment being sealed finishes its seal first); delete halts the partition (blocked appends return), waits
-// for the running append and the flusher, closes every File without writing (BeforePad refuses), then
-// renames the directory to a tombstone, fsyncs the parent and removes the tombstone. Retention runs
-// in one goroutine per Log, stopped by Close.
+// once it is sealed and its File closed (Purge of the segment being sealed finishes its seal first);
+// delete halts the partition (blocked appends return), waits for the running append and the flusher,
+// closes every File without writing (BeforePad refuses), then renames the directory to a tombstone,
+// fsyncs the parent and removes the tombstone.
+//
+// Every goroutine and timer has an owner that stops it: a partition's flusher and its lazy-start
+// timer stop at its close or delete; the Log's retention goroutine and chunk-trim timer at Close.
 package segments
