@@ -155,18 +155,12 @@ func (p *Partition) createSegment(base int64, syncDir bool) (*segment, error) {
 // background, by the flusher or by whoever needs it sealed first (sealPendingLocked). Caller holds
 // appendMu, and not w.mu.
 //
-// It never waits for w.mu, which the flusher holds across each write, so a rotating append does not
-// wait for the disk. The new segment is created and reserved before anyone else can see it; then one
-// critical section under mu lists it as active and old as sealing, which every writer reads as one
-// snapshot (writeTarget). A writer holding the old snapshot is writing old's bytes, which the seal
-// needs written anyway. The directory fsync that makes the new entry durable is the seal's, after
-// old's fsync: nothing needs the entry durable earlier.
+// It never waits for w.mu, which the flusher holds across each write. The new segment is created and
+// reserved before anyone can see it; one critical section under mu then lists it as active and old
+// as sealing (writeTarget reads both). The seal's directory fsync makes the new entry durable.
 //
-// Recovery stays simple because nothing is written to the new segment until old is sealed: the
-// flusher, Sync, write-through appends and close all finish the seal before they touch the new File.
-// So after a crash either the new segment is missing or empty, and old gets the active segment's
-// repair (and an empty successor is removed if old came back short: see recoverSegments), or old was
-// sealed and the new entry is durable.
+// Nothing is written to the new segment until old is sealed, which keeps recovery's rule simple
+// (doc.go, "The padded-block trap and the recovery rule").
 func (p *Partition) sealLater(old *segment) (*rotation, error) {
 	if p.w.sealing.Load() != nil {
 		// At most one segment is being sealed: a rotation this soon after the last one (segments
