@@ -164,12 +164,12 @@ func (c *commitLog) close() error {
 	return nil
 }
 
-// trapSize is the recovery rule for the active segment. size is the file size, rec the current commit
+// recoveredSize is the recovery rule for the active segment. size is the file size, rec the current commit
 // record for the segment (ok false if none), and lastBlockCRC returns the CRC-32C of the file's bytes
 // [off, off+n). It returns the logical size of the segment: the recorded length if the file ends in
 // exactly the padded block the record describes (the truncate after the padded write never became
 // durable), the file size otherwise.
-func trapSize(size int64, rec commitRecord, ok bool, lastBlockCRC func(off, n int64) (uint32, error)) (int64, error) {
+func recoveredSize(size int64, rec commitRecord, ok bool, lastBlockCRC func(off, n int64) (uint32, error)) (int64, error) {
 	if !ok {
 		return size, nil
 	}

@@ -88,9 +88,9 @@ func TestTrapSize(t *testing.T) {
 		{"padded write never happened", 512, true, 77, 512},
 		{"more data after", 1536, true, 77, 1536},
 	} {
-		got, err := trapSize(tc.size, rec, tc.ok, crc(tc.crc))
+		got, err := recoveredSize(tc.size, rec, tc.ok, crc(tc.crc))
 		if err != nil || got != tc.want {
-			t.Errorf("%s: trapSize = %d, %v; want %d", tc.name, got, err, tc.want)
+			t.Errorf("%s: recoveredSize = %d, %v; want %d", tc.name, got, err, tc.want)
 		}
 	}
 }
@@ -118,7 +118,7 @@ func TestSettleStaleRecord(t *testing.T) {
 	if err := p.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	if r, ok := p.commit.latest(0); !ok || r.Length != 1024 {
+	if r, ok := p.w.commit.latest(0); !ok || r.Length != 1024 {
 		t.Fatalf("record after syncing to the padded block's end: %+v", r)
 	}
 	if err := l.Close(); err != nil {
@@ -159,7 +159,7 @@ func TestRecoverySweepsAndRejects(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, d, segmentName(0)), []byte("x"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, d, SegmentName(0)), []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -181,7 +181,7 @@ func TestRecoverySweepsAndRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A sealed segment reaching past the next one's base.
-	if err := os.WriteFile(filepath.Join(dir, "t", "0", segmentName(50)), []byte("y"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "t", "0", SegmentName(50)), []byte("y"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Open(dir, cfg); err == nil || errors.Is(err, ErrLocked) {

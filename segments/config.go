@@ -67,8 +67,9 @@ type Config struct {
 	Partitions     int           // default partitions for CreateTopic(name, 0)
 	Syscalls       directio.Syscalls
 	Logger         logrus.FieldLogger
-	// OnRotate is called (outside any partition lock) after a partition sealed segment `sealed` and
-	// opened segment `active`.
+	// OnRotate is called (outside any partition lock) once a rotation made segment `active` the
+	// active one after segment `sealed`. Inline, `sealed` is sealed by then; deferred, its seal runs
+	// in the background and may not be done yet (Partition.WaitSealed waits for it).
 	OnRotate func(topic string, partition int, sealed, active int64)
 
 	// retentionInterval overrides defaultRetentionInterval (tests).
@@ -187,11 +188,12 @@ func ParsePartitionName(s string) (int, bool) {
 
 func validPartition(n int) bool { return n >= 0 && n <= maxPartition }
 
-// segmentName is Kafka's naming, in bytes: the base offset as 20 zero-padded decimal digits.
-func segmentName(base int64) string { return fmt.Sprintf("%020d.log", base) }
+// SegmentName is the file name of the segment at base: Kafka's naming, in bytes, the base offset as
+// 20 zero-padded decimal digits and ".log". Digits sort in base order.
+func SegmentName(base int64) string { return fmt.Sprintf("%020d.log", base) }
 
-// parseSegmentName is the inverse of segmentName.
-func parseSegmentName(name string) (int64, bool) {
+// ParseSegmentName is the inverse of SegmentName; it accepts exactly the names SegmentName makes.
+func ParseSegmentName(name string) (int64, bool) {
 	if len(name) != 24 || name[20:] != ".log" {
 		return 0, false
 	}

@@ -59,7 +59,7 @@ func TestCrashFlushAndTruncateSteps(t *testing.T) {
 				}
 				return ks
 			}
-			seg0, seg1 := "s/0/"+segmentName(0), "s/0/"+segmentName(t2)
+			seg0, seg1 := "s/0/"+SegmentName(0), "s/0/"+SegmentName(t2)
 			wantSync := []string{"pwritev s/0/.commit", "fsync s/0/.commit", "pwritev " + seg0, "ftruncate " + seg0, "fsync " + seg0}
 			wantRot := []string{"pwritev s/0/.commit", "fsync s/0/.commit", "pwritev " + seg0, "ftruncate " + seg0, "fsync " + seg0, "dirsync s/0", "create " + seg1, "dirsync s/0"}
 			if got := kinds(syncStart, syncEnd); !slices.Equal(got, wantSync) {

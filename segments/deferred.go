@@ -12,20 +12,16 @@ import (
 	"segfs/directio"
 )
 
-// dirtyBuf holds the bytes of the active segment that were appended in deferred mode but not yet
-// handed to its File. The memory is a list of pool chunks aligned to FILE positions: chunks[i] holds
-// the window [first+i*c, first+(i+1)*c) of the segment, where first is a multiple of the chunk size c.
-// After a sync the first chunk is only partly valid, but every later chunk starts at an aligned file
-// offset with an aligned address, so the File passes it to pwritev as it is: the flusher writes
-// appended bytes from the very memory Append copied them into.
+// dirtyBuf holds the deferred bytes of the active segment not yet handed to its File, in pool chunks
+// aligned to file positions: chunks[i] holds [first+i*c, first+(i+1)*c), first a multiple of the
+// chunk size c, so every chunk but the first goes to pwritev without a copy.
 //
 // Bytes below lo are in the File (File.Size() >= lo at all times); [lo, end) are in the chunks. A
 // chunk is dropped only once the File covers it, so a reader never finds a gap between the two.
 //
 // The first `behind` chunks lie wholly below lo: written already, kept as a read-behind window, because
-// O_DIRECT leaves nothing in the page cache and a consumer a few milliseconds behind the flusher would
-// otherwise read from disk what was in memory a moment ago (docs/perf-notes.md, target 3: up to 29% of
-// consumed bytes). Bytes in [valid, end) of the chunks are appended data; below valid the first chunk
+// O_DIRECT leaves nothing in the page cache and a consumer just behind the flusher would otherwise
+// read from disk what was in memory a moment ago. Bytes in [valid, end) of the chunks are appended data; below valid the first chunk
 // holds whatever its previous user left.
 type dirtyBuf struct {
 	mu     sync.Mutex // held for slice bookkeeping and memory copies only, never across I/O
@@ -194,12 +190,9 @@ func (d *dirtyBuf) readAt(f directio.File, b []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// budget bounds the deferred memory of all partitions of a Log (MaxDirtyTotal) and of each partition
-// (MaxDirty, counted in Partition.mem under the same lock). Memory is counted in whole chunks, which
-// is what is actually held.
-//
-// Chunks kept behind as read windows are not dirty, so they never make an append wait; they are bounded
-// separately: up to window bytes per partition, behindLimit bytes in all.
+// budget bounds the deferred memory, in whole chunks, of all partitions of a Log (MaxDirtyTotal) and
+// of each (MaxDirty, counted in writer.mem under budget.mu). Chunks kept behind for readers never make
+// an append wait; they are bounded apart: window bytes per partition, behindLimit in all.
 type budget struct {
 	mu          sync.Mutex
 	cond        sync.Cond
@@ -216,25 +209,25 @@ func newBudget(limit, window, behindLimit int64) *budget {
 	return b
 }
 
-// written is dirtyBuf.written for d of partition p, with the memory accounted: chunks that stopped
+// written is dirtyBuf.written for d of writer w, with the memory accounted: chunks that stopped
 // being dirty are released, and as many of them are kept behind as both window bounds allow.
-func (b *budget) written(p *Partition, d *dirtyBuf, upto int64) {
+func (b *budget) written(w *writer, d *dirtyBuf, upto int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	own := d.behindChunks() * d.c
 	keep := min(b.window, b.behindLimit-b.behind+own)
-	released, delta := d.written(p.log.chunks, upto, keep)
+	released, delta := d.written(w.chunks, upto, keep)
 	b.behind += delta * d.c
-	b.freeLocked(p, released*d.c)
+	b.freeLocked(w, released*d.c)
 }
 
-// discard is dirtyBuf.discard for d of partition p, with the memory accounted.
-func (b *budget) discard(p *Partition, d *dirtyBuf) {
-	dirty, behind := d.discard(p.log.chunks)
+// discard is dirtyBuf.discard for d of writer w, with the memory accounted.
+func (b *budget) discard(w *writer, d *dirtyBuf) {
+	dirty, behind := d.discard(w.chunks)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.behind -= behind * d.c
-	b.freeLocked(p, dirty*d.c)
+	b.freeLocked(w, dirty*d.c)
 }
 
 func (d *dirtyBuf) behindChunks() int64 {
@@ -249,18 +242,18 @@ var errFlushStalled = errors.New("deferred write stalled on a full disk")
 
 // acquire blocks until n more bytes fit under both caps, or the partition halts, or its flusher
 // stopped on a full disk (errFlushStalled).
-func (b *budget) acquire(p *Partition, n int64) error {
+func (b *budget) acquire(w *writer, n int64) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for {
-		if h := p.halted.Load(); h != nil {
-			return h.err
+		if err := w.writeErr(); err != nil {
+			return err
 		}
-		if p.flushFailed.Load() {
+		if w.stall.Load() != nil {
 			return errFlushStalled
 		}
-		if p.mem+n <= p.log.cfg.MaxDirty && b.used+n <= b.limit {
-			p.mem += n
+		if w.mem+n <= w.maxDirty && b.used+n <= b.limit {
+			w.mem += n
 			b.used += n
 			return nil
 		}
@@ -268,20 +261,20 @@ func (b *budget) acquire(p *Partition, n int64) error {
 	}
 }
 
-func (b *budget) release(p *Partition, n int64) {
+func (b *budget) release(w *writer, n int64) {
 	if n == 0 {
 		return
 	}
 	b.mu.Lock()
-	b.freeLocked(p, n)
+	b.freeLocked(w, n)
 	b.mu.Unlock()
 }
 
-func (b *budget) freeLocked(p *Partition, n int64) {
+func (b *budget) freeLocked(w *writer, n int64) {
 	if n == 0 {
 		return
 	}
-	p.mem -= n
+	w.mem -= n
 	b.used -= n
 	b.cond.Broadcast()
 }
@@ -319,49 +312,48 @@ type flusher struct {
 const defaultLazyKickDelay = time.Millisecond
 
 // kickSoon starts the flusher at once when a chunk's worth of bytes is dirty, and otherwise after
-// Config.lazyKickDelay. Starting a goroutine for every 4 KiB append made a write+fsync pair cost two thread
-// handoffs: the fsync found the flusher's O_DSYNC write in progress on another thread and waited for
-// it (docs/perf-notes.md, target 2). Late is safe: nothing but the timer is needed to get the bytes
+// Config.lazyKickDelay, so that a small append followed by fsync is written by the fsync itself, not
+// by a flusher on another thread that the fsync would wait for. Late is safe: nothing but the timer is needed to get the bytes
 // written, and Sync, seal and close write them themselves.
 func (p *Partition) kickSoon() {
-	if p.dirty.Load() >= p.log.chunk {
+	if p.w.dirty.Load() >= p.log.chunk {
 		p.kick()
 		return
 	}
-	if !p.fl.armed.CompareAndSwap(false, true) {
+	if !p.w.fl.armed.CompareAndSwap(false, true) {
 		return // a timer is armed: it fires after this append's bytes were counted dirty
 	}
-	if t := p.fl.delayed.Load(); t != nil {
+	if t := p.w.fl.delayed.Load(); t != nil {
 		t.Reset(p.log.cfg.lazyKickDelay)
 		return
 	}
-	p.fl.delayed.Store(time.AfterFunc(p.log.cfg.lazyKickDelay, p.delayedKick))
+	p.w.fl.delayed.Store(time.AfterFunc(p.log.cfg.lazyKickDelay, p.delayedKick))
 }
 
 func (p *Partition) delayedKick() {
 	// Disarm before kicking: an append after this point arms a new timer, and one before it is seen
 	// by the flusher this starts (or the one running), since its bytes are already dirty.
-	p.fl.armed.Store(false)
+	p.w.fl.armed.Store(false)
 	p.kick()
 }
 
-// kick makes sure a flusher runs. The flusher decides to exit under the same lock after re-reading
-// the dirty count, so an append either is seen by the running flusher or starts a new one.
+// kick makes sure a flusher runs. The flusher decides to exit under fl.mu after re-reading the dirty
+// count, so an append is either seen by the running flusher or starts a new one.
 func (p *Partition) kick() {
-	p.fl.mu.Lock()
-	if !p.fl.running && !p.fl.stopped {
-		p.fl.running = true
-		p.fl.wg.Add(1)
+	p.w.fl.mu.Lock()
+	if !p.w.fl.running && !p.w.fl.stopped {
+		p.w.fl.running = true
+		p.w.fl.wg.Add(1)
 		go p.flushLoop()
 	}
-	p.fl.mu.Unlock()
+	p.w.fl.mu.Unlock()
 }
 
 func (p *Partition) flushLoop() {
-	defer p.fl.wg.Done()
+	defer p.w.fl.wg.Done()
 	for {
-		p.fileMu.Lock()
-		// One piece per turn, releasing fileMu in between, so a Sync or seal waits for one piece at most.
+		p.w.mu.Lock()
+		// One piece per turn, releasing w.mu in between, so a Sync or seal waits for one piece at most.
 		// A retired segment comes first: nothing may reach the new one before it is sealed.
 		var err error
 		if seg, sealing := p.writeTarget(); sealing {
@@ -372,8 +364,8 @@ func (p *Partition) flushLoop() {
 		if err == nil {
 			p.topUpLocked()
 		}
-		sticky := p.failed != nil
-		p.fileMu.Unlock()
+		sticky := p.w.failedErr() != nil
+		p.w.mu.Unlock()
 		switch {
 		case err != nil && sticky:
 			p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Error("deferred write failed; partition stops accepting appends")
@@ -382,55 +374,45 @@ func (p *Partition) flushLoop() {
 			// memory; the next Append or Sync retries and reports the error while it persists.
 			p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Warn("deferred write failed for lack of space; kept in memory, retried by the next append or sync")
 		}
-		p.fl.mu.Lock()
-		if err != nil || p.fl.stopped || p.dirty.Load() == 0 && !p.sealPending.Load() {
-			p.fl.running = false
-			p.fl.mu.Unlock()
+		p.w.fl.mu.Lock()
+		if err != nil || p.w.fl.stopped || p.w.dirty.Load() == 0 && p.w.sealing.Load() == nil {
+			p.w.fl.running = false
+			p.w.fl.mu.Unlock()
 			p.log.trimChunksSoon()
 			return
 		}
-		p.fl.mu.Unlock()
+		p.w.fl.mu.Unlock()
 	}
 }
 
 // stopFlusher returns once no flusher runs and none will start again.
 func (p *Partition) stopFlusher() {
-	p.fl.mu.Lock()
-	p.fl.stopped = true
-	p.fl.mu.Unlock()
-	if t := p.fl.delayed.Load(); t != nil {
+	p.w.fl.mu.Lock()
+	p.w.fl.stopped = true
+	p.w.fl.mu.Unlock()
+	if t := p.w.fl.delayed.Load(); t != nil {
 		t.Stop() // firing later would only find the flusher stopped
 	}
-	p.fl.wg.Wait()
+	p.w.fl.wg.Wait()
 }
 
-// writePendingLocked hands every dirty byte of the active segment to its File in one WriteV: full
-// chunks go to pwritev without a copy. Caller holds fileMu.
-//
-// The bytes were acknowledged from memory, so a failure must not lose them silently. A full disk
-// (ENOSPC, EDQUOT and nothing else; the reservation makes it rare, e.g. a metadata block) leaves them
-// in memory: the File's WriteV changes nothing when it fails, so the next call retries them, and
-// until one succeeds every Append and Sync of the partition retries first and fails with the error.
-// Any other failure, EIO above all, is sticky: the partition refuses writes until the Log is reopened,
-// because after a failed write or writeback the kernel may have dropped the data and cleared the error
-// (PostgreSQL's fsync lesson), so a retry that "succeeds" could hide lost bytes.
-// maxFlushWrite caps one flusher write. Producers blocked on max_dirty get memory back only when a
-// write completes: one write of the whole backlog (tens of MiB, hundreds of ms on a busy disk) made
-// them wait for all of it (docs/perf-notes.md, target 3), while 8 MiB still amortizes the syscall.
+// maxFlushWrite caps one flusher write: producers blocked on max_dirty get memory back only when a
+// write completes, and 8 MiB still amortizes the syscall.
 const maxFlushWrite = 8 << 20
 
 // writePendingLocked finishes a background seal, then writes every byte of the active segment that
 // was dirty when it got there, in pieces of at most maxFlushWrite, and returns that segment; Sync and
 // seal need all of them in the File. It does not chase bytes appended meanwhile, so a Sync under a
 // steady stream of appends still ends. If a rotation retires the segment while it is written, the
-// segment is still the one returned: its bytes are written, and the seal comes later.
+// segment is still the one returned: its bytes are written, and the seal comes later. A failure
+// follows doc.go's "A full disk": ENOSPC keeps the bytes in memory, anything else is sticky.
 func (p *Partition) writePendingLocked() (*segment, error) {
-	seg, err := p.finishSealLocked()
+	seg, err := p.sealPendingLocked()
 	if err != nil {
 		return seg, err
 	}
 	if seg.buf == nil {
-		return seg, p.failed
+		return seg, p.w.failedErr()
 	}
 	target := seg.buf.endOffset()
 	for {
@@ -445,15 +427,15 @@ func (p *Partition) writePendingLocked() (*segment, error) {
 // their memory back at once. done reports that nothing below upto is left. seg is the active segment,
 // or the one being sealed.
 func (p *Partition) writePieceLocked(seg *segment, upto int64) (done bool, err error) {
-	if p.failed != nil {
-		return true, p.failed
+	if err := p.w.failedErr(); err != nil {
+		return true, err
 	}
 	d := seg.buf
 	if d == nil {
 		return true, nil
 	}
 	var lo, end int64
-	p.iovs, lo, end = d.pending(p.iovs[:0], upto, p.log.cfg.flushWriteCap)
+	p.w.iovs, lo, end = d.pending(p.w.iovs[:0], upto, p.log.cfg.flushWriteCap)
 	if lo == end {
 		p.flushSucceeded()
 		return true, nil
@@ -463,45 +445,44 @@ func (p *Partition) writePieceLocked(seg *segment, upto int64) (done bool, err e
 	err = p.reserveLocked(seg, end, 0)
 	if err == nil {
 		began, arrivedFrom := time.Now(), p.end.Load()
-		_, err = seg.wfile.WriteV(p.iovs)
+		_, err = seg.wfile.WriteV(p.w.iovs)
 		if err != nil {
 			// The File's rollback truncated, which frees the reservation.
 			seg.dropReservation()
 		} else {
 			// Only a write that succeeded measures the disk: a fast ENOSPC would pass for a fast disk.
 			p.recordFlushRate(end-lo, time.Since(began))
-			p.lastArrived.Store(p.end.Load() - arrivedFrom)
+			p.w.lastArrived.Store(p.end.Load() - arrivedFrom)
 		}
 	}
-	clear(p.iovs)
+	clear(p.w.iovs)
 	if err != nil {
 		return true, p.deferredWriteFailedLocked(err)
 	}
 	p.flushSucceeded()
-	p.lastWrite.Store(end - lo)
-	p.log.budget.written(p, d, end)
-	p.dirty.Add(-(end - lo))
+	p.w.lastWrite.Store(end - lo)
+	p.w.budget.written(&p.w, d, end)
+	p.w.dirty.Add(-(end - lo))
 	return end >= upto, nil
 }
 
 // deferredWriteFailedLocked records a failed write of deferred bytes: sticky unless the disk was only
-// full (see writePendingLocked). Caller holds fileMu.
+// full (doc.go, "A full disk"). Caller holds w.mu.
 func (p *Partition) deferredWriteFailedLocked(err error) error {
 	if !onlyNoSpace(err) {
 		return p.failLocked(err)
 	}
-	p.flushErr = fmt.Errorf("write appended bytes of %s (kept in memory, retried by the next append or sync): %w", p.name(), err)
-	if !p.flushFailed.Swap(true) {
-		p.log.budget.wake() // appends waiting for this flusher to free memory retry the write instead
+	err = fmt.Errorf("write appended bytes of %s (kept in memory, retried by the next append or sync): %w", p.name(), err)
+	if p.w.stall.Swap(&errBox{err}) == nil {
+		p.w.budget.wake() // appends waiting for this flusher to free memory retry the write instead
 	}
-	return p.flushErr
+	return err
 }
 
-// flushSucceeded clears a full-disk failure of deferred writes. Caller holds fileMu.
+// flushSucceeded clears a full-disk failure of deferred writes. Caller holds w.mu.
 func (p *Partition) flushSucceeded() {
-	if p.flushErr != nil {
-		p.flushErr = nil
-		p.flushFailed.Store(false)
+	if p.w.stall.Load() != nil {
+		p.w.stall.Store(nil)
 		p.log.cfg.Logger.WithField("partition", p.name()).Info("deferred write succeeded after running out of space")
 	}
 }
@@ -511,14 +492,16 @@ func (p *Partition) flushSucceeded() {
 const chunkIdleTrim = 2 * time.Second
 
 func (l *Log) trimChunksSoon() {
-	if !l.trimArmed.CompareAndSwap(false, true) {
-		return
+	if l.trimArmed.CompareAndSwap(false, true) {
+		l.trim.Reset(chunkIdleTrim)
 	}
-	time.AfterFunc(chunkIdleTrim, func() {
-		l.trimArmed.Store(false)
-		if l.budget.inUse() == 0 {
-			l.chunks.Trim(directio.DefaultPoolRetain)
-		}
-		// Otherwise a partition is busy; its flusher schedules the next trim when it goes idle.
-	})
+}
+
+// trimIdle is the trim timer's function. If a partition is busy, its flusher arms the timer again
+// when it goes idle.
+func (l *Log) trimIdle() {
+	l.trimArmed.Store(false)
+	if l.budget.inUse() == 0 {
+		l.chunks.Trim(directio.DefaultPoolRetain)
+	}
 }

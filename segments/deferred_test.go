@@ -116,7 +116,7 @@ func TestReadersNeverWaitForWriterIO(t *testing.T) {
 func memOf(p *Partition) int64 {
 	p.log.budget.mu.Lock()
 	defer p.log.budget.mu.Unlock()
-	return p.mem
+	return p.w.mem
 }
 
 // TestDeferredMemoryBounded: appends block at MaxDirty (per partition) and MaxDirtyTotal (global) until
@@ -224,7 +224,7 @@ func (s writeStallSyscalls) Fdatasync(fd int) error { return s.OS.Fdatasync(fd) 
 func (s writeStallSyscalls) Fsync(fd int) error     { return s.OS.Fsync(fd) }
 
 // TestRotationDoesNotWaitForFlusherWrite: in deferred mode the append that rotates lists the new
-// segment and returns while the flusher is still stuck writing the old one (it used to take fileMu
+// segment and returns while the flusher is still stuck writing the old one (it used to take w.mu
 // and wait for that write, the producers' worst latency); the old segment is sealed afterwards with
 // every byte in order.
 func TestRotationDoesNotWaitForFlusherWrite(t *testing.T) {

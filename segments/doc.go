@@ -31,17 +31,16 @@
 // the retired segment (listed as Sealed from that moment, never appended to again) is sealed in the
 // background, by the flusher or by whatever needs it first: Sync, a write-through append, Purge,
 // Close, the next rotation, or WaitSealed, which readers of its backing file call first. Nothing is
-// written to the new segment until then. A synchronous seal made every producer of the partition wait
-// for the whole backlog to reach the disk, plus two fsyncs, once per segment.
+// written to the new segment until then, and no producer waits for the backlog to reach the disk.
 //
 // Inline: Append calls File.Write, so every full block of the append is written before it returns;
 // the sub-block tail stays in the File's memory.
 //
 // Deferred: Append copies into a list of pool chunks whose boundaries are aligned to file positions
 // (multiples of the chunk size from the segment start) and returns. A per-partition flusher, started
-// by the first dirty append and exiting when nothing is dirty, hands every dirty byte to File.WriteV
-// in one call; every chunk after the first is aligned in memory and in the file, so pwritev writes it
-// without a copy. Chunks are returned to the pool once the File covers them and all of them once the
+// by the first dirty append and exiting when nothing is dirty, hands the dirty bytes to File.WriteV
+// in pieces of at most 8 MiB (maxFlushWrite) cut at chunk boundaries; every chunk after the first is
+// aligned in memory and in the file, so pwritev writes it without a copy. Chunks are returned to the pool once the File covers them and all of them once the
 // flusher caught up, so an idle partition holds no buffer and no goroutine. Memory is counted in
 // chunks against MaxDirty (per partition) and MaxDirtyTotal (global): an append that would exceed
 // either blocks until flushers release chunks; an append that could never fit is written through
@@ -140,6 +139,23 @@
 // its later calls". Each pwritev is taken as atomic (sector atomicity of the device); ext4's ordered
 // journal provides the per-file prefix behaviour for the sequential writes made here.
 //
+// # Locking
+//
+// Per partition, in the order they are taken (a lock is never taken while holding one below it):
+//
+//   - Partition.appendMu: the order of appends and rotations. Held across inline appends and
+//     seals; readers never take it.
+//   - Partition.nsMu: Purge against delete and close.
+//   - writer.mu: everything in writer (the active File, the commit file, the reservation, the
+//     flusher's writes, the seal in progress). Held across disk I/O; readers never take it.
+//   - Partition.mu: the segment list, and the seal in progress as it is listed. Memory only.
+//   - segment.mu (readers shared), then segment.rfdMu; budget.mu, then dirtyBuf.mu; flusher.mu.
+//     Memory only; none of them is held while taking a lock above it.
+//
+// The health, the seal in progress, sizes and offsets are atomics: they change under the locks above
+// and are read without them. Log.nsMu (namespace changes, Close) comes before every partition lock;
+// Log.mu and Topic.mu guard maps only.
+//
 // # Concurrency
 //
 // Readers (ReadAt, ReadSegment, Segments, Size, Unsynced) never take a lock that is held across a
@@ -149,8 +165,11 @@
 // segment's read source is switched at its seal and closed at purge or delete under the exclusive
 // segment lock, so no read ever sees a reused descriptor, i.e. another segment's bytes. Purge,
 // retention and delete are correct while appends, reads and flushes run: a segment is purged only
-// once it is sealed and its File closed (Purge of the segment being sealed finishes its seal first); delete halts the partition (blocked appends return), waits
-// for the running append and the flusher, closes every File without writing (BeforePad refuses), then
-// renames the directory to a tombstone, fsyncs the parent and removes the tombstone. Retention runs
-// in one goroutine per Log, stopped by Close.
+// once it is sealed and its File closed (Purge of the segment being sealed finishes its seal first);
+// delete halts the partition (blocked appends return), waits for the running append and the flusher,
+// closes every File without writing (BeforePad refuses), then renames the directory to a tombstone,
+// fsyncs the parent and removes the tombstone.
+//
+// Every goroutine and timer has an owner that stops it: a partition's flusher and its lazy-start
+// timer stop at its close or delete; the Log's retention goroutine and chunk-trim timer at Close.
 package segments

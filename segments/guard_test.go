@@ -47,7 +47,7 @@ func (g *writeGuardSyscalls) Open(path string, flags int, perm uint32) (int, err
 	if fresh {
 		delete(g.dead, path) // a new file at a purged segment's path (its partition was re-created)
 	}
-	if base, ok := parseSegmentName(filepath.Base(path)); ok && fresh && base < g.newest[filepath.Dir(path)] {
+	if base, ok := ParseSegmentName(filepath.Base(path)); ok && fresh && base < g.newest[filepath.Dir(path)] {
 		// Recovery removed an empty successor and a partition directory was re-created: start over.
 		delete(g.newest, filepath.Dir(path))
 	}
@@ -77,7 +77,7 @@ func (g *writeGuardSyscalls) check(op string, fd int) {
 			return
 		}
 	}
-	base, ok := parseSegmentName(filepath.Base(path))
+	base, ok := ParseSegmentName(filepath.Base(path))
 	if !ok {
 		return
 	}

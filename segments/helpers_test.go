@@ -115,7 +115,7 @@ func diskContent(t testing.TB, dir string) (data []byte, first int64) {
 	}
 	first = -1
 	for _, e := range entries {
-		base, ok := parseSegmentName(e.Name())
+		base, ok := ParseSegmentName(e.Name())
 		if !ok {
 			continue
 		}

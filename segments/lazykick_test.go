@@ -68,9 +68,9 @@ func TestSmallAppendWithoutSyncIsWritten(t *testing.T) {
 func waitUndirty(t *testing.T, p *Partition) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for p.dirty.Load() != 0 {
+	for p.w.dirty.Load() != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d deferred bytes never handed to the File", p.dirty.Load())
+			t.Fatalf("%d deferred bytes never handed to the File", p.w.dirty.Load())
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -10,21 +10,25 @@ import (
 // (delete) dirty bytes are dropped and nothing more is written. When it returns, the flusher has
 // exited, no append, write or purge is in flight, and every descriptor is closed.
 func (p *Partition) shutdown(state error, keep bool) error {
-	p.mu.Lock()
-	if p.state != nil {
-		p.mu.Unlock()
-		return nil
+	var failed error
+	shut := p.w.worsen(func(h health) *health {
+		if h.closed != nil {
+			return nil
+		}
+		failed = h.failed
+		h.closed = state
+		return &h
+	})
+	if shut.closed != state {
+		return nil // closed or deleted already
 	}
-	p.state = state
-	p.mu.Unlock()
-	p.halt(state) // wakes appends blocked for memory; they return state
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	p.stopFlusher()
 	p.nsMu.Lock()
 	defer p.nsMu.Unlock()
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
 
 	var errs []error
 	p.mu.Lock()
@@ -33,9 +37,9 @@ func (p *Partition) shutdown(state error, keep bool) error {
 	active := segs[len(segs)-1]
 	switch {
 	case !keep:
-		p.discard = true
-	case p.failed != nil:
-		errs = append(errs, p.failed)
+		p.w.worsen(func(h health) *health { h.drop = true; return &h })
+	case failed != nil:
+		errs = append(errs, failed)
 	case active.wfile != nil:
 		if _, err := p.writePendingLocked(); err != nil {
 			errs = append(errs, err)
@@ -52,7 +56,7 @@ func (p *Partition) shutdown(state error, keep bool) error {
 			errs = append(errs, err)
 		}
 		if buf != nil {
-			p.log.budget.discard(p, buf)
+			p.w.budget.discard(&p.w, buf)
 		}
 		if f != nil {
 			if err := f.Close(); err != nil && !errors.Is(err, errDiscarded) {
@@ -61,12 +65,9 @@ func (p *Partition) shutdown(state error, keep bool) error {
 			s.wfile = nil
 		}
 	}
-	p.dirty.Store(0)
-	p.mu.Lock()
-	p.sealing = nil
-	p.mu.Unlock()
-	p.sealPending.Store(false)
-	if err := p.commit.close(); err != nil {
+	p.w.dirty.Store(0)
+	p.w.sealing.Store(nil)
+	if err := p.w.commit.close(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

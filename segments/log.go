@@ -27,7 +27,9 @@ type Log struct {
 	chunks  *directio.Pool     // deferred-buffer chunks
 	scratch *directio.Pool     // the Files' scratch blocks
 	budget  *budget
-	// trimArmed is set while a trim of the chunk pool is scheduled (trimChunksSoon).
+	// trim gives the pool's free chunks back once every flusher went idle; armed while scheduled.
+	// Close stops it.
+	trim      *time.Timer
 	trimArmed atomic.Bool
 
 	nsMu    sync.Mutex // serializes namespace changes (create, delete) and Close; held across I/O
@@ -74,9 +76,12 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 		return nil, err
 	}
 	l := &Log{dir: dir, cfg: cfg, fs: newFS(cfg.Syscalls), lockFD: lockFD, topics: map[string]*Topic{}, epoch: time.Now()}
+	l.trim = time.AfterFunc(time.Hour, l.trimIdle)
+	l.trim.Stop()
 	defer func() {
 		if err != nil {
 			l.closeAll()
+			l.trim.Stop()
 			_ = unlockDir(lockFD)
 		}
 	}()
@@ -90,9 +95,8 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	}
 	memAlign := max(l.block, 4096)
 	l.chunks = directio.NewPool(int(l.chunk), memAlign)
-	// Keep free what one busy partition cycles through: with the default 64 free chunks, a producer
-	// at max_dirty allocated, zeroed and faulted in fresh chunks on its write path, and the garbage
-	// collector ran about once a second (docs/perf-notes.md, proposal 5).
+	// Keep free what one busy partition cycles through, so a producer at max_dirty reuses chunks
+	// instead of allocating fresh ones on its write path.
 	l.chunks.SetRetain(int(min(cfg.MaxDirty, cfg.MaxDirtyTotal) / l.chunk))
 	l.scratch = directio.NewPool(max(scratchBlock, l.block), memAlign)
 	// Read-behind windows: up to half of max_dirty (at most 32 MiB) per partition, half of
@@ -173,6 +177,7 @@ func (l *Log) Close() error {
 		<-l.retentionDone
 	}
 	err := l.closeAll()
+	l.trim.Stop() // after closeAll: no flusher is left to arm it again
 	if uerr := unlockDir(l.lockFD); uerr != nil {
 		err = errors.Join(err, uerr)
 	}

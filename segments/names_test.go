@@ -46,15 +46,15 @@ func TestParsePartitionName(t *testing.T) {
 }
 
 func TestSegmentName(t *testing.T) {
-	if got := segmentName(4096); got != "00000000000000004096.log" {
-		t.Fatalf("segmentName(4096) = %q", got)
+	if got := SegmentName(4096); got != "00000000000000004096.log" {
+		t.Fatalf("SegmentName(4096) = %q", got)
 	}
-	if base, ok := parseSegmentName("00000000000000004096.log"); !ok || base != 4096 {
-		t.Fatalf("parseSegmentName = %d, %v", base, ok)
+	if base, ok := ParseSegmentName("00000000000000004096.log"); !ok || base != 4096 {
+		t.Fatalf("ParseSegmentName = %d, %v", base, ok)
 	}
 	for _, s := range []string{"4096.log", "0000000000000000409a.log", "00000000000000004096.txt", ".commit"} {
-		if _, ok := parseSegmentName(s); ok {
-			t.Errorf("parseSegmentName(%q) accepted", s)
+		if _, ok := ParseSegmentName(s); ok {
+			t.Errorf("ParseSegmentName(%q) accepted", s)
 		}
 	}
 }

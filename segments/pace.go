@@ -5,21 +5,15 @@ import (
 )
 
 // Deferred appends are paced once a partition's backlog grows, instead of running at memory speed
-// until max_dirty and then stopping dead. Without pacing, a producer faster than the disk copied
-// several appends in a fraction of a millisecond each and then waited a whole flusher write (tens of
-// milliseconds on a busy disk) for memory: its latency was bimodal, a memory copy or a disk write.
-// Pacing spreads that wait over every append, the way Linux's balance_dirty_pages throttles writers
-// of dirty page cache and RocksDB delays writes before it stalls them. Measured in the default bench
-// (docs/perf-notes.md, target 3): producer std dev 10-20% lower and p99 lower, p50 about 10% higher,
-// throughput unchanged; the throughput is the disk's either way.
+// until max_dirty and then stopping dead for a whole flusher write: pacing spreads that wait over
+// every append, as Linux's balance_dirty_pages throttles writers of dirty page cache.
 //
-// Below paceFloor of max_dirty in the backlog nothing is delayed, so a producer the disk keeps up with
-// never waits. Above it, each append takes a time slot of len/rate × 2(backlog−floor)/(max−floor),
-// where rate is what the flusher's recent writes achieved: one append's disk time when the backlog is
-// halfway to max_dirty, so the backlog settles there and the flusher always has full pieces to write,
-// and twice that near max_dirty, which then remains only the backstop. Slots are handed out in order
-// (paceNext), so producers sharing a partition share its rate. The delay is taken before appendMu, so
-// a paced append never holds up the partition's other appends, Syncs or rotations.
+// Below paceFloor of max_dirty in the backlog nothing is delayed. Above it, each append takes a time
+// slot of len/rate × 2(backlog−floor)/(max−floor), where rate is what the flusher's recent writes
+// achieved: one append's disk time when the backlog is halfway to max_dirty, so the backlog settles
+// there, and twice that near max_dirty, which then remains only the backstop. Slots are handed out in
+// order (paceNext), so producers sharing a partition share its rate. The delay is taken before
+// appendMu, so a paced append never holds up the partition's other appends, Syncs or rotations.
 
 // paceFloor is the fraction of max_dirty (in quarters) below which appends are never delayed.
 const paceFloor = 1
@@ -36,10 +30,10 @@ const paceMaxWait = 100 * time.Millisecond
 // longer than one flusher piece takes at the measured rate (at most paceMaxWait): beyond that the
 // queue of slots is dropped, since the budget would have released memory by then anyway.
 func (p *Partition) pace(n int) {
-	if n == 0 || p.halted.Load() != nil || p.flushFailed.Load() {
+	if n == 0 || p.w.writeErr() != nil || p.w.stall.Load() != nil {
 		return // the append fails, or retries the stuck write itself, at once: delaying it helps nothing
 	}
-	rate := p.flushRate.Load() // bytes per second
+	rate := p.w.flushRate.Load() // bytes per second
 	if rate <= 0 {
 		return
 	}
@@ -49,7 +43,7 @@ func (p *Partition) pace(n int) {
 		return // written through (see appendLocked): it never joins the backlog it would be paced by
 	}
 	floor := maxDirty * paceFloor / 4
-	backlog := p.dirty.Load()
+	backlog := p.w.dirty.Load()
 	if backlog <= floor {
 		return
 	}
@@ -60,9 +54,9 @@ func (p *Partition) pace(n int) {
 	now := p.log.monoNow()
 	var end int64
 	for {
-		next := p.paceNext.Load()
+		next := p.w.paceNext.Load()
 		end = min(max(now, next)+slot, now+limit)
-		if p.paceNext.CompareAndSwap(next, end) {
+		if p.w.paceNext.CompareAndSwap(next, end) {
 			break
 		}
 	}
@@ -79,10 +73,10 @@ func (p *Partition) recordFlushRate(n int64, d time.Duration) {
 		return // small writes measure the syscall's latency, not the disk's bandwidth
 	}
 	sample := int64(float64(n) / d.Seconds())
-	old := p.flushRate.Load()
+	old := p.w.flushRate.Load()
 	if old == 0 {
-		p.flushRate.Store(sample)
+		p.w.flushRate.Store(sample)
 		return
 	}
-	p.flushRate.Store(old - old/8 + sample/8)
+	p.w.flushRate.Store(old - old/8 + sample/8)
 }

@@ -1,6 +1,7 @@
 package segments
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -18,10 +19,10 @@ func pacedPartition(t *testing.T) *Partition {
 // keeps up with never waits.
 func TestPaceNotBelowFloor(t *testing.T) {
 	p := pacedPartition(t)
-	p.flushRate.Store(1 << 30)
-	p.dirty.Store(16 << 20) // exactly the floor
+	p.w.flushRate.Store(1 << 30)
+	p.w.dirty.Store(16 << 20) // exactly the floor
 	p.pace(1 << 20)
-	if next := p.paceNext.Load(); next != 0 {
+	if next := p.w.paceNext.Load(); next != 0 {
 		t.Fatalf("backlog at the floor took a slot (paceNext %d)", next)
 	}
 }
@@ -32,8 +33,8 @@ func TestPaceNotBelowFloor(t *testing.T) {
 func TestPaceSpreadsAppends(t *testing.T) {
 	p := pacedPartition(t)
 	const rate = 512 << 20 // bytes per second
-	p.flushRate.Store(rate)
-	p.dirty.Store(16<<20 + 24<<20) // halfway from the floor (16 MiB) to max_dirty (64 MiB)
+	p.w.flushRate.Store(rate)
+	p.w.dirty.Store(16<<20 + 24<<20) // halfway from the floor (16 MiB) to max_dirty (64 MiB)
 	n := 1 << 20
 	slot := time.Duration(float64(n) / rate * float64(time.Second)) // about 1.95 ms
 	began, mono := time.Now(), p.log.monoNow()
@@ -42,7 +43,7 @@ func TestPaceSpreadsAppends(t *testing.T) {
 	if took := time.Since(began); took < 2*slot-time.Millisecond/10 {
 		t.Fatalf("two paced appends took %v, want at least two slots of %v", took, slot)
 	}
-	if reserved := time.Duration(p.paceNext.Load() - mono); reserved < 2*slot-time.Millisecond/10 {
+	if reserved := time.Duration(p.w.paceNext.Load() - mono); reserved < 2*slot-time.Millisecond/10 {
 		t.Fatalf("slots reserved up to %v after the start, want at least %v", reserved, 2*slot)
 	}
 }
@@ -52,14 +53,14 @@ func TestPaceSpreadsAppends(t *testing.T) {
 // the budget is the backstop.
 func TestPaceWaitIsBounded(t *testing.T) {
 	p := pacedPartition(t)
-	p.flushRate.Store(1 << 20)
-	p.dirty.Store(63 << 20)
-	p.paceNext.Store(p.log.monoNow() + int64(time.Hour)) // a queue far in the future
+	p.w.flushRate.Store(1 << 20)
+	p.w.dirty.Store(63 << 20)
+	p.w.paceNext.Store(p.log.monoNow() + int64(time.Hour)) // a queue far in the future
 	before := p.log.monoNow()
 	p.pace(1 << 20)
 	// The margin only absorbs scheduling between the two clock reads; unbounded, the slot would end an
 	// hour out.
-	if end := time.Duration(p.paceNext.Load() - before); end > paceMaxWait+time.Second {
+	if end := time.Duration(p.w.paceNext.Load() - before); end > paceMaxWait+time.Second {
 		t.Fatalf("slot ends %v after the call, want at most paceMaxWait %v", end, paceMaxWait)
 	}
 }
@@ -70,19 +71,19 @@ func TestPaceSkips(t *testing.T) {
 	for name, setup := range map[string]func(p *Partition) int{
 		"write-through": func(p *Partition) int { return 64 << 20 },
 		"empty":         func(p *Partition) int { return 0 },
-		"halted":        func(p *Partition) int { p.halt(ErrClosed); return 1 << 20 },
-		"flush stalled": func(p *Partition) int { p.flushFailed.Store(true); return 1 << 20 },
+		"halted":        func(p *Partition) int { p.failLocked(ErrClosed); return 1 << 20 },
+		"flush stalled": func(p *Partition) int { p.w.stall.Store(&errBox{errors.New("no space")}); return 1 << 20 },
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := pacedPartition(t)
-			p.flushRate.Store(1 << 20)
-			p.dirty.Store(60 << 20)
+			p.w.flushRate.Store(1 << 20)
+			p.w.dirty.Store(60 << 20)
 			n := setup(p)
 			p.pace(n)
-			if next := p.paceNext.Load(); next != 0 {
+			if next := p.w.paceNext.Load(); next != 0 {
 				t.Fatalf("paced (paceNext %d)", next)
 			}
-			p.flushFailed.Store(false)
+			p.w.stall.Store(nil)
 		})
 	}
 }
@@ -90,9 +91,9 @@ func TestPaceSkips(t *testing.T) {
 // TestPaceUnmeasured: until the flusher has measured a rate there is nothing to pace by.
 func TestPaceUnmeasured(t *testing.T) {
 	p := pacedPartition(t)
-	p.dirty.Store(60 << 20)
+	p.w.dirty.Store(60 << 20)
 	p.pace(1 << 20)
-	if next := p.paceNext.Load(); next != 0 {
+	if next := p.w.paceNext.Load(); next != 0 {
 		t.Fatalf("paced without a measured rate (paceNext %d)", next)
 	}
 }
@@ -102,16 +103,16 @@ func TestPaceUnmeasured(t *testing.T) {
 func TestRecordFlushRate(t *testing.T) {
 	p := pacedPartition(t)
 	p.recordFlushRate(4096, time.Millisecond)
-	if r := p.flushRate.Load(); r != 0 {
+	if r := p.w.flushRate.Load(); r != 0 {
 		t.Fatalf("a 4 KiB write set the rate to %d", r)
 	}
 	const fast = 1000 << 20 // 8 MiB in 8 ms
 	p.recordFlushRate(8<<20, 8*time.Millisecond)
-	if first := p.flushRate.Load(); first != fast {
+	if first := p.w.flushRate.Load(); first != fast {
 		t.Fatalf("first sample: rate %d, want %d", first, fast)
 	}
 	p.recordFlushRate(8<<20, 16*time.Millisecond) // half as fast
-	if r := p.flushRate.Load(); r >= fast || r <= fast/2 {
+	if r := p.w.flushRate.Load(); r >= fast || r <= fast/2 {
 		t.Fatalf("after a slower write the rate is %d, want between %d and %d", r, fast/2, fast)
 	}
 }

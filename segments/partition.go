@@ -9,19 +9,7 @@ import (
 )
 
 // Partition is one append-only byte log: the concatenation of its segments in base order.
-//
-// Locks, in the order they nest:
-//
-//	appendMu  serializes appends (call order, rotation decisions); held across the writes of inline
-//	          appends and seals, never taken by readers
-//	nsMu      serializes Purge with delete and close
-//	fileMu    serializes every use of the active File and of the commit file: the flusher, inline
-//	          writes, reservations, Sync, seal, close; held across disk I/O, never taken by readers
-//	mu        the segment list, the segment being sealed and state; held for slice operations only
-//	segment.mu, dirtyBuf.mu, budget.mu: memory only
-//
-// Readers take mu, then one segment's mu shared: nothing a reader waits for is ever held across a
-// write, which is what keeps consumers off the writer's disk latency.
+// Its locks are listed in doc.go ("Locking").
 type Partition struct {
 	log   *Log
 	topic string
@@ -32,52 +20,32 @@ type Partition struct {
 	appendMu sync.Mutex
 	nsMu     sync.Mutex
 
-	fileMu  sync.Mutex
-	commit  *commitLog // under fileMu
-	failed  error      // under fileMu: sticky write-path failure
-	iovs    [][]byte   // under fileMu
-	padBuf  []byte     // under fileMu
-	discard bool       // under fileMu: being deleted, write nothing more
-	// flushErr is set (under fileMu) while deferred bytes cannot be written for lack of space;
-	// flushFailed mirrors it for appends, which check it without fileMu.
-	flushErr    error
-	flushFailed atomic.Bool
-	// lastWrite and lastArrived size reservations (reserveAhead): the bytes of the flusher's last write
-	// and the bytes appended while it ran. Written under fileMu; atomic because a rotation reads them
-	// without it.
-	lastWrite   atomic.Int64
-	lastArrived atomic.Int64
-	// sealPending is set while a segment that a deferred rotation retired is not sealed yet (the
-	// segment itself is p.sealing); the flusher's exit check and readers look at it without locks.
-	sealPending atomic.Bool
+	w writer
 
-	mu    sync.Mutex
-	segs  []*segment // sorted by base; the last one is active
-	state error      // non-nil once deleted or closed
-	// sealing is the segment a deferred rotation retired but has not sealed yet; it is no longer the
-	// active one. Under mu, not fileMu: a rotation publishes it together with the new active segment
-	// without waiting for the flusher's write in progress, so writers read both in one snapshot
-	// (writeTarget).
-	sealing *segment
+	mu   sync.Mutex
+	segs []*segment // sorted by base; the last one is active
 
 	end     atomic.Int64 // partition end offset
 	durable atomic.Int64 // end offset made durable and exact by Sync or a seal
-	dirty   atomic.Int64 // deferred bytes not yet handed to the File
-	halted  atomic.Pointer[haltReason]
-	mem     int64 // deferred chunk memory held; under log.budget.mu
-	fl      flusher
-
-	flushRate atomic.Int64 // bytes per second of the flusher's recent writes (see pace)
-	paceNext  atomic.Int64 // Log.monoNow at which the next paced append's slot starts
 }
 
-type haltReason struct{ err error }
+// health is a partition's sticky condition. It only gets worse: a write failure, then close or
+// delete; each step stores a new value.
+type health struct {
+	failed error // a write failed: writes return it until the Log is reopened; reads go on
+	closed error // closed or deleted: every method returns it
+	drop   bool  // deleted: nothing more is written, not even by the shutdown
+}
+
+type errBox struct{ err error }
 
 // rotation is what OnRotate is told once Append has released the partition.
 type rotation struct{ sealed, active int64 }
 
 func newPartition(l *Log, topic string, id int, dir string) *Partition {
-	return &Partition{log: l, topic: topic, id: id, dir: dir, fs: l.fs}
+	p := &Partition{log: l, topic: topic, id: id, dir: dir, fs: l.fs}
+	p.w = writer{policy: newPolicy(l.cfg.Persist), budget: l.budget, chunks: l.chunks, maxDirty: l.cfg.MaxDirty}
+	return p
 }
 
 func (p *Partition) name() string { return fmt.Sprintf("%s/%d", p.topic, p.id) }
@@ -100,19 +68,15 @@ func (p *Partition) activeSegment() *segment {
 	return p.segs[len(p.segs)-1]
 }
 
-// halt makes appends (including those blocked for memory) fail with err from now on.
-func (p *Partition) halt(err error) {
-	if p.halted.CompareAndSwap(nil, &haltReason{err}) {
-		p.log.budget.wake()
-	}
-}
-
+// failLocked records a sticky write failure (the first one counts) and returns it.
 func (p *Partition) failLocked(err error) error {
-	if p.failed == nil {
-		p.failed = fmt.Errorf("partition %s failed (reopen to recover): %w", p.name(), err)
-		p.halt(p.failed)
-	}
-	return p.failed
+	return p.w.worsen(func(h health) *health {
+		if h.failed != nil {
+			return nil
+		}
+		h.failed = fmt.Errorf("partition %s failed (reopen to recover): %w", p.name(), err)
+		return &h
+	}).failed
 }
 
 // Append appends b as one unit, after every earlier Append, and returns the partition offset of its
@@ -120,9 +84,7 @@ func (p *Partition) failLocked(err error) error {
 // segment is sealed first. Inline: returns after every full block of b is written. Deferred: returns
 // after b is copied into memory, blocking first while the memory caps are reached.
 func (p *Partition) Append(b []byte) (int64, error) {
-	if p.log.cfg.Persist == Deferred {
-		p.pace(len(b)) // outside appendMu: a delayed append must not hold up the partition's others
-	}
+	p.w.policy.pace(p, len(b)) // outside appendMu: a delayed append must not hold up the partition's others
 	p.appendMu.Lock()
 	off, rot, err := p.appendLocked(b)
 	p.appendMu.Unlock()
@@ -133,8 +95,8 @@ func (p *Partition) Append(b []byte) (int64, error) {
 }
 
 func (p *Partition) appendLocked(b []byte) (int64, *rotation, error) {
-	if h := p.halted.Load(); h != nil {
-		return 0, nil, h.err
+	if err := p.w.writeErr(); err != nil {
+		return 0, nil, err
 	}
 	if len(b) == 0 {
 		return p.end.Load(), nil, nil
@@ -151,24 +113,12 @@ func (p *Partition) appendLocked(b []byte) (int64, *rotation, error) {
 		seg = p.activeSegment()
 	}
 	if size := seg.size.Load(); size > 0 && size+int64(len(b)) > p.log.cfg.SegmentSize {
-		if rot, err = p.rotate(seg); err != nil {
+		if rot, err = p.w.policy.rotate(p, seg); err != nil {
 			return 0, nil, err
 		}
 		seg = p.activeSegment()
 	}
-	cfg := &p.log.cfg
-	if cfg.Persist == Inline {
-		off, err := p.writeThrough(seg, b)
-		return off, rot, err
-	}
-	bound := chunkBound(int64(len(b)), p.log.chunk) * p.log.chunk
-	if bound > cfg.MaxDirty || bound > cfg.MaxDirtyTotal {
-		// Larger than the cap itself: waiting would never end, so it goes to the File directly,
-		// after everything before it.
-		off, err := p.writeThrough(seg, b)
-		return off, rot, err
-	}
-	off, err := p.appendDeferred(seg, b, bound)
+	off, err := p.w.policy.append(p, seg, b)
 	return off, rot, err
 }
 
@@ -177,7 +127,7 @@ func (p *Partition) appendLocked(b []byte) (int64, *rotation, error) {
 func (p *Partition) appendDeferred(seg *segment, b []byte, bound int64) (int64, error) {
 	need := seg.size.Load() + int64(len(b))
 	for {
-		if p.flushFailed.Load() {
+		if p.w.stall.Load() != nil {
 			// Bytes acknowledged earlier are stuck on a full disk: retry them first, and refuse this
 			// append while they cannot be written.
 			if err := p.retryFlush(); err != nil {
@@ -189,7 +139,7 @@ func (p *Partition) appendDeferred(seg *segment, b []byte, bound int64) (int64, 
 				return 0, err
 			}
 		}
-		if err := p.log.budget.acquire(p, bound); err != nil {
+		if err := p.w.budget.acquire(&p.w, bound); err != nil {
 			if errors.Is(err, errFlushStalled) {
 				continue
 			}
@@ -199,12 +149,12 @@ func (p *Partition) appendDeferred(seg *segment, b []byte, bound int64) (int64, 
 		taken, ok := seg.buf.add(p.log.chunks, b, &seg.reserved)
 		if !ok {
 			// A Sync lost the reservation between the check and the copy: reserve again.
-			p.log.budget.release(p, bound)
+			p.w.budget.release(&p.w, bound)
 			continue
 		}
-		p.log.budget.release(p, bound-taken*p.log.chunk)
+		p.w.budget.release(&p.w, bound-taken*p.log.chunk)
 		p.published(seg, off+int64(len(b)))
-		p.dirty.Add(int64(len(b)))
+		p.w.dirty.Add(int64(len(b)))
 		p.kickSoon()
 		return off, nil
 	}
@@ -212,8 +162,8 @@ func (p *Partition) appendDeferred(seg *segment, b []byte, bound int64) (int64, 
 
 // retryFlush writes the deferred bytes a full disk left in memory.
 func (p *Partition) retryFlush() error {
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
 	if _, err := p.writePendingLocked(); err != nil {
 		return fmt.Errorf("append to %s: %w", p.name(), err)
 	}
@@ -229,8 +179,8 @@ func (p *Partition) published(seg *segment, end int64) {
 
 // writeThrough appends b with File.Write after every dirty byte before it.
 func (p *Partition) writeThrough(seg *segment, b []byte) (int64, error) {
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
 	if _, err := p.writePendingLocked(); err != nil {
 		return 0, err
 	}
@@ -247,7 +197,7 @@ func (p *Partition) writeThrough(seg *segment, b []byte) (int64, error) {
 	}
 	end := start + int64(len(b))
 	if seg.buf != nil {
-		p.log.budget.written(p, seg.buf, end)
+		p.w.budget.written(&p.w, seg.buf, end)
 	}
 	p.published(seg, seg.base+end)
 	return seg.base + start, nil
@@ -256,13 +206,13 @@ func (p *Partition) writeThrough(seg *segment, b []byte) (int64, error) {
 // Sync makes every byte appended before it durable, and the active file exact (no padding), before
 // returning.
 func (p *Partition) Sync() error {
-	if h := p.halted.Load(); h != nil {
-		return h.err
+	if err := p.w.writeErr(); err != nil {
+		return err
 	}
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
-	if h := p.halted.Load(); h != nil {
-		return h.err // shut down (or failed) while this Sync waited for the file lock
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
+	if err := p.w.writeErr(); err != nil {
+		return err // shut down (or failed) while this Sync waited for the file lock
 	}
 	if !p.Unsynced() {
 		return nil
@@ -316,30 +266,30 @@ func (p *Partition) syncLocked(seg *segment, keepReservation bool) error {
 // which recovery always leaves alone.
 func (p *Partition) settleCommit(seg *segment) error {
 	size := seg.wfile.Size()
-	if !p.commit.stale(seg.base, size) {
+	if !p.w.commit.stale(seg.base, size) {
 		return nil
 	}
 	blk := p.padBlock()
 	if n, err := seg.wfile.ReadAt(blk, size-int64(len(blk))); n != len(blk) {
 		return p.failLocked(fmt.Errorf("settle commit record of %s: read last block: %w", seg.path, err))
 	}
-	if err := p.commit.write(seg.base, size, len(blk), crc32c(blk)); err != nil {
+	if err := p.w.commit.write(seg.base, size, len(blk), crc32c(blk)); err != nil {
 		return p.failLocked(err)
 	}
 	return nil
 }
 
 func (p *Partition) padBlock() []byte {
-	if p.padBuf == nil {
-		p.padBuf = make([]byte, p.log.block)
+	if p.w.padBuf == nil {
+		p.w.padBuf = make([]byte, p.log.block)
 	}
-	return p.padBuf
+	return p.w.padBuf
 }
 
-// beforePad is the File's BeforePad hook (fileMu is held by whoever flushes): it makes the commit
+// beforePad is the File's BeforePad hook (w.mu is held by whoever flushes): it makes the commit
 // record for the padded block about to be written durable first.
 func (p *Partition) beforePad(seg *segment, size int64) error {
-	if p.discard {
+	if h := p.w.health.Load(); h != nil && h.drop {
 		// Deleting: the bytes are going away, so neither the record nor the padded block is written
 		// (the File then closes without writing anything).
 		return errDiscarded
@@ -351,7 +301,7 @@ func (p *Partition) beforePad(seg *segment, size int64) error {
 		return fmt.Errorf("read tail of %s: %w", seg.path, err)
 	}
 	clear(blk[size-start:])
-	return p.commit.write(seg.base, size, int(bs), crc32c(blk))
+	return p.w.commit.write(seg.base, size, int(bs), crc32c(blk))
 }
 
 var errDiscarded = errors.New("partition deleted; tail not written")

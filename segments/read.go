@@ -9,7 +9,7 @@ import (
 
 // SegmentInfo describes one segment file.
 type SegmentInfo struct {
-	Base    int64     // first byte offset within the partition; file name is fmt.Sprintf("%020d.log", Base)
+	Base    int64     // first byte offset within the partition; file name is SegmentName(Base)
 	Size    int64     // logical size (active: includes bytes not yet persisted)
 	Sealed  bool      // a later segment exists; set in the same step that makes the successor visible
 	ModTime time.Time // last append (active) or seal time
@@ -22,8 +22,8 @@ type SegmentInfo struct {
 func (p *Partition) snapshot() ([]*segment, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.state != nil {
-		return nil, p.state
+	if err := p.w.closedErr(); err != nil {
+		return nil, err
 	}
 	return append([]*segment(nil), p.segs...), nil
 }
@@ -38,8 +38,8 @@ func (p *Partition) find(base int64) (*segment, error) {
 func (p *Partition) findSuperseded(base int64) (*segment, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.state != nil {
-		return nil, false, p.state
+	if err := p.w.closedErr(); err != nil {
+		return nil, false, err
 	}
 	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base >= base })
 	if i == len(p.segs) || p.segs[i].base != base {
@@ -125,8 +125,8 @@ func (p *Partition) ReadAt(b []byte, off int64) (int, error) {
 func (p *Partition) segmentAt(off int64) (*segment, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.state != nil {
-		return nil, false, p.state
+	if err := p.w.closedErr(); err != nil {
+		return nil, false, err
 	}
 	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base > off }) - 1
 	if i < 0 {
@@ -140,25 +140,16 @@ func (p *Partition) segmentAt(off int64) (*segment, bool, error) {
 	return s, superseded, nil
 }
 
-// settleSeal finishes the seal of a retired segment, if one is in progress. sealPending is set before
-// the retired segment is listed as superseded and cleared only after its seal is complete (segment.sealed
-// turns true earlier, inside the seal), so whoever found a segment superseded and then sees it false
-// knows that segment's seal is over.
-func (p *Partition) settleSeal() error {
-	if !p.sealPending.Load() {
+// sealPending finishes the seal of a retired segment, if one is in progress. Whoever found a segment
+// superseded (under mu) and then sees sealing nil knows that segment's seal is over.
+func (p *Partition) sealPending() error {
+	if p.w.sealing.Load() == nil {
 		return nil
 	}
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
-	_, err := p.finishSealLocked()
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
+	_, err := p.sealPendingLocked()
 	return err
-}
-
-// beingSealed reports whether s is the retired segment whose background seal is not done.
-func (p *Partition) beingSealed(s *segment) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.sealing == s
 }
 
 // WaitSealed returns once the segment at base is sealed on disk: its backing file holds exactly its
@@ -175,8 +166,8 @@ func (p *Partition) WaitSealed(base int64) error {
 		return fmt.Errorf("segment %d of %s: %w", base, p.name(), ErrActiveSegment)
 	}
 	// Only s's own seal is waited for: another segment's seal stuck on a full disk must not fail this.
-	if p.beingSealed(s) {
-		if err := p.settleSeal(); err != nil {
+	if p.w.sealing.Load() == s {
+		if err := p.sealPending(); err != nil {
 			return fmt.Errorf("seal segment %d of %s: %w", base, p.name(), err)
 		}
 	}
@@ -192,9 +183,9 @@ func (p *Partition) Purge(base int64) error {
 	p.nsMu.Lock()
 	defer p.nsMu.Unlock()
 	p.mu.Lock()
-	if p.state != nil {
+	if err := p.w.closedErr(); err != nil {
 		p.mu.Unlock()
-		return p.state
+		return err
 	}
 	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base >= base })
 	if i == len(p.segs) || p.segs[i].base != base {
@@ -206,19 +197,19 @@ func (p *Partition) Purge(base int64) error {
 		return fmt.Errorf("purge segment %d of %s: %w", base, p.name(), ErrActiveSegment)
 	}
 	s := p.segs[i]
-	if p.sealing == s {
+	if p.w.sealing.Load() == s {
 		// s is the retired segment, still being sealed: its File is open and the flusher may be
 		// writing it. Seal it first, so the file is only ever removed as a sealed segment. Any other
 		// superseded segment is sealed already, so a seal stuck on a full disk does not keep Purge from
 		// freeing space.
 		p.mu.Unlock()
-		if err := p.settleSeal(); err != nil {
+		if err := p.sealPending(); err != nil {
 			return fmt.Errorf("purge segment %d of %s: %w", base, p.name(), err)
 		}
 		p.mu.Lock()
-		if p.state != nil {
+		if err := p.w.closedErr(); err != nil {
 			p.mu.Unlock()
-			return p.state
+			return err
 		}
 		// nsMu kept other purges out; rotations only append, so s is still at i.
 	}

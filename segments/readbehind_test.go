@@ -57,9 +57,9 @@ func TestReadBehindServesJustWrittenBytes(t *testing.T) {
 	const total = 4 << 20
 	appendPattern(t, p, 8, total)
 	deadline := time.Now().Add(10 * time.Second)
-	for p.dirty.Load() > total-4*piece {
+	for p.w.dirty.Load() > total-4*piece {
 		if time.Now().After(deadline) {
-			t.Fatalf("flusher wrote %d bytes, want 4 pieces", total-p.dirty.Load())
+			t.Fatalf("flusher wrote %d bytes, want 4 pieces", total-p.w.dirty.Load())
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -26,7 +26,7 @@ func (l *Log) openPartition(topic string, id int, dir string, create bool) (_ *P
 	if err != nil {
 		return nil, err
 	}
-	p.commit = commit
+	p.w.commit = commit
 	defer func() {
 		if err != nil {
 			for _, s := range p.segs {
@@ -72,7 +72,7 @@ func (l *Log) listSegments(dir string) ([]int64, error) {
 	}
 	var bases []int64
 	for _, e := range entries {
-		if base, ok := parseSegmentName(e.Name()); ok && e.Type().IsRegular() {
+		if base, ok := ParseSegmentName(e.Name()); ok && e.Type().IsRegular() {
 			bases = append(bases, base)
 		} else if e.Name() != commitName {
 			l.cfg.Logger.WithField("path", filepath.Join(dir, e.Name())).Warn("ignoring unexpected entry in partition directory")
@@ -100,7 +100,7 @@ func (p *Partition) recoverSegments(bases []int64) error {
 		}
 	}
 	for i, base := range bases {
-		path := filepath.Join(p.dir, segmentName(base))
+		path := filepath.Join(p.dir, SegmentName(base))
 		if i == len(bases)-1 {
 			return p.recoverActive(base, path)
 		}
@@ -121,7 +121,7 @@ func (p *Partition) recoverSegments(bases []int64) error {
 // left.
 func (p *Partition) recoverRotation(bases []int64) ([]int64, error) {
 	n := len(bases)
-	last := filepath.Join(p.dir, segmentName(bases[n-1]))
+	last := filepath.Join(p.dir, SegmentName(bases[n-1]))
 	var st unix.Stat_t
 	if err := unix.Stat(last, &st); err != nil {
 		return nil, fmt.Errorf("recover %s: %w", last, err)
@@ -129,7 +129,7 @@ func (p *Partition) recoverRotation(bases []int64) ([]int64, error) {
 	if st.Size != 0 {
 		return bases, nil
 	}
-	prev := filepath.Join(p.dir, segmentName(bases[n-2]))
+	prev := filepath.Join(p.dir, SegmentName(bases[n-2]))
 	size, err := p.repairTail(bases[n-2], prev)
 	if err != nil {
 		return nil, err
@@ -173,8 +173,8 @@ func (p *Partition) repairTail(base int64, path string) (int64, error) {
 	if err := p.fs.sys.Fstat(fd, &st); err != nil {
 		return 0, fmt.Errorf("recover %s: fstat: %w", path, err)
 	}
-	rec, ok := p.commit.latest(base)
-	size, err := trapSize(st.Size, rec, ok, func(off, n int64) (uint32, error) {
+	rec, ok := p.w.commit.latest(base)
+	size, err := recoveredSize(st.Size, rec, ok, func(off, n int64) (uint32, error) {
 		blk := make([]byte, n)
 		if err := directio.ReadFullAt(p.fs.sys, fd, blk, off); err != nil {
 			return 0, fmt.Errorf("read last block at %d: %w", off, err)

@@ -7,56 +7,33 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Disk space is reserved before an append is accepted, so that a full disk fails the append that does
-// not fit (as ext4's delayed allocation fails the write(2) that does not fit) instead of a write of
-// bytes already acknowledged: deferred bytes written by the flusher after Append returned, and the
-// sub-block tail that inline appends leave in the File's memory and write later.
-//
-// The rule: an append ending at segment offset e is accepted only if e <= seg.reserved. Otherwise,
-// under fileMu, the File reserves up to min(SegmentSize, e+ahead), at least e; if that fails for lack
-// of space it reserves exactly e; if that fails too the append fails with the error (wrapping ENOSPC)
-// and nothing of it is accepted. The partition stays usable: the next append tries again, and succeeds
-// once space was freed (a purge). ahead amortizes the fallocate over many appends: inline it is four
-// times the append, at least reserveStep; deferred it is reserveStep plus twice what arrives during a
-// flusher write (see reserveAhead). Deferred appends must not wait for fileMu, which the flusher holds
-// across its disk writes, so the flusher tops the reservation up after each write, while it holds
-// fileMu anyway, and a rotation reserves ahead in the new segment: appends normally find it in place
-// (an append that does not waits for at most the flusher write in progress).
-//
-// Every truncate of the File frees the blocks past its end (ext4 does so even for a truncate to the
-// same size): the FlushAndTruncate of a Sync in the direct modes (buffered files need no truncate, so
-// their reservation survives a Sync), and the rollback of a failed write. Sync restores the
-// reservation right after its FlushAndTruncate, which costs nothing when it survived, because deferred
-// appends may have been accepted against it meanwhile; a failed write drops it (under buf.mu), so the
-// next append or retry reserves again. A sealed segment keeps no reserved blocks: closing its File at
-// the seal gives them back.
+// The reservation rule (doc.go, "A full disk"): an append ending at segment offset e is accepted only
+// if e <= seg.reserved. Otherwise, under w.mu, the File reserves up to min(SegmentSize, e+ahead), or
+// exactly e if that finds no space; if even e does not fit, the append fails with ENOSPC and nothing
+// of it is accepted. Deferred appends must not wait for w.mu, so the flusher tops the reservation up
+// after each write and a rotation reserves ahead in the new segment. Every truncate of the File
+// (a direct-mode Sync, a failed write's rollback) frees the blocks past its end: Sync restores them at
+// once, a failed write drops the reservation so the next append reserves again.
 
-// reserveStep is the least an append reserves beyond its own end: a MiB keeps fallocate calls to one
-// per MiB of appends while holding little spare space per active segment.
+// reserveStep is the least an append reserves beyond its own end: one fallocate per MiB of appends.
 const reserveStep = 1 << 20
 
-// onlyNoSpace reports whether err is the filesystem running out of space (ENOSPC, or EDQUOT for the
-// user's quota) and nothing else: such a failure changes nothing and can be retried once space is
-// freed. An error that also carries EIO (a write failed for lack of space and its rollback failed) is
-// not.
+// onlyNoSpace reports whether err is ENOSPC or EDQUOT and nothing else (not EIO from a failed
+// rollback): such a failure changed nothing and can be retried once space is freed.
 func onlyNoSpace(err error) bool {
 	return (errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT)) && !errors.Is(err, unix.EIO)
 }
 
 // reserveAhead is how far past an append's end a deferred reservation reaches: reserveStep plus twice
 // what arrives during one flusher write, estimated as the largest of the backlog, the flusher's last
-// write and what was appended while that write ran, at most MaxDirty (the budget keeps appends from
-// getting further ahead of the File). Once that estimate reaches a full flusher piece, the producer is
-// outrunning the disk and may fill its whole MaxDirty budget, plus the piece the flusher just freed,
-// before the next top-up, so the reservation reaches that far. Sized by the estimate alone, a producer
-// ramping up or bursting after the backlog drained ran past it and waited for fileMu behind a flusher
-// write: in the default bench the most common cause of appends slower than 20 ms. The cost is
-// preallocated space past the end of a streaming partition's active segment: topUpLocked keeps up to
-// 1.5 times this, about 110 MiB at the defaults; a partition written lightly keeps a small
-// reservation. It reads only atomics, so a rotation calls it without fileMu.
+// write and what was appended while that write ran, at most MaxDirty. Once that estimate reaches a
+// full flusher piece the producer outruns the disk and may fill its whole MaxDirty budget, plus the
+// piece just freed, before the next top-up, so the reservation reaches that far; otherwise a producer
+// ramping up would run past it and wait for w.mu behind a flusher write. It reads only atomics, so a
+// rotation calls it without w.mu.
 func (p *Partition) reserveAhead() int64 {
 	cfg := &p.log.cfg
-	recent := max(p.dirty.Load(), p.lastWrite.Load(), p.lastArrived.Load())
+	recent := max(p.w.dirty.Load(), p.w.lastWrite.Load(), p.w.lastArrived.Load())
 	if recent >= cfg.flushWriteCap {
 		return reserveStep + cfg.MaxDirty + cfg.flushWriteCap
 	}
@@ -64,7 +41,7 @@ func (p *Partition) reserveAhead() int64 {
 }
 
 // reserveLocked makes sure seg's File has disk space for appends up to segment offset need, reserving
-// ahead beyond it (see the rule above). Caller holds fileMu; seg is active.
+// ahead beyond it (see the rule above). Caller holds w.mu; seg is active.
 func (p *Partition) reserveLocked(seg *segment, need, ahead int64) error {
 	if need <= seg.reserved.Load() {
 		return nil
@@ -85,10 +62,10 @@ func (p *Partition) reserveLocked(seg *segment, need, ahead int64) error {
 
 // reserveFor is reserveLocked for an append that found the reservation too short.
 func (p *Partition) reserveFor(seg *segment, need int64) error {
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
-	if p.failed != nil {
-		return p.failed
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
+	if err := p.w.failedErr(); err != nil {
+		return err
 	}
 	if err := p.reserveLocked(seg, need, p.reserveAhead()); err != nil {
 		return fmt.Errorf("append to %s: %w", p.name(), err)
@@ -97,14 +74,11 @@ func (p *Partition) reserveFor(seg *segment, need int64) error {
 }
 
 // topUpLocked keeps the active segment's reservation at least reserveAhead past the appended end,
-// extending it by half as much again whenever it falls short, so fallocate runs once per half
-// reserveAhead of appends. It runs in the flusher after a write, so deferred appends rarely have to take
-// fileMu, and thus wait for a flusher write, to reserve for themselves. A failure is left to the append
-// that really needs the space. Caller holds fileMu.
+// extending it by half as much again when it falls short. The flusher calls it after each write, so
+// deferred appends rarely reserve for themselves; a failure is left to the append that needs the
+// space. Caller holds w.mu.
 //
-// Both bounds are capped at SegmentSize: comparing the capped target with the reservation instead
-// skipped every top-up near the end of a segment, so in the default bench each segment's last tens of
-// MiB of appends reserved for themselves behind flusher writes (40-70 ms each).
+// Both bounds are capped at SegmentSize, or no top-up would happen near the end of a segment.
 func (p *Partition) topUpLocked() {
 	seg := p.activeSegment()
 	if seg.buf == nil || seg.wfile == nil {
@@ -123,7 +97,7 @@ func (p *Partition) topUpLocked() {
 }
 
 // dropReservation forgets seg's reservation after its File truncated (which frees the blocks past the
-// end): appends reserve again before they are accepted. Caller holds fileMu; buf.mu keeps a deferred
+// end): appends reserve again before they are accepted. Caller holds w.mu; buf.mu keeps a deferred
 // append from being accepted against the old value in between.
 func (s *segment) dropReservation() {
 	if s.buf != nil {
@@ -134,11 +108,9 @@ func (s *segment) dropReservation() {
 }
 
 // restoreReservationLocked re-reserves, after a FlushAndTruncate, what its truncate freed: deferred
-// appends may have been accepted against seg.reserved meanwhile (Sync does not exclude appends). If
-// another file took the freed blocks in between, it drops the reservation, so no further append is
-// accepted without reserving for itself, and reserves exactly what is already accepted. Should even
-// that fail, the accepted bytes past the File's end may meet ENOSPC when written, which
-// writePendingLocked handles (kept in memory, reported, retried). Caller holds fileMu.
+// appends may have been accepted against it meanwhile. If the blocks are gone, it drops the
+// reservation and reserves exactly what is accepted; should that fail too, those bytes may meet
+// ENOSPC when written, which keeps them in memory and reports it. Caller holds w.mu.
 func (p *Partition) restoreReservationLocked(seg *segment, prev int64) {
 	if prev == 0 || seg.wfile.Reserve(prev) == nil {
 		return

@@ -25,13 +25,13 @@ func TestTopUpReachesSegmentEnd(t *testing.T) {
 	if err := p.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
 	seg := p.activeSegment()
 	if err := p.reserveLocked(seg, limit-1<<20, 0); err != nil {
 		t.Fatal(err)
 	}
-	p.lastWrite.Store(cfg.flushWriteCap) // a streaming producer
+	p.w.lastWrite.Store(cfg.flushWriteCap) // a streaming producer
 	p.topUpLocked()
 	if got := seg.reserved.Load(); got != limit {
 		t.Fatalf("after top-up at end %d: reserved %d, want the segment end %d", seg.size.Load(), got, limit)
@@ -54,13 +54,13 @@ func TestReserveAheadStreaming(t *testing.T) {
 	cfg.MaxDirty, cfg.MaxDirtyTotal = 64<<20, 64<<20
 	cfg.flushWriteCap = 8 << 20
 	p := mustPartition(t, openLog(t, t.TempDir(), cfg), "t", 0)
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
-	p.lastWrite.Store(1 << 20)
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
+	p.w.lastWrite.Store(1 << 20)
 	if got, want := p.reserveAhead(), int64(reserveStep+2<<20); got != want {
 		t.Fatalf("light writer: reserveAhead %d, want %d", got, want)
 	}
-	p.lastArrived.Store(8 << 20) // a burst arrived during the last write
+	p.w.lastArrived.Store(8 << 20) // a burst arrived during the last write
 	if got, want := p.reserveAhead(), int64(reserveStep+64<<20+8<<20); got != want {
 		t.Fatalf("streaming writer: reserveAhead %d, want %d", got, want)
 	}

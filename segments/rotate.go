@@ -11,22 +11,14 @@ import (
 	"segfs/directio"
 )
 
-// rotate retires the active segment and opens the next one at its end. Caller holds appendMu.
-//
-// Deferred: the next segment is created and becomes active at once, and old is sealed in the
-// background (see startSeal). Inline: old is sealed first, then the next segment is created.
-//
-// A full disk does not fail the partition. Deferred: if the successor cannot be created, nothing
-// changes. Inline: if the seal's FlushAndTruncate finds no space, the segment stays active and
-// unchanged; if the successor cannot be created, old stays sealed as the last segment (shown active
-// by Segments and Active until a successor exists) and the next Append creates it. Either way the
-// Append fails with the error and the partition goes on working.
-func (p *Partition) rotate(old *segment) (*rotation, error) {
-	if old.buf != nil {
-		return p.startSeal(old)
-	}
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
+// rotateInline seals the active segment old, then creates the next one at its end. Caller holds
+// appendMu. A full disk does not fail the partition: if the seal's FlushAndTruncate finds no space,
+// the segment stays active and unchanged; if the successor cannot be created, old stays sealed as the
+// last segment (shown active by Segments and Active until a successor exists) and the next Append
+// creates it. Either way the Append fails with the error. (Deferred: sealLater.)
+func (p *Partition) rotateInline(old *segment) (*rotation, error) {
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
 	if _, err := p.writePendingLocked(); err != nil {
 		return nil, err
 	}
@@ -55,16 +47,16 @@ func (p *Partition) rotate(old *segment) (*rotation, error) {
 // openSuccessor retries creating the segment after old, which an earlier rotation sealed. Caller holds
 // appendMu.
 func (p *Partition) openSuccessor(old *segment) (*rotation, error) {
-	p.fileMu.Lock()
-	defer p.fileMu.Unlock()
-	if p.failed != nil {
-		return nil, p.failed
+	p.w.mu.Lock()
+	defer p.w.mu.Unlock()
+	if err := p.w.failedErr(); err != nil {
+		return nil, err
 	}
 	return p.createSuccessorLocked(old)
 }
 
 // createSuccessorLocked creates the segment that follows the sealed segment old and makes it the
-// active one. On failure nothing changes, so it can be retried. Caller holds fileMu.
+// active one. On failure nothing changes, so it can be retried. Caller holds w.mu.
 func (p *Partition) createSuccessorLocked(old *segment) (*rotation, error) {
 	next, err := p.createSegment(old.base+old.size.Load(), true)
 	if err != nil {
@@ -106,7 +98,7 @@ func (p *Partition) sealLocked(seg *segment, syncDir bool) error {
 	seg.sealed.Store(true)
 	seg.mu.Unlock()
 	if buf != nil {
-		p.log.budget.discard(p, buf)
+		p.w.budget.discard(&p.w, buf)
 	}
 	seg.wfile = nil
 	if err := f.Close(); err != nil {
@@ -144,7 +136,7 @@ func (p *Partition) openFile(seg *segment) (directio.File, error) {
 // createSegment creates the empty segment file at base and, with syncDir, makes its directory entry
 // durable.
 func (p *Partition) createSegment(base int64, syncDir bool) (*segment, error) {
-	seg := &segment{base: base, path: filepath.Join(p.dir, segmentName(base)), rfd: -1}
+	seg := &segment{base: base, path: filepath.Join(p.dir, SegmentName(base)), rfd: -1}
 	f, err := p.openFile(seg)
 	if err != nil {
 		return nil, fmt.Errorf("create segment: %w", err)
@@ -159,54 +151,43 @@ func (p *Partition) createSegment(base int64, syncDir bool) (*segment, error) {
 	return seg, nil
 }
 
-// startSeal makes a new segment at old's end the active one and leaves old to be sealed in the
-// background, by the flusher or by whoever needs it sealed first (finishSealLocked). Caller holds
-// appendMu, and not fileMu.
+// sealLater makes a new segment at old's end the active one and leaves old to be sealed in the
+// background, by the flusher or by whoever needs it sealed first (sealPendingLocked). Caller holds
+// appendMu, and not w.mu.
 //
-// It never waits for fileMu, which the flusher holds across each write of up to maxFlushWrite: a
-// synchronous seal held appendMu while it wrote the whole backlog (up to max_dirty) and fsynced the
-// file and the directory, and even a background seal that took fileMu to switch segments made the
-// rotating append wait for the write in progress, 20-40 ms on a busy disk, the producers' worst
-// latencies in the default bench (docs/perf-notes.md, target 3). The new segment is created and
-// reserved before anyone else can see it; then one critical section under mu lists it as active and
-// old as sealing, which every writer reads as one snapshot (writeTarget). A writer holding the old
-// snapshot is writing old's bytes, which the seal needs written anyway. The directory fsync that
-// makes the new entry durable is the seal's, after old's fsync: on a disk queue full of flusher
-// writes a directory fsync alone took over 20 ms, and nothing needs the entry durable earlier.
+// It never waits for w.mu, which the flusher holds across each write. The new segment is created and
+// reserved before anyone can see it; one critical section under mu then lists it as active and old
+// as sealing (writeTarget reads both). The seal's directory fsync makes the new entry durable.
 //
-// Recovery stays simple because nothing is written to the new segment until old is sealed: the
-// flusher, Sync, write-through appends and close all finish the seal before they touch the new File.
-// So after a crash either the new segment is missing or empty, and old gets the active segment's
-// repair (and an empty successor is removed if old came back short: see recoverSegments), or old was
-// sealed and the new entry is durable.
-func (p *Partition) startSeal(old *segment) (*rotation, error) {
-	if p.sealPending.Load() {
+// Nothing is written to the new segment until old is sealed, which keeps recovery's rule simple
+// (doc.go, "The padded-block trap and the recovery rule").
+func (p *Partition) sealLater(old *segment) (*rotation, error) {
+	if p.w.sealing.Load() != nil {
 		// At most one segment is being sealed: a rotation this soon after the last one (segments
 		// smaller than the backlog) finishes that seal first.
-		p.fileMu.Lock()
-		_, err := p.finishSealLocked()
-		p.fileMu.Unlock()
+		p.w.mu.Lock()
+		_, err := p.sealPendingLocked()
+		p.w.mu.Unlock()
 		if err != nil {
 			return nil, err
 		}
 	}
-	if h := p.halted.Load(); h != nil {
-		return nil, h.err
+	if err := p.w.writeErr(); err != nil {
+		return nil, err
 	}
 	next, err := p.createSegment(old.base+old.size.Load(), false)
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w", p.name(), err)
 	}
 	// Reserve ahead in the new file now: otherwise its first appends reserve for themselves, each
-	// waiting for fileMu behind the flusher's writes of the old segment and its seal. Nothing else
-	// can reach next before it is listed, so fileMu is not needed. A failure is left to the append
+	// waiting for w.mu behind the flusher's writes of the old segment and its seal. Nothing else
+	// can reach next before it is listed, so w.mu is not needed. A failure is left to the append
 	// that needs the space.
 	if err := p.reserveLocked(next, 1, p.reserveAhead()); err != nil {
 		p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Debug("could not reserve ahead in the new segment")
 	}
-	p.sealPending.Store(true) // before old is listed as superseded: see settleSeal
 	p.mu.Lock()
-	p.sealing = old
+	p.w.sealing.Store(old)
 	p.segs = append(p.segs, next)
 	p.mu.Unlock()
 	p.kick()
@@ -214,19 +195,19 @@ func (p *Partition) startSeal(old *segment) (*rotation, error) {
 }
 
 // writeTarget is what a writer must deal with first: the segment being sealed (sealing true) or else
-// the active one, read in one snapshot because a rotation changes both at once without fileMu.
+// the active one, read in one snapshot because a rotation changes both at once without w.mu.
 func (p *Partition) writeTarget() (seg *segment, sealing bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.sealing != nil {
-		return p.sealing, true
+	if s := p.w.sealing.Load(); s != nil {
+		return s, true
 	}
 	return p.segs[len(p.segs)-1], false
 }
 
-// finishSealLocked writes the rest of the segment being sealed, if any, and seals it; it returns the
-// active segment as of the moment no seal was pending. Caller holds fileMu.
-func (p *Partition) finishSealLocked() (*segment, error) {
+// sealPendingLocked writes the rest of the segment being sealed, if any, and seals it; it returns the
+// active segment as of the moment no seal was pending. Caller holds w.mu.
+func (p *Partition) sealPendingLocked() (*segment, error) {
 	for {
 		seg, sealing := p.writeTarget()
 		if !sealing {
@@ -240,7 +221,7 @@ func (p *Partition) finishSealLocked() (*segment, error) {
 
 // sealStepLocked does one piece of the background seal of old: a write of its pending bytes, or, once
 // none are left, the seal itself. A full disk leaves old being sealed, its bytes in memory, to be
-// retried like any deferred write (see writePendingLocked). Caller holds fileMu.
+// retried like any deferred write (see writePendingLocked). Caller holds w.mu.
 func (p *Partition) sealStepLocked(old *segment) error {
 	done, err := p.writePieceLocked(old, math.MaxInt64)
 	if err != nil || !done {
@@ -255,16 +236,13 @@ func (p *Partition) sealStepLocked(old *segment) error {
 		}
 		return p.failLocked(err)
 	}
-	// The directory fsync makes the successor's entry durable (startSeal left it to the seal), after
+	// The directory fsync makes the successor's entry durable (sealLater left it to the seal), after
 	// old is durable and exact, as recovery expects.
 	if err := p.sealLocked(old, true); err != nil {
 		return p.failLocked(err)
 	}
 	p.raiseDurable(old.base + old.size.Load())
-	p.mu.Lock()
-	p.sealing = nil
-	p.mu.Unlock()
-	p.sealPending.Store(false)
+	p.w.sealing.Store(nil)
 	p.log.cfg.Logger.WithFields(map[string]any{
 		"partition": p.name(), "segment": old.base, "size": old.size.Load(),
 	}).Info("sealed segment")

@@ -23,11 +23,11 @@ type segment struct {
 	mtime  atomic.Int64 // unix nanoseconds of the last append or of the seal
 	sealed atomic.Bool
 
-	// wfile is the writer's handle on the active segment, used only under the partition's fileMu and
+	// wfile is the writer's handle on the active segment, used only under the partition's w.mu and
 	// nil once sealed or closed.
 	wfile directio.File
 	// reserved is the segment offset up to which appends may be accepted: wfile has the disk space
-	// for them (see Partition.reserveLocked). It is raised under fileMu, and lowered only under fileMu
+	// for them (see Partition.reserveLocked). It is raised under w.mu, and lowered only under w.mu
 	// and buf.mu, which a deferred append holds while it checks its end against it and copies its
 	// bytes in, so no append is accepted against a reservation that is being given up.
 	reserved atomic.Int64

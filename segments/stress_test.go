@@ -248,9 +248,9 @@ func runStress(t *testing.T, m mode, d time.Duration) {
 			return
 		}
 		cnt.deletes.Add(1)
-		p.fl.mu.Lock()
-		running := p.fl.running
-		p.fl.mu.Unlock()
+		p.w.fl.mu.Lock()
+		running := p.w.fl.running
+		p.w.fl.mu.Unlock()
 		if running {
 			failf("DeletePartition %s returned with its flusher running", p.name())
 		}
