@@ -79,6 +79,9 @@ func (d *dirBase) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAtt
 // refuseCreate is the answer to every attempt to create a name segfs does not define.
 func (d *dirBase) refuseCreate(op, name, why string) syscall.Errno {
 	path := d.path() + "/" + name
+	if errno := d.fsys.checkName(op, path, name); errno != 0 {
+		return errno
+	}
 	if errno := d.fsys.mutable(op, path); errno != 0 {
 		return errno
 	}
@@ -102,6 +105,9 @@ func (d *dirBase) Link(ctx context.Context, target fs.InodeEmbedder, name string
 }
 
 func (d *dirBase) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if errno := d.fsys.checkName("rename", d.path()+"/"+newName, newName); errno != 0 {
+		return errno
+	}
 	return d.refuseCreate("rename", name, "names are fixed: topics, partition numbers and segment bases")
 }
 
@@ -112,11 +118,17 @@ func (d *dirBase) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 
 // Rmdir: the kernel sends it only for names that are directories, which partitions do not have.
 func (d *dirBase) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if errno := d.fsys.checkName("rmdir", d.path()+"/"+name, name); errno != 0 {
+		return errno
+	}
 	return d.fsys.refuse("rmdir", d.path()+"/"+name, syscall.ENOTDIR, "not a directory")
 }
 
 // Unlink: the kernel sends it only for non-directories, which only partitions have.
 func (d *dirBase) Unlink(ctx context.Context, name string) syscall.Errno {
+	if errno := d.fsys.checkName("unlink", d.path()+"/"+name, name); errno != 0 {
+		return errno
+	}
 	return d.fsys.refuse("unlink", d.path()+"/"+name, syscall.EISDIR, "is a directory")
 }
 

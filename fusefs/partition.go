@@ -81,6 +81,9 @@ func (p *partitionNode) listing() ([]segments.SegmentInfo, syscall.Errno) {
 }
 
 func (p *partitionNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if errno := p.fsys.checkName("lookup", p.path()+"/"+name, name); errno != 0 {
+		return nil, errno
+	}
 	if name == currentName {
 		segs, errno := p.listing()
 		if errno != 0 {
@@ -135,6 +138,9 @@ func (p *partitionNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errn
 // fail before it reaches the rmdir that deletes the data. The name reappears at once.
 func (p *partitionNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	path := p.path() + "/" + name
+	if errno := p.fsys.checkName("unlink", path, name); errno != 0 {
+		return errno
+	}
 	if errno := p.fsys.mutable("unlink", path); errno != 0 {
 		return errno
 	}

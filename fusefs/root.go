@@ -27,6 +27,9 @@ func newRootNode(fsys *filesystem) *rootNode {
 }
 
 func (r *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if errno := r.fsys.checkName("lookup", "/"+name, name); errno != 0 {
+		return nil, errno
+	}
 	t, err := r.fsys.log.Topic(name)
 	if err != nil {
 		return nil, toErrno(err)
@@ -58,6 +61,9 @@ func (r *rootNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 // Mkdir creates a topic with the log's default partition count.
 func (r *rootNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	path := "/" + name
+	if errno := r.fsys.checkName("mkdir", path, name); errno != 0 {
+		return nil, errno
+	}
 	if errno := r.fsys.mutable("mkdir", path); errno != 0 {
 		return nil, errno
 	}
@@ -77,6 +83,9 @@ func (r *rootNode) Mkdir(ctx context.Context, name string, mode uint32, out *fus
 // are interface files, as in cgroupfs.
 func (r *rootNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	path := "/" + name
+	if errno := r.fsys.checkName("rmdir", path, name); errno != 0 {
+		return errno
+	}
 	if errno := r.fsys.mutable("rmdir", path); errno != 0 {
 		return errno
 	}

@@ -29,6 +29,9 @@ func newTopicNode(fsys *filesystem, t *segments.Topic) *topicNode {
 }
 
 func (t *topicNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if errno := t.fsys.checkName("lookup", t.path()+"/"+name, name); errno != 0 {
+		return nil, errno
+	}
 	n, ok := segments.ParsePartitionName(name)
 	if !ok {
 		return nil, syscall.ENOENT
@@ -63,6 +66,9 @@ func (t *topicNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 // Mkdir adds partition N; N is decimal without leading zeros so every partition has one name.
 func (t *topicNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	path := t.path() + "/" + name
+	if errno := t.fsys.checkName("mkdir", path, name); errno != 0 {
+		return nil, errno
+	}
 	if errno := t.fsys.mutable("mkdir", path); errno != 0 {
 		return nil, errno
 	}
@@ -82,6 +88,9 @@ func (t *topicNode) Mkdir(ctx context.Context, name string, mode uint32, out *fu
 // Rmdir deletes a partition with its data, although the directory lists segments (see rootNode.Rmdir).
 func (t *topicNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	path := t.path() + "/" + name
+	if errno := t.fsys.checkName("rmdir", path, name); errno != 0 {
+		return errno
+	}
 	if errno := t.fsys.mutable("rmdir", path); errno != 0 {
 		return errno
 	}
