@@ -3,6 +3,7 @@ package fusefs
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -160,7 +161,12 @@ func (p *partitionNode) Unlink(ctx context.Context, name string) syscall.Errno {
 		return p.fsys.refuse("unlink", path, syscall.ENOENT, "the active segment is only called current")
 	}
 	if err := p.part.Purge(base); err != nil {
-		return p.fsys.fail("unlink", path, err)
+		// Purge can fail after the segment left the partition (closing or unlinking its file); rm
+		// reports success exactly when the name is gone.
+		if _, lerr := p.part.Segment(base); !errors.Is(lerr, segments.ErrNotExist) {
+			return p.fsys.fail("unlink", path, err)
+		}
+		p.fsys.logger.WithField("path", path).WithError(err).Warn("segment purged; cleaning up its file failed")
 	}
 	p.fsys.logger.WithFields(logrus.Fields{"path": path, "bytes": info.Size}).Info("segment purged")
 	return 0
