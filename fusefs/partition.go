@@ -85,6 +85,16 @@ func (p *partitionNode) Lookup(ctx context.Context, name string, out *fuse.Entry
 	if errno := p.fsys.checkName("lookup", p.path()+"/"+name, name); errno != 0 {
 		return nil, errno
 	}
+	if name == streamName {
+		if errno := p.fsys.streamEntry(p.part, out); errno != 0 {
+			return nil, errno
+		}
+		if ch := p.GetChild(name); ch != nil {
+			return ch, 0
+		}
+		node := &streamNode{nodeBase: nodeBase{fsys: p.fsys}, part: p.part}
+		return p.NewInode(ctx, node, fs.StableAttr{Mode: fuse.S_IFREG}), 0
+	}
 	if name == currentName {
 		segs, errno := p.listing()
 		if errno != 0 {
@@ -148,6 +158,9 @@ func (p *partitionNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	if name == currentName {
 		p.fsys.logger.WithField("path", path).Debug("unlink of current: no-op, the active segment stays")
 		return 0
+	}
+	if name == streamName {
+		return p.fsys.refuse("unlink", path, syscall.EPERM, ".stream is the partition itself; rmdir deletes it")
 	}
 	base, ok := parseSegmentName(name)
 	if !ok {
