@@ -31,35 +31,14 @@ func TestFollowStreamLossless(t *testing.T) {
 	ours := startFollower(t, binaries.segfs, "tail", "--from-start", part)
 	waitOpen(t, ours.cmd.Process.Pid, stream)
 
-	// 10 bursts of about 6.5 KB fill a 64 KiB segment: one rotation per 0.5 s.
-	f, err := os.OpenFile(filepath.Join(part, "current"), os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var want bytes.Buffer
-	line := 0
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); <-tick.C {
-		var burst bytes.Buffer
-		for burst.Len() < 6550 {
-			fmt.Fprintf(&burst, "line %08d\n", line)
-			line++
-		}
-		if _, err := f.Write(burst.Bytes()); err != nil {
-			t.Fatal(err)
-		}
-		want.Write(burst.Bytes())
-	}
+	want := writeRotating(t, filepath.Join(part, "current"), 20*time.Second)
 	if segs := backingSegments(t, filepath.Join(data, "T", "0")); len(segs) < 30 {
 		t.Fatalf("only %d segments after 20 s; the test needs a rotation every 0.5 s", len(segs))
 	}
 	for _, fl := range []*follower{gnu, ours} {
-		got := fl.waitFor(t, want.Len())
-		if !bytes.Equal(got, want.Bytes()) {
-			t.Errorf("%s: %d bytes, want %d (%d lines); first difference at byte %d",
-				fl.name, len(got), want.Len(), line, firstDiff(got, want.Bytes()))
+		got := fl.waitFor(t, len(want))
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: %d bytes, want %d; first difference at byte %d", fl.name, len(got), len(want), firstDiff(got, want))
 		}
 	}
 }
