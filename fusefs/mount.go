@@ -27,7 +27,9 @@ type Options struct {
 }
 
 const (
-	// maxWrite bounds one FUSE WRITE and therefore the size of a write() that lands as one atomic append.
+	// maxWrite bounds one FUSE WRITE (256 pages, the kernel's max_pages limit). A write() lands as one
+	// atomic append only while the kernel fits it into one request: up to 255 pages for a buffer that
+	// does not start on a page boundary.
 	maxWrite = 1 << 20
 	// dirTimeout: topics and partitions change only through this mount, whose mkdir/rmdir replies keep
 	// the kernel's dentries right, so the kernel may cache them for long.
