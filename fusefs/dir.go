@@ -6,12 +6,16 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 )
 
 // dirBase is embedded by the root, topic and partition directories. Its defaults refuse every way of
 // creating or moving a name; each directory type overrides what it does allow (mkdir, rmdir, unlink).
 type dirBase struct {
 	nodeBase
+	// backing is the directory in the data dir this one shows; its times are this directory's, so they
+	// change when an entry appears or goes away and survive remounts.
+	backing string
 }
 
 var (
@@ -28,9 +32,9 @@ var (
 	_ = (fs.NodeFsyncer)((*dirBase)(nil))
 )
 
-// dirAttr fills the attributes of any segfs directory. Directories carry no data of their own, so
-// their times are the mount's start.
-func (f *filesystem) dirAttr(out *fuse.Attr) {
+// dirAttr fills the attributes of any segfs directory; times are those of its backing directory
+// (the mount's start if that cannot be read, e.g. in the instant it is being deleted).
+func (f *filesystem) dirAttr(backing string, out *fuse.Attr) {
 	mode := uint32(0o755)
 	if f.readOnly {
 		mode = 0o555
@@ -39,14 +43,21 @@ func (f *filesystem) dirAttr(out *fuse.Attr) {
 	out.Nlink = 2
 	out.Uid, out.Gid = f.uid, f.gid
 	out.Blksize = blockSize
-	out.SetTimes(&f.started, &f.started, &f.started)
+	var st unix.Stat_t
+	if err := unix.Stat(backing, &st); err != nil {
+		out.SetTimes(&f.started, &f.started, &f.started)
+		return
+	}
+	out.Atime, out.Atimensec = uint64(st.Atim.Sec), uint32(st.Atim.Nsec)
+	out.Mtime, out.Mtimensec = uint64(st.Mtim.Sec), uint32(st.Mtim.Nsec)
+	out.Ctime, out.Ctimensec = uint64(st.Ctim.Sec), uint32(st.Ctim.Nsec)
 }
 
 // dirEntry fills a LOOKUP/MKDIR reply for a directory.
-func (f *filesystem) dirEntry(out *fuse.EntryOut) {
-	f.dirAttr(&out.Attr)
+func (f *filesystem) dirEntry(backing string, out *fuse.EntryOut) {
+	f.dirAttr(backing, &out.Attr)
 	out.SetEntryTimeout(dirTimeout)
-	out.SetAttrTimeout(dirTimeout)
+	out.SetAttrTimeout(dirAttrTimeout)
 }
 
 // dotEntries starts a listing with "." and "..": the kernel does not add them, and `ls -a`, `find`
@@ -64,8 +75,8 @@ func (d *dirBase) dotEntries(capacity int) []fuse.DirEntry {
 }
 
 func (d *dirBase) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	d.fsys.dirAttr(&out.Attr)
-	out.SetTimeout(dirTimeout)
+	d.fsys.dirAttr(d.backing, &out.Attr)
+	out.SetTimeout(dirAttrTimeout)
 	return 0
 }
 

@@ -34,6 +34,9 @@ const (
 	// dirTimeout: topics and partitions change only through this mount, whose mkdir/rmdir replies keep
 	// the kernel's dentries right, so the kernel may cache them for long.
 	dirTimeout = time.Hour
+	// dirAttrTimeout: a directory's mtime also changes behind the kernel's back, when a rotation adds a
+	// segment or retention purges one.
+	dirAttrTimeout = time.Second
 	// sealedTimeout: sealed segments are immutable; only retention or unlink removes them.
 	sealedTimeout = time.Hour
 	// blockSize is st_blksize: stdio sizes its buffers from it, and a log writer should not sit on
@@ -47,7 +50,7 @@ type filesystem struct {
 	logger   logrus.FieldLogger
 	readOnly bool
 	uid, gid uint32
-	started  time.Time // directories' times: they have no history of their own
+	started  time.Time // directories' times when their backing directory cannot be read
 	// passthrough is whether the kernel offered FUSE passthrough; go-fuse still falls back to
 	// FOPEN_KEEP_CACHE by itself when registering a backing file fails (not root, old kernel).
 	passthrough atomic.Bool

@@ -33,7 +33,7 @@ var (
 )
 
 func newPartitionNode(fsys *filesystem, p *segments.Partition) *partitionNode {
-	return &partitionNode{dirBase: dirBase{nodeBase{fsys: fsys}}, part: p, id: fsys.nextPartition.Add(1)}
+	return &partitionNode{dirBase: dirBase{nodeBase: nodeBase{fsys: fsys}, backing: p.Dir()}, part: p, id: fsys.nextPartition.Add(1)}
 }
 
 // segmentName is the name of a sealed segment: digits sort before "current", so `cat MNT/T/0/*`

@@ -23,7 +23,7 @@ var (
 )
 
 func newRootNode(fsys *filesystem) *rootNode {
-	return &rootNode{dirBase{nodeBase{fsys: fsys}}}
+	return &rootNode{dirBase{nodeBase: nodeBase{fsys: fsys}, backing: fsys.log.Dir()}}
 }
 
 func (r *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
@@ -34,7 +34,7 @@ func (r *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	r.fsys.dirEntry(out)
+	r.fsys.dirEntry(t.Dir(), out)
 	return r.topicInode(ctx, name, t), 0
 }
 
@@ -75,7 +75,7 @@ func (r *rootNode) Mkdir(ctx context.Context, name string, mode uint32, out *fus
 		return nil, r.fsys.fail("mkdir", path, err)
 	}
 	r.fsys.logger.WithField("topic", name).Info("topic created")
-	r.fsys.dirEntry(out)
+	r.fsys.dirEntry(t.Dir(), out)
 	return r.NewInode(ctx, newTopicNode(r.fsys, t), fs.StableAttr{Mode: fuse.S_IFDIR}), 0
 }
 

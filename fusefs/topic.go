@@ -25,7 +25,7 @@ var (
 )
 
 func newTopicNode(fsys *filesystem, t *segments.Topic) *topicNode {
-	return &topicNode{dirBase: dirBase{nodeBase{fsys: fsys}}, topic: t}
+	return &topicNode{dirBase: dirBase{nodeBase: nodeBase{fsys: fsys}, backing: t.Dir()}, topic: t}
 }
 
 func (t *topicNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
@@ -40,7 +40,7 @@ func (t *topicNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	t.fsys.dirEntry(out)
+	t.fsys.dirEntry(p.Dir(), out)
 	return t.partitionInode(ctx, name, p), 0
 }
 
@@ -81,7 +81,7 @@ func (t *topicNode) Mkdir(ctx context.Context, name string, mode uint32, out *fu
 		return nil, t.fsys.fail("mkdir", path, err)
 	}
 	t.fsys.logger.WithField("path", path).Info("partition created")
-	t.fsys.dirEntry(out)
+	t.fsys.dirEntry(p.Dir(), out)
 	return t.NewInode(ctx, newPartitionNode(t.fsys, p), fs.StableAttr{Mode: fuse.S_IFDIR}), 0
 }
 
