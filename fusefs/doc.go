@@ -22,7 +22,8 @@
 // The kernel inode behind `current` and the one behind `<base>.log` are distinct FUSE nodes (same
 // st_ino, different generation): a handle of `current` is direct-I/O and appends to the partition,
 // one of `<base>.log` is cached or passthrough, and the kernel never mixes the two I/O modes on one
-// inode. After rmdir of its partition, a held `current` gets ENOENT for writes and closes cleanly.
+// inode. After rmdir of its partition, a held `current` gets ENOENT for writes and closes cleanly;
+// readers of it keep reading what the partition held (openReaders), as do readers of sealed segments.
 //
 // Append-only semantics are those of chattr +a: opening `current` for writing requires O_APPEND and
 // refuses O_TRUNC (EPERM); every FUSE WRITE is one Partition.Append, at the end of the partition

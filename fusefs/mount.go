@@ -59,6 +59,8 @@ type filesystem struct {
 	// nextPartition numbers partition nodes; it feeds the generation of segment nodes so a reused
 	// backing inode number never resolves to a stale node of a deleted or purged segment.
 	nextPartition atomic.Uint64
+	// readers keeps open readers of `current` reading after rmdir.
+	readers openReaders
 }
 
 // Mount mounts log at mountpoint and returns once the mount is live. The caller owns the server:

@@ -89,6 +89,15 @@ func (r *rootNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if errno := r.fsys.mutable("rmdir", path); errno != 0 {
 		return errno
 	}
+	if t, err := r.fsys.log.Topic(name); err == nil {
+		for _, n := range t.Partitions() {
+			if p, err := t.Partition(n); err == nil {
+				if err := r.fsys.readers.beforeDelete(p); err != nil {
+					return r.fsys.fail("rmdir", path, err)
+				}
+			}
+		}
+	}
 	if err := r.fsys.log.DeleteTopic(name); err != nil {
 		return r.fsys.fail("rmdir", path, err)
 	}

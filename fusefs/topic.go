@@ -98,6 +98,11 @@ func (t *topicNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if !ok {
 		return t.fsys.refuse("rmdir", path, syscall.ENOENT, "not a partition name")
 	}
+	if p, err := t.topic.Partition(n); err == nil {
+		if err := t.fsys.readers.beforeDelete(p); err != nil {
+			return t.fsys.fail("rmdir", path, err)
+		}
+	}
 	if err := t.topic.DeletePartition(n); err != nil {
 		return t.fsys.fail("rmdir", path, err)
 	}
