@@ -12,6 +12,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"segfs/segments"
 )
@@ -174,13 +175,21 @@ func (p *partitionNode) Unlink(ctx context.Context, name string) syscall.Errno {
 		return p.fsys.refuse("unlink", path, syscall.ENOENT, "the active segment is only called current")
 	}
 	if err := p.part.Purge(base); err != nil {
-		// Purge can fail after the segment left the partition (closing or unlinking its file); rm
-		// reports success exactly when the name is gone.
-		if _, lerr := p.part.Segment(base); !errors.Is(lerr, segments.ErrNotExist) {
+		// Purge can fail after the segment left the partition: closing its file, unlinking it, or
+		// syncing the directory after the unlink. rm reports success exactly when the segment is gone,
+		// from the partition and from the data dir.
+		_, lerr := p.part.Segment(base)
+		if !errors.Is(lerr, segments.ErrNotExist) || !backingGone(info.Path) {
 			return p.fsys.fail("unlink", path, err)
 		}
 		p.fsys.logger.WithField("path", path).WithError(err).Warn("segment purged; cleaning up its file failed")
 	}
 	p.fsys.logger.WithFields(logrus.Fields{"path": path, "bytes": info.Size}).Info("segment purged")
 	return 0
+}
+
+// backingGone reports whether the backing file at path no longer exists.
+func backingGone(path string) bool {
+	var st unix.Stat_t
+	return errors.Is(unix.Lstat(path, &st), unix.ENOENT)
 }
