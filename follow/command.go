@@ -3,6 +3,7 @@ package follow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -37,6 +38,9 @@ func run(c *cli.Context) error {
 	}
 	if c.IsSet("from") && c.Bool("from-start") {
 		return errors.New("--from and --from-start exclude each other")
+	}
+	if c.Int64("from") < 0 {
+		return fmt.Errorf("--from %d: partition offsets are not negative", c.Int64("from"))
 	}
 	if c.Duration("interval") <= 0 {
 		return errors.New("--interval must be positive")
