@@ -12,8 +12,8 @@ import (
 )
 
 // RotateNotifier carries segments' rotation callbacks to the kernel: after a rotation the kernel's
-// dentry for the partition's `current` is invalidated, so the next path walk finds the new segment
-// and `tail -F current` sees a new inode, as with multilog's rename of current.
+// dentry for the partition's `current` is deleted (notifyRotated), so the next path walk finds the
+// new segment and watchers see the old one go, as with multilog's rename of current.
 //
 // segments.Config.OnRotate must be set before segments.Open and Mount needs the log, hence the
 // two steps: pass Func() to the config, then the notifier to Mount in Options.Notifier.
