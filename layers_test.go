@@ -15,6 +15,7 @@ func layers() map[string]int {
 		"segfs":                                0, // the CLI
 		"segfs/daemon":                         1,
 		"segfs/bench":                          1, // drives mounts through the binary, like a user
+		"segfs/follow":                         1, // segfs tail: a client of a mount
 		"segfs/integration":                    1,
 		"segfs/fusefs":                         2,
 		"segfs/mountopts":                      2, // builds the configs of the layers below

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"segfs/daemon"
+	"segfs/follow"
 )
 
 // version is overridden at build time with -ldflags "-X main.version=...".
@@ -69,6 +70,6 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			}
 			return nil
 		},
-		Commands: []*cli.Command{mountCommand(g), umountCommand(g), benchCommand(), benchLimitsCommand()},
+		Commands: []*cli.Command{mountCommand(g), umountCommand(g), benchCommand(), benchLimitsCommand(), follow.Command()},
 	}
 }

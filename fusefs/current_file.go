@@ -22,8 +22,8 @@ type currentHandle struct {
 	write bool
 	// fd is a read-only descriptor of the backing file (-1 for write-only handles): reads fall back to
 	// it once the segment is purged, as reads of an unlinked file keep working, provided the segment
-	// was seen sealed first. The file of a segment deleted while active may end in padding or lack
-	// bytes that were never written, so it is not read.
+	// was seen sealed first or its partition was synced before rmdir (openReaders). Otherwise the file
+	// of a segment deleted while active may end in padding or lack bytes never written, so it is not read.
 	fd int
 }
 
@@ -57,10 +57,11 @@ func (h *currentHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.
 }
 
 // readPurged reads a purged segment from the descriptor kept since open, if the segment was seen
-// sealed (and so exact on disk); otherwise the segment is gone for this reader too (errNotExist).
+// sealed or its partition was synced before rmdir (so the file is exact on disk up to that size);
+// otherwise the segment is gone for this reader too (errNotExist).
 func (h *currentHandle) readPurged(dest []byte, off int64, errNotExist error) (fuse.ReadResult, syscall.Errno) {
-	last := h.node.sealed.Load()
-	if h.fd < 0 || last == nil {
+	last, ok := h.node.lastKnown()
+	if h.fd < 0 || !ok {
 		return nil, h.node.fsys.fail("read", h.path, errNotExist)
 	}
 	if off >= last.Size {
@@ -124,6 +125,7 @@ func (h *currentHandle) sync(op string) syscall.Errno {
 func (h *currentHandle) Release(ctx context.Context) syscall.Errno {
 	if h.fd >= 0 {
 		_ = unix.Close(h.fd)
+		h.node.fsys.readers.closed(h.node.part)
 	}
 	return 0
 }

@@ -6,12 +6,16 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 )
 
 // dirBase is embedded by the root, topic and partition directories. Its defaults refuse every way of
 // creating or moving a name; each directory type overrides what it does allow (mkdir, rmdir, unlink).
 type dirBase struct {
 	nodeBase
+	// backing is the directory in the data dir this one shows; its times are this directory's, so they
+	// change when an entry appears or goes away and survive remounts.
+	backing string
 }
 
 var (
@@ -28,9 +32,9 @@ var (
 	_ = (fs.NodeFsyncer)((*dirBase)(nil))
 )
 
-// dirAttr fills the attributes of any segfs directory. Directories carry no data of their own, so
-// their times are the mount's start.
-func (f *filesystem) dirAttr(out *fuse.Attr) {
+// dirAttr fills the attributes of any segfs directory; times are those of its backing directory
+// (the mount's start if that cannot be read, e.g. in the instant it is being deleted).
+func (f *filesystem) dirAttr(backing string, out *fuse.Attr) {
 	mode := uint32(0o755)
 	if f.readOnly {
 		mode = 0o555
@@ -39,14 +43,21 @@ func (f *filesystem) dirAttr(out *fuse.Attr) {
 	out.Nlink = 2
 	out.Uid, out.Gid = f.uid, f.gid
 	out.Blksize = blockSize
-	out.SetTimes(&f.started, &f.started, &f.started)
+	var st unix.Stat_t
+	if err := unix.Stat(backing, &st); err != nil {
+		out.SetTimes(&f.started, &f.started, &f.started)
+		return
+	}
+	out.Atime, out.Atimensec = uint64(st.Atim.Sec), uint32(st.Atim.Nsec)
+	out.Mtime, out.Mtimensec = uint64(st.Mtim.Sec), uint32(st.Mtim.Nsec)
+	out.Ctime, out.Ctimensec = uint64(st.Ctim.Sec), uint32(st.Ctim.Nsec)
 }
 
 // dirEntry fills a LOOKUP/MKDIR reply for a directory.
-func (f *filesystem) dirEntry(out *fuse.EntryOut) {
-	f.dirAttr(&out.Attr)
+func (f *filesystem) dirEntry(backing string, out *fuse.EntryOut) {
+	f.dirAttr(backing, &out.Attr)
 	out.SetEntryTimeout(dirTimeout)
-	out.SetAttrTimeout(dirTimeout)
+	out.SetAttrTimeout(dirAttrTimeout)
 }
 
 // dotEntries starts a listing with "." and "..": the kernel does not add them, and `ls -a`, `find`
@@ -64,8 +75,8 @@ func (d *dirBase) dotEntries(capacity int) []fuse.DirEntry {
 }
 
 func (d *dirBase) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	d.fsys.dirAttr(&out.Attr)
-	out.SetTimeout(dirTimeout)
+	d.fsys.dirAttr(d.backing, &out.Attr)
+	out.SetTimeout(dirAttrTimeout)
 	return 0
 }
 
@@ -79,6 +90,9 @@ func (d *dirBase) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAtt
 // refuseCreate is the answer to every attempt to create a name segfs does not define.
 func (d *dirBase) refuseCreate(op, name, why string) syscall.Errno {
 	path := d.path() + "/" + name
+	if errno := d.fsys.checkName(op, path, name); errno != 0 {
+		return errno
+	}
 	if errno := d.fsys.mutable(op, path); errno != 0 {
 		return errno
 	}
@@ -102,6 +116,9 @@ func (d *dirBase) Link(ctx context.Context, target fs.InodeEmbedder, name string
 }
 
 func (d *dirBase) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if errno := d.fsys.checkName("rename", d.path()+"/"+newName, newName); errno != 0 {
+		return errno
+	}
 	return d.refuseCreate("rename", name, "names are fixed: topics, partition numbers and segment bases")
 }
 
@@ -112,11 +129,17 @@ func (d *dirBase) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 
 // Rmdir: the kernel sends it only for names that are directories, which partitions do not have.
 func (d *dirBase) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if errno := d.fsys.checkName("rmdir", d.path()+"/"+name, name); errno != 0 {
+		return errno
+	}
 	return d.fsys.refuse("rmdir", d.path()+"/"+name, syscall.ENOTDIR, "not a directory")
 }
 
 // Unlink: the kernel sends it only for non-directories, which only partitions have.
 func (d *dirBase) Unlink(ctx context.Context, name string) syscall.Errno {
+	if errno := d.fsys.checkName("unlink", d.path()+"/"+name, name); errno != 0 {
+		return errno
+	}
 	return d.fsys.refuse("unlink", d.path()+"/"+name, syscall.EISDIR, "is a directory")
 }
 

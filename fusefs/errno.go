@@ -58,6 +58,18 @@ func (f *filesystem) fail(op, path string, err error) syscall.Errno {
 	return errno
 }
 
+// nameMax is NAME_MAX: the longest name a component can have, as on ext4. The kernel refuses names
+// over FUSE's own bound (1024 bytes) itself; segfs answers the rest the way ext4 does.
+const nameMax = 255
+
+// checkName refuses a name longer than nameMax with ENAMETOOLONG, before any other check.
+func (f *filesystem) checkName(op, path, name string) syscall.Errno {
+	if len(name) > nameMax {
+		return f.refuse(op, path, syscall.ENAMETOOLONG, "names are at most 255 bytes")
+	}
+	return 0
+}
+
 // mutable refuses every mutation of a read-only mount with EROFS.
 func (f *filesystem) mutable(op, path string) syscall.Errno {
 	if f.readOnly {

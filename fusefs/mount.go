@@ -27,11 +27,16 @@ type Options struct {
 }
 
 const (
-	// maxWrite bounds one FUSE WRITE and therefore the size of a write() that lands as one atomic append.
+	// maxWrite bounds one FUSE WRITE (256 pages, the kernel's max_pages limit). A write() lands as one
+	// atomic append only while the kernel fits it into one request: up to 255 pages for a buffer that
+	// does not start on a page boundary.
 	maxWrite = 1 << 20
 	// dirTimeout: topics and partitions change only through this mount, whose mkdir/rmdir replies keep
 	// the kernel's dentries right, so the kernel may cache them for long.
 	dirTimeout = time.Hour
+	// dirAttrTimeout: a directory's mtime also changes behind the kernel's back, when a rotation adds a
+	// segment or retention purges one.
+	dirAttrTimeout = time.Second
 	// sealedTimeout: sealed segments are immutable; only retention or unlink removes them.
 	sealedTimeout = time.Hour
 	// blockSize is st_blksize: stdio sizes its buffers from it, and a log writer should not sit on
@@ -45,7 +50,7 @@ type filesystem struct {
 	logger   logrus.FieldLogger
 	readOnly bool
 	uid, gid uint32
-	started  time.Time // directories' times: they have no history of their own
+	started  time.Time // directories' times when their backing directory cannot be read
 	// passthrough is whether the kernel offered FUSE passthrough; go-fuse still falls back to
 	// FOPEN_KEEP_CACHE by itself when registering a backing file fails (not root, old kernel).
 	passthrough atomic.Bool
@@ -54,6 +59,8 @@ type filesystem struct {
 	// nextPartition numbers partition nodes; it feeds the generation of segment nodes so a reused
 	// backing inode number never resolves to a stale node of a deleted or purged segment.
 	nextPartition atomic.Uint64
+	// readers keeps open readers of `current` reading after rmdir.
+	readers openReaders
 }
 
 // Mount mounts log at mountpoint and returns once the mount is live. The caller owns the server:

@@ -3,6 +3,7 @@ package fusefs
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"segfs/segments"
 )
@@ -32,7 +34,7 @@ var (
 )
 
 func newPartitionNode(fsys *filesystem, p *segments.Partition) *partitionNode {
-	return &partitionNode{dirBase: dirBase{nodeBase{fsys: fsys}}, part: p, id: fsys.nextPartition.Add(1)}
+	return &partitionNode{dirBase: dirBase{nodeBase: nodeBase{fsys: fsys}, backing: p.Dir()}, part: p, id: fsys.nextPartition.Add(1)}
 }
 
 // segmentName is the name of a sealed segment: digits sort before "current", so `cat MNT/T/0/*`
@@ -81,6 +83,19 @@ func (p *partitionNode) listing() ([]segments.SegmentInfo, syscall.Errno) {
 }
 
 func (p *partitionNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if errno := p.fsys.checkName("lookup", p.path()+"/"+name, name); errno != 0 {
+		return nil, errno
+	}
+	if name == streamName {
+		if errno := p.fsys.streamEntry(p.part, out); errno != 0 {
+			return nil, errno
+		}
+		if ch := p.GetChild(name); ch != nil {
+			return ch, 0
+		}
+		node := &streamNode{nodeBase: nodeBase{fsys: p.fsys}, part: p.part}
+		return p.NewInode(ctx, node, fs.StableAttr{Mode: fuse.S_IFREG}), 0
+	}
 	if name == currentName {
 		segs, errno := p.listing()
 		if errno != 0 {
@@ -135,12 +150,18 @@ func (p *partitionNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errn
 // fail before it reaches the rmdir that deletes the data. The name reappears at once.
 func (p *partitionNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	path := p.path() + "/" + name
+	if errno := p.fsys.checkName("unlink", path, name); errno != 0 {
+		return errno
+	}
 	if errno := p.fsys.mutable("unlink", path); errno != 0 {
 		return errno
 	}
 	if name == currentName {
 		p.fsys.logger.WithField("path", path).Debug("unlink of current: no-op, the active segment stays")
 		return 0
+	}
+	if name == streamName {
+		return p.fsys.refuse("unlink", path, syscall.EPERM, ".stream is the partition itself; rmdir deletes it")
 	}
 	base, ok := parseSegmentName(name)
 	if !ok {
@@ -154,8 +175,21 @@ func (p *partitionNode) Unlink(ctx context.Context, name string) syscall.Errno {
 		return p.fsys.refuse("unlink", path, syscall.ENOENT, "the active segment is only called current")
 	}
 	if err := p.part.Purge(base); err != nil {
-		return p.fsys.fail("unlink", path, err)
+		// Purge can fail after the segment left the partition: closing its file, unlinking it, or
+		// syncing the directory after the unlink. rm reports success exactly when the segment is gone,
+		// from the partition and from the data dir.
+		_, lerr := p.part.Segment(base)
+		if !errors.Is(lerr, segments.ErrNotExist) || !backingGone(info.Path) {
+			return p.fsys.fail("unlink", path, err)
+		}
+		p.fsys.logger.WithField("path", path).WithError(err).Warn("segment purged; cleaning up its file failed")
 	}
 	p.fsys.logger.WithFields(logrus.Fields{"path": path, "bytes": info.Size}).Info("segment purged")
 	return 0
+}
+
+// backingGone reports whether the backing file at path no longer exists.
+func backingGone(path string) bool {
+	var st unix.Stat_t
+	return errors.Is(unix.Lstat(path, &st), unix.ENOENT)
 }

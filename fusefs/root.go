@@ -23,15 +23,18 @@ var (
 )
 
 func newRootNode(fsys *filesystem) *rootNode {
-	return &rootNode{dirBase{nodeBase{fsys: fsys}}}
+	return &rootNode{dirBase{nodeBase: nodeBase{fsys: fsys}, backing: fsys.log.Dir()}}
 }
 
 func (r *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if errno := r.fsys.checkName("lookup", "/"+name, name); errno != 0 {
+		return nil, errno
+	}
 	t, err := r.fsys.log.Topic(name)
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	r.fsys.dirEntry(out)
+	r.fsys.dirEntry(t.Dir(), out)
 	return r.topicInode(ctx, name, t), 0
 }
 
@@ -58,6 +61,9 @@ func (r *rootNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 // Mkdir creates a topic with the log's default partition count.
 func (r *rootNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	path := "/" + name
+	if errno := r.fsys.checkName("mkdir", path, name); errno != 0 {
+		return nil, errno
+	}
 	if errno := r.fsys.mutable("mkdir", path); errno != 0 {
 		return nil, errno
 	}
@@ -69,7 +75,7 @@ func (r *rootNode) Mkdir(ctx context.Context, name string, mode uint32, out *fus
 		return nil, r.fsys.fail("mkdir", path, err)
 	}
 	r.fsys.logger.WithField("topic", name).Info("topic created")
-	r.fsys.dirEntry(out)
+	r.fsys.dirEntry(t.Dir(), out)
 	return r.NewInode(ctx, newTopicNode(r.fsys, t), fs.StableAttr{Mode: fuse.S_IFDIR}), 0
 }
 
@@ -77,8 +83,20 @@ func (r *rootNode) Mkdir(ctx context.Context, name string, mode uint32, out *fus
 // are interface files, as in cgroupfs.
 func (r *rootNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	path := "/" + name
+	if errno := r.fsys.checkName("rmdir", path, name); errno != 0 {
+		return errno
+	}
 	if errno := r.fsys.mutable("rmdir", path); errno != 0 {
 		return errno
+	}
+	if t, err := r.fsys.log.Topic(name); err == nil {
+		for _, n := range t.Partitions() {
+			if p, err := t.Partition(n); err == nil {
+				if err := r.fsys.readers.beforeDelete(p); err != nil {
+					return r.fsys.fail("rmdir", path, err)
+				}
+			}
+		}
 	}
 	if err := r.fsys.log.DeleteTopic(name); err != nil {
 		return r.fsys.fail("rmdir", path, err)

@@ -32,6 +32,15 @@ func (s *segmentNode) info() (segments.SegmentInfo, error) {
 	return info, err
 }
 
+// lastKnown is what a descriptor opened before the segment went away may still serve: the sealed
+// state it last saw, or the state recorded when its partition was deleted under an open reader.
+func (s *segmentNode) lastKnown() (segments.SegmentInfo, bool) {
+	if last := s.sealed.Load(); last != nil {
+		return *last, true
+	}
+	return s.fsys.readers.lastSeen(s.part, s.base)
+}
+
 // segmentAttr fills attributes from the segment's own state: exact logical size (for the active
 // segment including bytes not yet persisted), mtime of the last append, st_blocks and st_ino of the
 // backing file.
@@ -74,8 +83,8 @@ func (s *segmentNode) getattr(out *fuse.AttrOut, afterPurge bool) syscall.Errno 
 		s.fsys.segmentAttr(info, &out.Attr)
 		return 0
 	}
-	if last := s.sealed.Load(); afterPurge && last != nil && errors.Is(err, segments.ErrNotExist) {
-		s.fsys.segmentAttr(*last, &out.Attr)
+	if last, ok := s.lastKnown(); afterPurge && ok && errors.Is(err, segments.ErrNotExist) {
+		s.fsys.segmentAttr(last, &out.Attr)
 		out.Nlink = 0
 		return 0
 	}
@@ -152,6 +161,7 @@ func (c *currentNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, ui
 		if h.fd, err = openBacking(info); err != nil {
 			return nil, 0, c.fsys.fail("open", path, err)
 		}
+		c.fsys.readers.opened(c.part)
 	}
 	// Direct I/O: the content changes under the kernel, which must neither cache it nor clip reads
 	// to a size it cached.

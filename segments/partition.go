@@ -56,6 +56,9 @@ func (p *Partition) Topic() string { return p.topic }
 // ID is the partition number.
 func (p *Partition) ID() int { return p.id }
 
+// Dir is the partition's backing directory: its times are the partition's.
+func (p *Partition) Dir() string { return p.dir }
+
 // Size is the end offset of the partition: every byte appended, persisted or not.
 func (p *Partition) Size() int64 { return p.end.Load() }
 

@@ -23,6 +23,9 @@ type Topic struct {
 // Name is the topic name.
 func (t *Topic) Name() string { return t.name }
 
+// Dir is the topic's backing directory: its times are the topic's.
+func (t *Topic) Dir() string { return t.dir }
+
 // Partitions lists the partition numbers, sorted.
 func (t *Topic) Partitions() []int {
 	t.mu.Lock()
