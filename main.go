@@ -8,6 +8,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
+
+	"segfs/bench"
 )
 
 // version is overridden at build time with -ldflags "-X main.version=...".
@@ -65,6 +67,6 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			}
 			return nil
 		},
-		Commands: []*cli.Command{mountCommand(st), umountCommand(st), benchCommand(), benchLimitsCommand()},
+		Commands: []*cli.Command{mountCommand(st), umountCommand(st), bench.Command(version), bench.LimitsCommand(version)},
 	}
 }

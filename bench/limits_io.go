@@ -66,7 +66,7 @@ func alternate(rep int, a, b func() error) error {
 	return b()
 }
 
-func runTarget1(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
+func measureLargeAppends(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
 	const name = "dd append MB/s vs fio seq O_DIRECT write bs=1M"
 	if _, err := exec.LookPath("fio"); err != nil {
 		t.Checks = append(t.Checks, skipCheck(name, "fio is not installed"))
@@ -128,7 +128,7 @@ func runTarget1(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
 	return nil
 }
 
-func runTarget2(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
+func measureSmallDurableAppends(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
 	const name = "4 KiB write+fsync IOPS vs fio --direct=1 --sync=1 --bs=4k"
 	if _, err := exec.LookPath("fio"); err != nil {
 		t.Checks = append(t.Checks, skipCheck(name, "fio is not installed"))
