@@ -158,11 +158,12 @@ func prepareTopic(topicDir string, n int, raw bool) error {
 
 func toResult(cfg *Config, m Mode, r *runResult) *ModeResult {
 	res := &ModeResult{Mode: m, WindowSeconds: r.window.Seconds(),
-		Producer:        &Throughput{Bytes: r.prodBytes, MBps: mbps(r.prodBytes, r.window)},
-		ProducerLatency: summarize(r.prodHist),
-		ConsumerLatency: summarize(r.consHist),
-		EndToEnd:        summarize(r.e2e),
-		EmptyPolls:      r.emptyPolls,
+		Producer:                   &Throughput{Bytes: r.prodBytes, MBps: mbps(r.prodBytes, r.window)},
+		ProducerLatency:            summarize(r.prodHist),
+		ProducerLatencyUncorrected: summarize(r.prodRaw),
+		ConsumerLatency:            summarize(r.consHist),
+		EndToEnd:                   summarize(r.e2e),
+		EmptyPolls:                 r.emptyPolls,
 	}
 	agg := res.Producer.MBps
 	if cfg.Consumers > 0 {
