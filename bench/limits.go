@@ -145,6 +145,8 @@ type LimitCheck struct {
 	Status   string  `json:"status"`
 	Reason   string  `json:"reason,omitempty"` // why it was skipped or failed
 	Note     string  `json:"note,omitempty"`   // context for reading the result (the disk's own tail)
+	// Commands are the exact commands of the two sides, for a reader to rerun them by hand.
+	Commands []string `json:"commands,omitempty"`
 	// Samples are the per-repetition values the medians were taken from.
 	MeasuredSamples []float64 `json:"measured_samples,omitempty"`
 	BaselineSamples []float64 `json:"baseline_samples,omitempty"`
