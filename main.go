@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
+	"segfs/bench"
 	"segfs/daemon"
 	"segfs/follow"
 )
@@ -70,6 +71,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			}
 			return nil
 		},
-		Commands: []*cli.Command{mountCommand(g), umountCommand(g), benchCommand(), benchLimitsCommand(), follow.Command()},
+		Commands: []*cli.Command{
+			mountCommand(g), umountCommand(g), bench.Command(version), bench.LimitsCommand(version), follow.Command(),
+		},
 	}
 }

@@ -99,13 +99,17 @@ type Config struct {
 	// DaemonEnv, if set, adds environment variables to the daemon of each FUSE mode (bench-limits asks
 	// for a profile per mode with it).
 	DaemonEnv func(Mode) []string `json:"-"`
-	// Progress receives the per-mode progress line; nil means quiet.
-	Progress io.Writer `json:"-"`
+	// Rate, if positive, runs the producers open-loop: together they send this many bytes per second on a
+	// fixed schedule, and producer latency is measured from each write's scheduled time.
+	Rate int64 `json:"rate_bytes_per_s,omitempty"`
+	// Progress receives the per-mode progress; nil means quiet. ProgressStyle says how.
+	Progress      io.Writer     `json:"-"`
+	ProgressStyle ProgressStyle `json:"-"`
 	// Log receives notes (skipped columns, cleanup trouble); nil discards them.
 	Log io.Writer `json:"-"`
 }
 
-// Defaults returns the issue's defaults: the seed's workload shape (4×4, 1000-byte messages, 1000 per batch).
+// Defaults returns the seed's workload shape (4×4, 1000-byte messages, 1000 per batch).
 func Defaults() Config {
 	return Config{
 		Producers: 4, Consumers: 4, MessageSize: 1000, Batch: 1000,
@@ -136,6 +140,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--duration must be positive (or set --bytes)")
 	case c.Warmup < 0:
 		return fmt.Errorf("--warmup must not be negative")
+	case c.Rate < 0:
+		return fmt.Errorf("--rate must be positive")
 	case c.SegmentSize <= 0:
 		return fmt.Errorf("--segment-size must be positive")
 	case len(c.Modes) == 0:
@@ -157,40 +163,4 @@ func ParseFsync(s string) (int, error) {
 		return 0, fmt.Errorf("--fsync: %q is not every, never or a positive count", s)
 	}
 	return n, nil
-}
-
-// ParseSize reads a byte count: plain digits, k/K/M/G/T and KiB/MiB/GiB/TiB (powers of 1024, as fio and dd
-// read them), or kB/MB/GB/TB (powers of 1000).
-func ParseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	i := len(t)
-	for i > 0 && (t[i-1] < '0' || t[i-1] > '9') {
-		i--
-	}
-	num, unit := t[:i], strings.TrimSpace(t[i:])
-	mult := map[string]int64{
-		"": 1, "b": 1, "B": 1,
-		"k": 1 << 10, "K": 1 << 10, "KiB": 1 << 10, "kB": 1e3, "KB": 1e3,
-		"M": 1 << 20, "MiB": 1 << 20, "MB": 1e6,
-		"G": 1 << 30, "GiB": 1 << 30, "GB": 1e9,
-		"T": 1 << 40, "TiB": 1 << 40, "TB": 1e12,
-	}[unit]
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || mult == 0 || n < 0 || (n > 0 && n > (1<<62)/mult) {
-		return 0, fmt.Errorf("size %q: want a number with an optional k/M/G or KiB/MiB/GiB suffix", s)
-	}
-	return n * mult, nil
-}
-
-// FormatSize renders a size the way mount options read it, exact: "1GiB", "64MiB", "12345".
-func FormatSize(n int64) string {
-	for _, u := range []struct {
-		suffix string
-		size   int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if n >= u.size && n%u.size == 0 {
-			return strconv.FormatInt(n/u.size, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(n, 10)
 }

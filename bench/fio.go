@@ -31,6 +31,10 @@ func fioArgs(cfg *Config, dir, out string) ([]string, int) {
 	if cfg.FsyncEvery > 0 {
 		args = append(args, "--fsync="+strconv.Itoa(cfg.FsyncEvery))
 	}
+	if cfg.Rate > 0 {
+		// fio's own rate limit, evenly spaced; its latency is from the actual submission (uncorrected).
+		args = append(args, "--rate="+strconv.FormatInt(max(cfg.Rate/int64(cfg.Producers), 1), 10))
+	}
 	if cfg.Bytes > 0 {
 		per := (cfg.Bytes/int64(cfg.Producers) + int64(bs) - 1) / int64(bs) * int64(bs)
 		return append(args, "--size="+strconv.FormatInt(per, 10)), bs

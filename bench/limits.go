@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// `segfs bench-limits` measures issue 7's targets: each one a segfs number next to its baseline (fio
+// `segfs bench-limits` measures how close segfs gets to the machine's limits: each target is a segfs number next to its baseline (fio
 // on the backing filesystem, cat of the backing file, the buffered column, a fixed budget) measured in
 // the same run, as a ratio against the target ratio. Ratios, not absolute numbers, because the machine
 // is whatever the user has; and the baseline runs right next to the measurement so that load on a shared
@@ -29,7 +29,7 @@ const (
 	StatusError = "ERROR" // the measurement itself failed
 )
 
-// LimitsConfig sizes every target. DefaultLimits is the issue's full run; QuickLimits is a smoke run.
+// LimitsConfig sizes every target. DefaultLimits is the full run; QuickLimits is a smoke run.
 type LimitsConfig struct {
 	DataDir string `json:"data_dir"`
 	Binary  string `json:"binary,omitempty"`
@@ -56,12 +56,13 @@ type LimitsConfig struct {
 	StartupSegLen int64         `json:"startup_segment_size"` // 6: size of each (sparse) sealed segment
 
 	// ProfileDir, if set, makes every daemon write a CPU and a heap profile there at exit.
-	ProfileDir string    `json:"profile_dir,omitempty"`
-	Progress   io.Writer `json:"-"`
-	Log        io.Writer `json:"-"`
+	ProfileDir    string        `json:"profile_dir,omitempty"`
+	Progress      io.Writer     `json:"-"`
+	ProgressStyle ProgressStyle `json:"-"`
+	Log           io.Writer     `json:"-"`
 }
 
-// DefaultLimits is the issue's full-size run.
+// DefaultLimits is the full-size run.
 func DefaultLimits() LimitsConfig {
 	return LimitsConfig{
 		Targets: []int{1, 2, 3, 4, 5, 6}, Repeat: 3, DropCaches: true,
@@ -144,12 +145,14 @@ type LimitCheck struct {
 	Status   string  `json:"status"`
 	Reason   string  `json:"reason,omitempty"` // why it was skipped or failed
 	Note     string  `json:"note,omitempty"`   // context for reading the result (the disk's own tail)
+	// Commands are the exact commands of the two sides, for a reader to rerun them by hand.
+	Commands []string `json:"commands,omitempty"`
 	// Samples are the per-repetition values the medians were taken from.
 	MeasuredSamples []float64 `json:"measured_samples,omitempty"`
 	BaselineSamples []float64 `json:"baseline_samples,omitempty"`
 }
 
-// LimitTarget is one of the issue's targets with its checks and the evidence gathered on the way.
+// LimitTarget is one target with its checks and the evidence gathered on the way.
 type LimitTarget struct {
 	ID           int            `json:"id"`
 	Title        string         `json:"title"`
@@ -193,19 +196,26 @@ func (r *LimitsReport) Err() error {
 
 // limitTarget is how one target is measured. run fills t's checks and details.
 type limitTarget struct {
-	title string
-	run   func(ctx context.Context, r *limitsRun, t *LimitTarget) error
+	title   string
+	summary string // for the help text
+	run     func(ctx context.Context, r *limitsRun, t *LimitTarget) error
 }
 
-// limitTargets is indexed by target number - 1, in the issue's order.
+// limitTargets is indexed by target number - 1.
 func limitTargets() []limitTarget {
 	return []limitTarget{
-		{"Large appends: dd bs=1M oflag=append (incl. close) vs fio sequential O_DIRECT write bs=1M", runTarget1},
-		{"Small durable appends: 4 KiB write+fsync loop vs fio --direct=1 --sync=1 --bs=4k", runTarget2},
-		{"Predictable latency: segfs bench defaults, dsync-deferred vs buffered", runTarget3},
-		{"Sealed segment reads: cat through the mount vs cat of the backing file", runTarget4},
-		{"Memory: RSS with many partitions written once, now idle", runTarget5},
-		{"Start-up: mount a data dir of many partitions and segments, no data scanned", runTarget6},
+		{"Large appends: dd bs=1M oflag=append (incl. close) vs fio sequential O_DIRECT write bs=1M",
+			"dd appends vs fio O_DIRECT writes", measureLargeAppends},
+		{"Small durable appends: 4 KiB write+fsync loop vs fio --direct=1 --sync=1 --bs=4k",
+			"write+fsync loop vs fio O_SYNC IOPS", measureSmallDurableAppends},
+		{"Predictable latency: segfs bench defaults, dsync-deferred vs buffered",
+			"segfs bench tail latency", measureTailLatency},
+		{"Sealed segment reads: cat through the mount vs cat of the backing file",
+			"cat of a sealed segment vs the backing file (cold and warm)", measureSealedReads},
+		{"Memory: RSS with many partitions written once, now idle",
+			"RSS with many idle partitions", measureIdleMemory},
+		{"Start-up: mount a data dir of many partitions and segments, no data scanned",
+			"start-up time of a big data dir", measureStartup},
 	}
 }
 
@@ -243,7 +253,7 @@ func RunLimits(ctx context.Context, cfg LimitsConfig, version string) (*LimitsRe
 	for _, id := range cfg.Targets {
 		spec := limitTargets()[id-1]
 		t := LimitTarget{ID: id, Title: spec.title, Details: map[string]any{}, LoadAvgStart: loadAvg()}
-		r := &limitsRun{cfg: &cfg, logw: logw, pr: newProgress(cfg.Progress, fmt.Sprintf("target %d", id))}
+		r := &limitsRun{cfg: &cfg, logw: logw, pr: newProgress(cfg.Progress, cfg.ProgressStyle, fmt.Sprintf("target %d", id))}
 		start := time.Now()
 		err := spec.run(ctx, r, &t)
 		r.pr.done()

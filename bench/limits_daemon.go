@@ -9,15 +9,17 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"segfs/units"
 )
 
 // The daemon-wide targets: memory with many idle partitions (5) and start-up time on a big data dir (6).
 
 const mib = 1 << 20
 
-func runTarget5(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
+func measureIdleMemory(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
 	n := r.cfg.RSSPartitions
-	opts := fmt.Sprintf("%s,max_dirty=%s,partitions=%d", defaultOpts, FormatSize(r.cfg.MaxDirty), n)
+	opts := fmt.Sprintf("%s,max_dirty=%s,partitions=%d", defaultOpts, units.FormatSize(r.cfg.MaxDirty), n)
 	m, err := r.mount(ctx, "target5", opts)
 	if err != nil {
 		return err
@@ -87,7 +89,7 @@ func appendOnce(path string, b []byte) error {
 // block multiple, so recovery has a partial tail block to read, as after most real shutdowns.
 const startupActiveBytes = 1000
 
-func runTarget6(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
+func measureStartup(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
 	dir, err := os.MkdirTemp(r.cfg.DataDir, "segfs-limits-target6-")
 	if err != nil {
 		return fmt.Errorf("temp dir under --data: %w", err)

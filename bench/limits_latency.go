@@ -5,9 +5,9 @@ import (
 	"fmt"
 )
 
-// runTarget3 runs `segfs bench` with its defaults on the buffered and dsync-deferred columns only, and
+// measureTailLatency runs `segfs bench` with its defaults on the buffered and dsync-deferred columns only, and
 // judges the tail of the default mode against its own median and its consumers against buffered's.
-func runTarget3(ctx context.Context, r *limitsRun, t *LimitTarget) error {
+func measureTailLatency(ctx context.Context, r *limitsRun, t *LimitTarget) error {
 	cfg := Defaults()
 	cfg.DataDir, cfg.Binary = r.cfg.DataDir, r.cfg.Binary
 	cfg.Duration, cfg.Warmup = r.cfg.BenchDuration, r.cfg.BenchWarmup
@@ -19,7 +19,7 @@ func runTarget3(ctx context.Context, r *limitsRun, t *LimitTarget) error {
 			cfg.Modes = append(cfg.Modes, m)
 		}
 	}
-	cfg.Progress, cfg.Log = r.cfg.Progress, r.logw
+	cfg.Progress, cfg.ProgressStyle, cfg.Log = r.cfg.Progress, r.cfg.ProgressStyle, r.logw
 	if r.cfg.ProfileDir != "" {
 		cfg.DaemonEnv = func(m Mode) []string { return r.profileEnv("target3-" + m.Name) }
 	}

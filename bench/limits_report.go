@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -31,16 +32,38 @@ func WriteLimitsTable(w io.Writer, r *LimitsReport) error {
 	for _, t := range r.Targets {
 		fmt.Fprintf(&b, "- %d. %s: %.1f s, load average %.2f → %.2f", t.ID, t.Title, t.Seconds, t.LoadAvgStart[0], t.LoadAvgEnd[0])
 		for _, c := range t.Checks {
-			for _, s := range []string{c.Reason, c.Note} {
+			for _, s := range []string{c.Reason, c.Note, spread(c)} {
 				if s != "" {
 					fmt.Fprintf(&b, "; %s: %s", c.Name, s)
 				}
 			}
 		}
 		b.WriteString("\n")
+		for _, c := range t.Checks {
+			for _, cmd := range c.Commands {
+				fmt.Fprintf(&b, "  - `%s`\n", cmd)
+			}
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// spread says how far apart the repetitions were: a median of samples that disagree by 2× is read
+// differently from one of samples within 5%.
+func spread(c LimitCheck) string {
+	if len(c.MeasuredSamples) < 2 || (c.Status != StatusPass && c.Status != StatusMiss) {
+		return ""
+	}
+	r := func(xs []float64) string {
+		lo, hi := slices.Min(xs), slices.Max(xs)
+		return formatValue(lo, c.Unit) + " – " + formatValue(hi, c.Unit)
+	}
+	s := fmt.Sprintf("%d samples, measured %s", len(c.MeasuredSamples), r(c.MeasuredSamples))
+	if len(c.BaselineSamples) > 1 {
+		s += ", baseline " + r(c.BaselineSamples)
+	}
+	return s
 }
 
 // formatValue prints a measurement in its unit the way the seed's table prints them.

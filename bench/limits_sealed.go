@@ -5,15 +5,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"segfs/units"
 )
 
-// runTarget4 reads one sealed segment with cat through the mount and from the backing file, cold
+// measureSealedReads reads one sealed segment with cat through the mount and from the backing file, cold
 // (caches dropped before each read) and warm (right after a read of the same file). Sealed segments are
 // meant to be served by FUSE passthrough, so the daemon's request count during the mount's reads is
 // recorded as the evidence of whether the reads reached it.
-func runTarget4(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
+func measureSealedReads(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
 	size := r.cfg.SealedSize
-	m, err := r.mount(ctx, "target4", defaultOpts+",segment_size="+FormatSize(size))
+	m, err := r.mount(ctx, "target4", defaultOpts+",segment_size="+units.FormatSize(size))
 	if err != nil {
 		return err
 	}
@@ -22,7 +24,7 @@ func runTarget4(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
 	if err != nil {
 		return err
 	}
-	r.pr.note(fmt.Sprintf("writing a %s segment and sealing it", FormatSize(size)))
+	r.pr.note(fmt.Sprintf("writing a %s segment and sealing it", units.FormatSize(size)))
 	if err := fillAndSeal(filepath.Join(dir, "current"), size); err != nil {
 		return err
 	}
@@ -71,7 +73,7 @@ func runTarget4(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
 		reps := 2*r.cfg.Repeat + 1
 		var mnt, back []float64
 		for rep := range reps {
-			r.pr.note(fmt.Sprintf("rep %d/%d: cold cat of %s, mount and backing file", rep+1, reps, FormatSize(size)))
+			r.pr.note(fmt.Sprintf("rep %d/%d: cold cat of %s, mount and backing file", rep+1, reps, units.FormatSize(size)))
 			if err := alternate(rep, cold(catMount(&mnt)), cold(catBacking(&back))); err != nil {
 				return err
 			}
@@ -82,7 +84,7 @@ func runTarget4(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
 	}
 	var mnt, back []float64
 	for rep := range r.cfg.Repeat {
-		r.pr.note(fmt.Sprintf("rep %d/%d: warm cat of %s, mount and backing file", rep+1, r.cfg.Repeat, FormatSize(size)))
+		r.pr.note(fmt.Sprintf("rep %d/%d: warm cat of %s, mount and backing file", rep+1, r.cfg.Repeat, units.FormatSize(size)))
 		primeMount, primeBacking := catMount(new([]float64)), catBacking(new([]float64))
 		err := alternate(rep,
 			func() error { return seq(primeMount, catMount(&mnt)) },

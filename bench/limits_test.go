@@ -177,3 +177,21 @@ func TestQuickLimitsIsSmallerThanDefault(t *testing.T) {
 		t.Errorf("quick mode is not quick: %+v", q)
 	}
 }
+
+func TestLimitsTablePrintsSpreadAndCommands(t *testing.T) {
+	c := newCheck("dd vs fio", "MB/s", 900, 1000, ">=", 0.9)
+	c.MeasuredSamples, c.BaselineSamples = []float64{850, 900, 990}, []float64{1000, 1010, 980}
+	c.Commands = []string{"dd if=/dev/zero bs=1M count=8 oflag=append conv=notrunc of=X", "fio --name=seqwrite"}
+	rep := &LimitsReport{Targets: []LimitTarget{{ID: 1, Title: "Large appends", Checks: []LimitCheck{c}}}}
+	var b strings.Builder
+	if err := WriteLimitsTable(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"3 samples, measured 850 MB/s – 990 MB/s, baseline 980 MB/s – 1,010 MB/s",
+		"  - `dd if=/dev/zero bs=1M count=8 oflag=append conv=notrunc of=X`\n", "  - `fio --name=seqwrite`\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}

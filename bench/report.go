@@ -28,18 +28,21 @@ type Verification struct {
 
 // ModeResult is one column. Nil fields are measurements the column does not have (fio has no consumers).
 type ModeResult struct {
-	Mode            Mode          `json:"mode"`
-	MountOptions    string        `json:"mount_options,omitempty"`
-	WindowSeconds   float64       `json:"window_s"`
-	Producer        *Throughput   `json:"producer"`
-	Consumer        *Throughput   `json:"consumer"`
-	AggregateMBps   *float64      `json:"aggregate_mb_per_s"`
-	ProducerLatency *Latency      `json:"producer_latency"`
-	ConsumerLatency *Latency      `json:"consumer_latency"`
-	EndToEnd        *Latency      `json:"end_to_end_latency"`
-	Verification    *Verification `json:"verification,omitempty"`
-	EmptyPolls      int64         `json:"empty_polls,omitempty"` // consumer read()s at EOF, not in consumer latency
-	Fio             *FioInfo      `json:"fio,omitempty"`
+	Mode          Mode        `json:"mode"`
+	MountOptions  string      `json:"mount_options,omitempty"`
+	WindowSeconds float64     `json:"window_s"`
+	Producer      *Throughput `json:"producer"`
+	Consumer      *Throughput `json:"consumer"`
+	AggregateMBps *float64    `json:"aggregate_mb_per_s"`
+	// ProducerLatency is from the scheduled send when the run has a rate (corrected for coordinated
+	// omission), from the actual send otherwise; ProducerLatencyUncorrected is the latter of a rate run.
+	ProducerLatency            *Latency      `json:"producer_latency"`
+	ProducerLatencyUncorrected *Latency      `json:"producer_latency_uncorrected,omitempty"`
+	ConsumerLatency            *Latency      `json:"consumer_latency"`
+	EndToEnd                   *Latency      `json:"end_to_end_latency"`
+	Verification               *Verification `json:"verification,omitempty"`
+	EmptyPolls                 int64         `json:"empty_polls,omitempty"` // consumer read()s at EOF, not in consumer latency
+	Fio                        *FioInfo      `json:"fio,omitempty"`
 	// Daemon is what the column's segfs daemon did during the workload (CPU, FUSE requests, disk reads
 	// and writes): the first evidence when a column is slower than expected.
 	Daemon *ProcDelta `json:"daemon,omitempty"`
@@ -160,7 +163,12 @@ func WriteTable(w io.Writer, r *Report) error {
 		}
 	}
 	all := []string{"p50", "p90", "p99", "p999", "p9999", "max", "std dev"}
-	latency("Producer latency", func(m ModeResult) *Latency { return m.ProducerLatency }, all)
+	if r.Config.Rate > 0 {
+		latency("Producer latency, from the scheduled send (corrected)", func(m ModeResult) *Latency { return m.ProducerLatency }, all)
+		latency("Producer latency, from the actual send (uncorrected)", func(m ModeResult) *Latency { return m.ProducerLatencyUncorrected }, all)
+	} else {
+		latency("Producer latency", func(m ModeResult) *Latency { return m.ProducerLatency }, all)
+	}
 	latency("Consumer latency", func(m ModeResult) *Latency { return m.ConsumerLatency }, all)
 	latency("End-to-end latency", func(m ModeResult) *Latency { return m.EndToEnd }, []string{"p50", "p99", "p9999"})
 	_, err := io.WriteString(w, b.String())

@@ -148,21 +148,6 @@ func TestFormatting(t *testing.T) {
 }
 
 func TestParseFlags(t *testing.T) {
-	for in, want := range map[string]int64{"0": 0, "4096": 4096, "1GiB": 1 << 30, "64MiB": 64 << 20, "2G": 2 << 30, "10k": 10240, "3MB": 3e6} {
-		if got, err := ParseSize(in); err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "GiB", "1XB", "-1", "99999999999T"} {
-		if _, err := ParseSize(bad); err == nil {
-			t.Errorf("ParseSize(%q) accepted", bad)
-		}
-	}
-	for _, n := range []int64{1 << 30, 64 << 20, 12345, 3 << 10} {
-		if got, _ := ParseSize(FormatSize(n)); got != n {
-			t.Errorf("FormatSize(%d) = %q does not round-trip", n, FormatSize(n))
-		}
-	}
 	for in, want := range map[string]int{"every": 1, "never": 0, "10": 10} {
 		if got, err := ParseFsync(in); err != nil || got != want {
 			t.Errorf("ParseFsync(%q) = %d, %v", in, got, err)

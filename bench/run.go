@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"segfs/units"
 )
 
 // Run measures every configured mode in turn and returns the report. It fails on the first column whose
@@ -47,7 +49,7 @@ func Run(ctx context.Context, cfg Config, version string) (*Report, error) {
 }
 
 func runMode(ctx context.Context, cfg *Config, m Mode, logw io.Writer) (*ModeResult, error) {
-	pr := newProgress(cfg.Progress, m.Name)
+	pr := newProgress(cfg.Progress, cfg.ProgressStyle, m.Name)
 	if m.Kind == KindMount {
 		topic := filepath.Join(cfg.Mount, fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano()))
 		defer func() {
@@ -88,7 +90,7 @@ func runMounted(ctx context.Context, cfg *Config, m Mode, dir string, pr *progre
 		}
 	}
 	opts := fmt.Sprintf("io=%s,persist=%s,segment_size=%s,partitions=%d", m.IO, m.Persist,
-		FormatSize(cfg.SegmentSize), cfg.Producers)
+		units.FormatSize(cfg.SegmentSize), cfg.Producers)
 	pr.note("mounting segfs -o " + opts)
 	var env []string
 	if cfg.DaemonEnv != nil {
@@ -156,11 +158,12 @@ func prepareTopic(topicDir string, n int, raw bool) error {
 
 func toResult(cfg *Config, m Mode, r *runResult) *ModeResult {
 	res := &ModeResult{Mode: m, WindowSeconds: r.window.Seconds(),
-		Producer:        &Throughput{Bytes: r.prodBytes, MBps: mbps(r.prodBytes, r.window)},
-		ProducerLatency: summarize(r.prodHist),
-		ConsumerLatency: summarize(r.consHist),
-		EndToEnd:        summarize(r.e2e),
-		EmptyPolls:      r.emptyPolls,
+		Producer:                   &Throughput{Bytes: r.prodBytes, MBps: mbps(r.prodBytes, r.window)},
+		ProducerLatency:            summarize(r.prodHist),
+		ProducerLatencyUncorrected: summarize(r.prodRaw),
+		ConsumerLatency:            summarize(r.consHist),
+		EndToEnd:                   summarize(r.e2e),
+		EmptyPolls:                 r.emptyPolls,
 	}
 	agg := res.Producer.MBps
 	if cfg.Consumers > 0 {

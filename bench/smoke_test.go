@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-// TestSmokeBenchThroughRealMount is the issue's `make test` smoke: the real binary, a real mount in the
+// TestSmokeBenchThroughRealMount is the `make test` smoke of segfs bench: the real binary, a real mount in the
 // default mode for one second, and a check that the table and JSON are well formed and that consumers read
 // exactly what producers wrote. It asserts no number but byte counts.
 func TestSmokeBenchThroughRealMount(t *testing.T) {
@@ -38,6 +38,10 @@ func TestSmokeBenchThroughRealMount(t *testing.T) {
 		t.Fatalf("segfs bench: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
 
+	// stderr is a pipe here, not a terminal: progress must come as complete lines.
+	if strings.Contains(stderr.String(), "\r") || !strings.Contains(stderr.String(), "dsync-deferred  done") {
+		t.Errorf("progress on a pipe is not one complete line per update:\n%q", stderr.String())
+	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	if len(lines) != 26 || lines[0] != "| Metric | dsync-deferred |" || lines[1] != "| --- | ---: |" {
 		t.Fatalf("table is not the seed's layout:\n%s", stdout.String())

@@ -52,9 +52,15 @@ type workload struct {
 	doneOnce  sync.Once
 	prodDone  chan struct{} // closed when every producer returned: produced is final
 
+	stopped  chan struct{} // closed when the phase becomes phaseStop: wakes producers waiting for their schedule
+	interval time.Duration // open loop: time between one producer's scheduled writes; 0 is closed loop
+
 	prodHist, consHist, e2eHist []*hdrhistogram.Histogram // one per goroutine
-	emptyPolls                  atomic.Int64
-	verified                    []uint64 // messages verified per consumer
+	// prodRawHist is open loop's uncorrected producer latency, from the actual send; prodHist then holds
+	// the corrected one, from the scheduled send.
+	prodRawHist []*hdrhistogram.Histogram
+	emptyPolls  atomic.Int64
+	verified    []uint64 // messages verified per consumer
 }
 
 // runResult is what one workload run measured.
@@ -62,23 +68,36 @@ type runResult struct {
 	window                      time.Duration
 	prodBytes, consBytes        int64 // operations started in the window
 	prodHist, consHist, e2e     *hdrhistogram.Histogram
-	verifiedBytes, verifiedMsgs int64 // over the whole run, all consumers
-	expectedBytes               int64 // what the consumers' producers wrote, summed per consumer
+	prodRaw                     *hdrhistogram.Histogram // open loop only: from the actual send
+	verifiedBytes, verifiedMsgs int64                   // over the whole run, all consumers
+	expectedBytes               int64                   // what the consumers' producers wrote, summed per consumer
 	emptyPolls                  int64
 }
 
 func newWorkload(cfg *Config, topicDir string, pr *progress) *workload {
 	w := &workload{cfg: cfg, topicDir: topicDir, openRead: openOS, progress: pr, stall: drainStall,
 		produced: make([]atomic.Int64, cfg.Producers), consumed: make([]atomic.Int64, cfg.Consumers),
-		bytesDone: make(chan struct{}), prodDone: make(chan struct{}), verified: make([]uint64, cfg.Consumers)}
+		bytesDone: make(chan struct{}), prodDone: make(chan struct{}), stopped: make(chan struct{}),
+		verified: make([]uint64, cfg.Consumers), interval: scheduleInterval(cfg)}
 	for range cfg.Producers {
 		w.prodHist = append(w.prodHist, newHist())
+		w.prodRawHist = append(w.prodRawHist, newHist())
 	}
 	for range cfg.Consumers {
 		w.consHist = append(w.consHist, newHist())
 		w.e2eHist = append(w.e2eHist, newHist())
 	}
 	return w
+}
+
+// scheduleInterval is the time between one producer's writes that makes all of them together send
+// cfg.Rate bytes per second; 0 when the run is closed-loop.
+func scheduleInterval(cfg *Config) time.Duration {
+	if cfg.Rate <= 0 {
+		return 0
+	}
+	perProducer := float64(cfg.Rate) / float64(cfg.Producers)
+	return max(time.Duration(float64(cfg.BatchBytes())/perProducer*1e9), 1)
 }
 
 func (w *workload) partitionDir(p int) string { return filepath.Join(w.topicDir, strconv.Itoa(p)) }
@@ -119,6 +138,7 @@ func (w *workload) run(ctx context.Context) (*runResult, error) {
 	res := &runResult{}
 	err := w.measure(ctx, res)
 	w.phase.Store(phaseStop)
+	close(w.stopped)
 	prodWG.Wait()
 	close(w.prodDone)
 	w.progress.note("measured; consumers are reading the rest")
@@ -136,6 +156,9 @@ func (w *workload) run(ctx context.Context) (*runResult, error) {
 	w.progress.update("done", res.window, res.window, mbps(res.prodBytes, res.window), mbps(res.consBytes, res.window))
 	w.progress.done()
 	res.prodHist, res.consHist, res.e2e = merge(w.prodHist), merge(w.consHist), merge(w.e2eHist)
+	if w.interval > 0 {
+		res.prodRaw = merge(w.prodRawHist)
+	}
 	for c, n := range w.verified {
 		res.verifiedMsgs += int64(n)
 		res.verifiedBytes += w.consumed[c].Load()
@@ -189,16 +212,47 @@ func (w *workload) measure(ctx context.Context, res *runResult) error {
 
 // produce appends batches to the partition until the run stops. Latency is the write() plus the fsync
 // when one is due, as the application sees an acknowledged append.
+//
+// Closed loop (no rate), the next write goes as soon as the last returned. Open loop, write i of producer p
+// is due at base + (p/P + i) × interval, whether or not the writes before it were on time, and its latency
+// runs from that due time: a stall then counts against every write it held back, as it would for a client
+// sending at that rate, instead of hiding them (coordinated omission, corrected as wrk2 does). The
+// uncorrected latency, from the actual send, is kept next to it. Messages carry the due time too, so
+// end-to-end latency is corrected the same way.
 func (w *workload) produce(ctx context.Context, p int, f *os.File) error {
 	enc := NewEncoder(uint32(p), w.cfg.MessageSize, w.cfg.Batch)
+	offset := w.interval * time.Duration(p) / time.Duration(w.cfg.Producers)
+	var timer *time.Timer
+	if w.interval > 0 {
+		timer = time.NewTimer(time.Hour)
+		defer timer.Stop()
+	}
 	for writes := 1; ctx.Err() == nil; writes++ {
+		var due time.Time
+		if w.interval > 0 {
+			due = w.base.Add(offset + time.Duration(writes-1)*w.interval)
+			if wait := time.Until(due); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-timer.C:
+				case <-w.stopped:
+					return nil
+				case <-ctx.Done():
+					return nil
+				}
+			}
+		}
 		phase := w.phase.Load()
 		if phase == phaseStop {
 			return nil
 		}
 		batch := enc.Next()
-		enc.Stamp(w.now())
 		start := time.Now()
+		if w.interval > 0 {
+			enc.Stamp(due.Sub(w.base).Nanoseconds())
+		} else {
+			enc.Stamp(start.Sub(w.base).Nanoseconds())
+		}
 		if _, err := f.Write(batch); err != nil {
 			return fmt.Errorf("append batch %d: %w", writes, err)
 		}
@@ -207,10 +261,15 @@ func (w *workload) produce(ctx context.Context, p int, f *os.File) error {
 				return fmt.Errorf("fsync after batch %d: %w", writes, err)
 			}
 		}
-		took := time.Since(start)
+		end := time.Now()
 		w.produced[p].Add(int64(len(batch)))
 		if phase == phaseMeasure {
-			record(w.prodHist[p], took.Nanoseconds())
+			if w.interval > 0 {
+				record(w.prodHist[p], end.Sub(due).Nanoseconds())
+				record(w.prodRawHist[p], end.Sub(start).Nanoseconds())
+			} else {
+				record(w.prodHist[p], end.Sub(start).Nanoseconds())
+			}
 			if w.prodWindow.Add(int64(len(batch))) >= w.cfg.Bytes && w.cfg.Bytes > 0 {
 				w.doneOnce.Do(func() { close(w.bytesDone) })
 			}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"segfs/segments"
+	"segfs/units"
 )
 
 // Config is everything a mount needs. Segments carries the storage options; the booleans are FUSE options.
@@ -113,7 +114,7 @@ func (c *Config) Validate() error {
 	}
 	if s.MaxDirty > s.MaxDirtyTotal {
 		return fmt.Errorf("conflicting options: max_dirty=%s is larger than max_dirty_total=%s",
-			FormatSize(s.MaxDirty), FormatSize(s.MaxDirtyTotal))
+			units.FormatSize(s.MaxDirty), units.FormatSize(s.MaxDirtyTotal))
 	}
 	// Retention deletes sealed segments by itself; on a read-only mount that would be data loss nobody asked for.
 	if c.ReadOnly && s.RetentionBytes > 0 {
@@ -130,7 +131,7 @@ func (c *Config) Validate() error {
 func (c *Config) CheckBlockSize(blockSize int) error {
 	if c.Segments.SegmentSize < int64(blockSize) {
 		return fmt.Errorf("option segment_size=%s is below the data dir's block size (%d bytes)",
-			FormatSize(c.Segments.SegmentSize), blockSize)
+			units.FormatSize(c.Segments.SegmentSize), blockSize)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"segfs/directio"
 	"segfs/segments"
+	"segfs/units"
 )
 
 // option is one entry of the option table. The table is the single source of both the -o keys and the flags,
@@ -60,14 +61,14 @@ func sizeOption(key, usage string, field func(c *Config) *int64) option {
 	return option{
 		key: key, usage: usage, placeholder: "SIZE",
 		set: func(c *Config, v string) error {
-			n, err := ParseSize(v)
+			n, err := units.ParseSize(v)
 			if err != nil {
 				return err
 			}
 			*field(c) = n
 			return nil
 		},
-		get: func(c *Config) string { return FormatSize(*field(c)) },
+		get: func(c *Config) string { return units.FormatSize(*field(c)) },
 	}
 }
 
