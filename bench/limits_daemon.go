@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"segfs/segments"
 	"segfs/units"
 )
 
@@ -175,7 +176,7 @@ func layoutPartitions(topic string, p, s int, segLen int64) (int64, error) {
 			return 0, fmt.Errorf("layout: %w", err)
 		}
 		for k := range s {
-			path := filepath.Join(dir, segmentFileName(int64(k)*segLen))
+			path := filepath.Join(dir, segments.SegmentName(int64(k)*segLen))
 			if k == s-1 {
 				if err := os.WriteFile(path, active, 0o644); err != nil {
 					return 0, fmt.Errorf("layout: %w", err)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"segfs/segments"
 	"segfs/units"
 )
 
@@ -28,7 +29,7 @@ func measureSealedReads(ctx context.Context, r *limitsRun, t *LimitTarget) (err 
 	if err := fillAndSeal(filepath.Join(dir, "current"), size); err != nil {
 		return err
 	}
-	name := segmentFileName(0)
+	name := segments.SegmentName(0)
 	viaMount, backing := filepath.Join(dir, name), filepath.Join(m.data, limitsTopic, "0", name)
 	for _, p := range []string{viaMount, backing} {
 		st, err := os.Stat(p)
@@ -147,6 +148,3 @@ func fillAndSeal(current string, size int64) error {
 	}
 	return nil
 }
-
-// segmentFileName is segfs's name of the segment starting at base.
-func segmentFileName(base int64) string { return fmt.Sprintf("%020d.log", base) }

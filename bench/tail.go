@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"segfs/segments"
 )
 
 // readFile is what a consumer needs of an open segment; *os.File is one. Tests wrap it to inject faults.
@@ -93,7 +95,7 @@ func (t *tailer) rotated() (bool, error) {
 // `current`. It returns false when neither is there yet.
 func (t *tailer) openNext() (bool, error) {
 	off := t.Offset()
-	sealedPath := filepath.Join(t.dir, fmt.Sprintf("%020d.log", off))
+	sealedPath := filepath.Join(t.dir, segments.SegmentName(off))
 	if f, ino, err := t.openIno(sealedPath); err == nil {
 		t.use(f, ino, true)
 		return true, nil

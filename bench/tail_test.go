@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"segfs/segments"
 )
 
 // rotatingWriter imitates segfs's `current` on a plain directory the way multilog does: rotation renames
@@ -37,7 +39,7 @@ func (w *rotatingWriter) write(b []byte) error {
 func (w *rotatingWriter) rotate() error {
 	w.f.Close()
 	cur := filepath.Join(w.dir, "current")
-	if err := os.Rename(cur, filepath.Join(w.dir, fmt.Sprintf("%020d.log", w.base))); err != nil {
+	if err := os.Rename(cur, filepath.Join(w.dir, segments.SegmentName(w.base))); err != nil {
 		return err
 	}
 	w.base += w.size
@@ -159,7 +161,7 @@ func TestTailerConcurrentWriterRotating(t *testing.T) {
 
 func TestTailerRefusesEmptySealedSegment(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%020d.log", 0)), nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, segments.SegmentName(0)), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	tl := newTailer(dir, openOS)

@@ -170,7 +170,7 @@ func TestSealedSegmentsReadOnly(t *testing.T) {
 	if !first.Sealed {
 		t.Fatalf("segment %d not sealed", first.Base)
 	}
-	name := m.path("t", "0", segmentName(first.Base))
+	name := m.path("t", "0", segments.SegmentName(first.Base))
 	var st unix.Stat_t
 	if err := unix.Stat(name, &st); err != nil {
 		t.Fatal(err)
@@ -204,7 +204,7 @@ func TestSealedSegmentsReadOnly(t *testing.T) {
 	}
 	wantErrno(t, "stat purged", unix.Access(name, unix.F_OK), unix.ENOENT)
 	for _, n := range listDir(t, m.path("t", "0")) {
-		if n == segmentName(first.Base) {
+		if n == segments.SegmentName(first.Base) {
 			t.Fatalf("purged segment still listed")
 		}
 	}
@@ -280,7 +280,7 @@ func TestRefusedOperations(t *testing.T) {
 		appendTo(t, m.path("t", "0", "current"), pattern(i, 40<<10))
 	}
 	cur := m.path("t", "0", "current")
-	sealed := m.path("t", "0", segmentName(0))
+	sealed := m.path("t", "0", segments.SegmentName(0))
 	part, topic := m.path("t", "0"), m.path("t")
 	before := m.readPartition("t", 0)
 
@@ -355,7 +355,7 @@ func TestPurgeBehindKernelDropsName(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		appendTo(t, m.path("t", "0", "current"), pattern(i, 40<<10))
 	}
-	name := m.path("t", "0", segmentName(0))
+	name := m.path("t", "0", segments.SegmentName(0))
 	var st unix.Stat_t
 	if err := unix.Stat(name, &st); err != nil { // the kernel now caches the name and attributes
 		t.Fatal(err)

@@ -58,7 +58,7 @@ func TestStatAttributes(t *testing.T) {
 		name := cur
 		mode := uint32(0o644)
 		if s.Sealed {
-			name, mode = m.path("t", "0", segmentName(s.Base)), 0o444
+			name, mode = m.path("t", "0", segments.SegmentName(s.Base)), 0o444
 		}
 		checkStat(t, name, s, mode)
 	}

@@ -201,7 +201,7 @@ func TestListingOrder(t *testing.T) {
 		t.Fatalf("ls = %v for %d segments, want ≥ 3 segments", names, len(segs))
 	}
 	for i, s := range segs {
-		want := segmentName(s.Base)
+		want := segments.SegmentName(s.Base)
 		if !s.Sealed {
 			want = "current"
 		}
@@ -216,5 +216,5 @@ func TestListingOrder(t *testing.T) {
 	if err != nil || !bytes.Equal(out, want.Bytes()) {
 		t.Fatalf("sh cat MNT/t/0/*: %d bytes, err %v; want %d bytes", len(out), err, want.Len())
 	}
-	wantErrno(t, "lookup of the active segment by base", unix.Access(m.path("t", "0", segmentName(segs[len(segs)-1].Base)), unix.F_OK), unix.ENOENT)
+	wantErrno(t, "lookup of the active segment by base", unix.Access(m.path("t", "0", segments.SegmentName(segs[len(segs)-1].Base)), unix.F_OK), unix.ENOENT)
 }

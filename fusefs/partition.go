@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"hash/fnv"
-	"strconv"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -35,24 +33,6 @@ var (
 
 func newPartitionNode(fsys *filesystem, p *segments.Partition) *partitionNode {
 	return &partitionNode{dirBase: dirBase{nodeBase: nodeBase{fsys: fsys}, backing: p.Dir()}, part: p, id: fsys.nextPartition.Add(1)}
-}
-
-// segmentName is the name of a sealed segment: digits sort before "current", so `cat MNT/T/0/*`
-// prints the partition in order.
-func segmentName(base int64) string { return fmt.Sprintf("%020d.log", base) }
-
-// parseSegmentName accepts exactly the names segmentName produces.
-func parseSegmentName(name string) (int64, bool) {
-	if len(name) != 24 || name[20:] != ".log" {
-		return 0, false
-	}
-	for _, c := range name[:20] {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-	}
-	base, err := strconv.ParseInt(name[:20], 10, 64)
-	return base, err == nil
 }
 
 // segmentGen is the FUSE generation of a segment node. The inode number is the backing file's, so
@@ -107,7 +87,7 @@ func (p *partitionNode) Lookup(ctx context.Context, name string, out *fuse.Entry
 		attr := fs.StableAttr{Mode: fuse.S_IFREG, Ino: info.Ino, Gen: segmentGen(p.id, info.Base, true)}
 		return p.NewInode(ctx, node, attr), 0
 	}
-	base, ok := parseSegmentName(name)
+	base, ok := segments.ParseSegmentName(name)
 	if !ok {
 		return nil, syscall.ENOENT
 	}
@@ -138,7 +118,7 @@ func (p *partitionNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errn
 	for _, s := range segs {
 		name := currentName
 		if s.Sealed {
-			name = segmentName(s.Base)
+			name = segments.SegmentName(s.Base)
 		}
 		entries = append(entries, fuse.DirEntry{Name: name, Mode: fuse.S_IFREG, Ino: s.Ino})
 	}
@@ -163,7 +143,7 @@ func (p *partitionNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	if name == streamName {
 		return p.fsys.refuse("unlink", path, syscall.EPERM, ".stream is the partition itself; rmdir deletes it")
 	}
-	base, ok := parseSegmentName(name)
+	base, ok := segments.ParseSegmentName(name)
 	if !ok {
 		return p.fsys.refuse("unlink", path, syscall.ENOENT, "not a segment name")
 	}

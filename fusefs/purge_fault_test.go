@@ -57,7 +57,7 @@ func TestUnlinkSuccessIffGone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	name := m.path("T", "0", segmentName(segs[0].Base))
+	name := m.path("T", "0", segments.SegmentName(segs[0].Base))
 	faults.armed.Store(true)
 	err := os.Remove(name)
 	faults.armed.Store(false)

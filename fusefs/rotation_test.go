@@ -65,8 +65,8 @@ func testRotationFollowsMultilog(t *testing.T, persist segments.Persist) {
 	}
 
 	// The old current is now <base>.log with the same inode; current is a new inode.
-	if got := statIno(t, m.path("t", "0", segmentName(first.Base))); got != firstIno {
-		t.Errorf("%s has st_ino %d, want the first current's %d", segmentName(first.Base), got, firstIno)
+	if got := statIno(t, m.path("t", "0", segments.SegmentName(first.Base))); got != firstIno {
+		t.Errorf("%s has st_ino %d, want the first current's %d", segments.SegmentName(first.Base), got, firstIno)
 	}
 	if got, want := statIno(t, cur), segs[len(segs)-1].Ino; got == firstIno || got != want {
 		t.Errorf("current has st_ino %d after rotation, want the active segment's %d (first was %d)", got, want, firstIno)
@@ -86,7 +86,7 @@ func testRotationFollowsMultilog(t *testing.T, persist segments.Persist) {
 		t.Fatalf("fstat old current: %v, %v; want size %d mode 0444", st, err, first.Size)
 	}
 	// Purged, it stays readable through the held descriptor, as an unlinked file does.
-	if err := os.Remove(m.path("t", "0", segmentName(first.Base))); err != nil {
+	if err := os.Remove(m.path("t", "0", segments.SegmentName(first.Base))); err != nil {
 		t.Fatalf("unlink first segment: %v", err)
 	}
 	got = make([]byte, first.Size+100)
@@ -137,9 +137,9 @@ func testSealedReads(t *testing.T, persist segments.Persist) {
 			continue
 		}
 		for round := 0; round < 2; round++ { // the second round may come from the page cache
-			got, err := os.ReadFile(m.path("t", "0", segmentName(s.Base)))
+			got, err := os.ReadFile(m.path("t", "0", segments.SegmentName(s.Base)))
 			if err != nil || !bytes.Equal(got, all.Bytes()[s.Base:s.Base+s.Size]) {
-				t.Fatalf("read %s: %d bytes, %v; want %d bytes at %d", segmentName(s.Base), len(got), err, s.Size, s.Base)
+				t.Fatalf("read %s: %d bytes, %v; want %d bytes at %d", segments.SegmentName(s.Base), len(got), err, s.Size, s.Base)
 			}
 		}
 	}
@@ -266,9 +266,9 @@ func TestRetiredSegmentOpensComplete(t *testing.T) {
 			continue
 		}
 		retired := segs[len(segs)-2]
-		got, err := os.ReadFile(m.path("t", "0", segmentName(retired.Base)))
+		got, err := os.ReadFile(m.path("t", "0", segments.SegmentName(retired.Base)))
 		if err != nil || !bytes.Equal(got, all.Bytes()[retired.Base:retired.Base+retired.Size]) {
-			t.Fatalf("append %d: read %s right after the rotation: %d bytes, %v; want %d bytes", i, segmentName(retired.Base), len(got), err, retired.Size)
+			t.Fatalf("append %d: read %s right after the rotation: %d bytes, %v; want %d bytes", i, segments.SegmentName(retired.Base), len(got), err, retired.Size)
 		}
 	}
 	if n := len(m.partition("t", 0).Segments()); n < 4 {
