@@ -1,17 +1,17 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 // How long a mount may take to appear, and an unmount (which syncs every partition) to finish.
@@ -111,55 +111,17 @@ func lazyUnmount(mnt string) {
 	}
 }
 
-// fuseMounted reports whether /proc/self/mountinfo lists a FUSE filesystem (fstype fuse or fuse.*, as
+// fuseMounted reports whether the mount table lists a FUSE filesystem (fstype fuse or fuse.*, as
 // fuse.segfs) mounted exactly at mnt.
 func fuseMounted(mnt string) (bool, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	want := filepath.Clean(mnt)
+	mounts, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		return m.Mountpoint != want || (m.FSType != "fuse" && !strings.HasPrefix(m.FSType, "fuse.")), false
+	})
 	if err != nil {
 		return false, fmt.Errorf("read mount table: %w", err)
 	}
-	defer f.Close()
-	want := filepath.Clean(mnt)
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		point, fstype, ok := parseMountinfo(sc.Text())
-		if ok && point == want && (fstype == "fuse" || strings.HasPrefix(fstype, "fuse.")) {
-			return true, nil
-		}
-	}
-	return false, sc.Err()
-}
-
-// parseMountinfo returns the mount point and filesystem type of one mountinfo line (proc(5)): field 5 is
-// the mount point, and the type follows the " - " separator after the optional fields.
-func parseMountinfo(line string) (point, fstype string, ok bool) {
-	fields := strings.Fields(line)
-	for i := 6; i+1 < len(fields); i++ {
-		if fields[i] == "-" && len(fields) > 4 {
-			return unescapeOctal(fields[4]), fields[i+1], true
-		}
-	}
-	return "", "", false
-}
-
-// unescapeOctal undoes the kernel's \040-style escaping of spaces, tabs, newlines and backslashes.
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return len(mounts) > 0, nil
 }
 
 // tailBuffer keeps the last max bytes of a child's output for error messages.

@@ -189,13 +189,3 @@ func TestParseFio(t *testing.T) {
 		t.Error("parseFio accepted no jobs")
 	}
 }
-
-func TestParseMountinfo(t *testing.T) {
-	point, fstype, ok := parseMountinfo(`36 35 0:30 / /tmp/a\040b rw,nosuid shared:1 - fuse.segfs segfs rw,user_id=0`)
-	if !ok || point != "/tmp/a b" || fstype != "fuse.segfs" {
-		t.Fatalf("got %q %q %v", point, fstype, ok)
-	}
-	if _, fstype, ok := parseMountinfo(`22 1 253:0 / / rw,relatime - ext4 /dev/vda rw`); !ok || fstype != "ext4" {
-		t.Fatalf("no optional fields: %q %v", fstype, ok)
-	}
-}
