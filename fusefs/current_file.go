@@ -50,7 +50,7 @@ func (h *currentHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.
 			break
 		}
 		if err != nil {
-			return nil, h.node.fsys.fail("read", h.path, err)
+			return nil, h.node.ms.fail("read", h.path, err)
 		}
 	}
 	return fuse.ReadResultData(dest[:n]), 0
@@ -62,7 +62,7 @@ func (h *currentHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.
 func (h *currentHandle) readPurged(dest []byte, off int64, errNotExist error) (fuse.ReadResult, syscall.Errno) {
 	last, ok := h.node.lastKnown()
 	if h.fd < 0 || !ok {
-		return nil, h.node.fsys.fail("read", h.path, errNotExist)
+		return nil, h.node.ms.fail("read", h.path, errNotExist)
 	}
 	if off >= last.Size {
 		return fuse.ReadResultData(nil), 0
@@ -70,7 +70,7 @@ func (h *currentHandle) readPurged(dest []byte, off int64, errNotExist error) (f
 	dest = dest[:min(int64(len(dest)), last.Size-off)]
 	n, err := unix.Pread(h.fd, dest, off)
 	if err != nil {
-		return nil, h.node.fsys.fail("read", h.path, err)
+		return nil, h.node.ms.fail("read", h.path, err)
 	}
 	return fuse.ReadResultData(dest[:n]), 0
 }
@@ -85,7 +85,7 @@ func (h *currentHandle) Write(ctx context.Context, data []byte, off int64) (uint
 		return 0, 0
 	}
 	if _, err := h.node.part.Append(data); err != nil {
-		return 0, h.node.fsys.fail("write", h.path, err)
+		return 0, h.node.ms.fail("write", h.path, err)
 	}
 	return uint32(len(data)), 0
 }
@@ -113,11 +113,11 @@ func (h *currentHandle) sync(op string) syscall.Errno {
 	if errors.Is(err, segments.ErrClosed) || errors.Is(err, segments.ErrNotExist) {
 		// The log closed, which syncs everything itself, or the partition was deleted with its data:
 		// nothing is left to sync, and closing a writer after `rm -r` is not an error.
-		h.node.fsys.logger.WithField("path", h.path).Debug(op + ": partition closed or deleted, nothing to sync")
+		h.node.ms.logger.WithField("path", h.path).Debug(op + ": partition closed or deleted, nothing to sync")
 		return 0
 	}
 	if err != nil {
-		return h.node.fsys.fail(op, h.path, err)
+		return h.node.ms.fail(op, h.path, err)
 	}
 	return 0
 }
@@ -125,7 +125,7 @@ func (h *currentHandle) sync(op string) syscall.Errno {
 func (h *currentHandle) Release(ctx context.Context) syscall.Errno {
 	if h.fd >= 0 {
 		_ = unix.Close(h.fd)
-		h.node.fsys.readers.closed(h.node.part)
+		h.node.ms.readers.closed(h.node.part)
 	}
 	return 0
 }

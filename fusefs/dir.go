@@ -34,7 +34,7 @@ var (
 
 // dirAttr fills the attributes of any segfs directory; times are those of its backing directory
 // (the mount's start if that cannot be read, e.g. in the instant it is being deleted).
-func (f *filesystem) dirAttr(backing string, out *fuse.Attr) {
+func (f *mountState) dirAttr(backing string, out *fuse.Attr) {
 	mode := uint32(0o755)
 	if f.readOnly {
 		mode = 0o555
@@ -54,7 +54,7 @@ func (f *filesystem) dirAttr(backing string, out *fuse.Attr) {
 }
 
 // dirEntry fills a LOOKUP/MKDIR reply for a directory.
-func (f *filesystem) dirEntry(backing string, out *fuse.EntryOut) {
+func (f *mountState) dirEntry(backing string, out *fuse.EntryOut) {
 	f.dirAttr(backing, &out.Attr)
 	out.SetEntryTimeout(dirTimeout)
 	out.SetAttrTimeout(dirAttrTimeout)
@@ -75,13 +75,13 @@ func (d *dirBase) dotEntries(capacity int) []fuse.DirEntry {
 }
 
 func (d *dirBase) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	d.fsys.dirAttr(d.backing, &out.Attr)
+	d.ms.dirAttr(d.backing, &out.Attr)
 	out.SetTimeout(dirAttrTimeout)
 	return 0
 }
 
 func (d *dirBase) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	if errno := d.fsys.checkSetattr(d.path(), in); errno != 0 {
+	if errno := d.ms.checkSetattr(d.path(), in); errno != 0 {
 		return errno
 	}
 	return d.Getattr(ctx, fh, out)
@@ -90,13 +90,13 @@ func (d *dirBase) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAtt
 // refuseCreate is the answer to every attempt to create a name segfs does not define.
 func (d *dirBase) refuseCreate(op, name, why string) syscall.Errno {
 	path := d.path() + "/" + name
-	if errno := d.fsys.checkName(op, path, name); errno != 0 {
+	if errno := d.ms.checkName(op, path, name); errno != 0 {
 		return errno
 	}
-	if errno := d.fsys.mutable(op, path); errno != 0 {
+	if errno := d.ms.mutable(op, path); errno != 0 {
 		return errno
 	}
-	return d.fsys.refuse(op, path, syscall.EPERM, why)
+	return d.ms.refuse(op, path, syscall.EPERM, why)
 }
 
 func (d *dirBase) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
@@ -116,7 +116,7 @@ func (d *dirBase) Link(ctx context.Context, target fs.InodeEmbedder, name string
 }
 
 func (d *dirBase) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	if errno := d.fsys.checkName("rename", d.path()+"/"+newName, newName); errno != 0 {
+	if errno := d.ms.checkName("rename", d.path()+"/"+newName, newName); errno != 0 {
 		return errno
 	}
 	return d.refuseCreate("rename", name, "names are fixed: topics, partition numbers and segment bases")
@@ -129,18 +129,18 @@ func (d *dirBase) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 
 // Rmdir: the kernel sends it only for names that are directories, which partitions do not have.
 func (d *dirBase) Rmdir(ctx context.Context, name string) syscall.Errno {
-	if errno := d.fsys.checkName("rmdir", d.path()+"/"+name, name); errno != 0 {
+	if errno := d.ms.checkName("rmdir", d.path()+"/"+name, name); errno != 0 {
 		return errno
 	}
-	return d.fsys.refuse("rmdir", d.path()+"/"+name, syscall.ENOTDIR, "not a directory")
+	return d.ms.refuse("rmdir", d.path()+"/"+name, syscall.ENOTDIR, "not a directory")
 }
 
 // Unlink: the kernel sends it only for non-directories, which only partitions have.
 func (d *dirBase) Unlink(ctx context.Context, name string) syscall.Errno {
-	if errno := d.fsys.checkName("unlink", d.path()+"/"+name, name); errno != 0 {
+	if errno := d.ms.checkName("unlink", d.path()+"/"+name, name); errno != 0 {
 		return errno
 	}
-	return d.fsys.refuse("unlink", d.path()+"/"+name, syscall.EISDIR, "is a directory")
+	return d.ms.refuse("unlink", d.path()+"/"+name, syscall.EISDIR, "is a directory")
 }
 
 // Fsync of a directory: segments owns the durability of topics and partitions and makes their

@@ -39,14 +39,14 @@ func toErrno(err error) syscall.Errno {
 
 // refuse logs at debug level why op on path is refused and returns errno, so every refusal a user
 // meets can be explained from the log.
-func (f *filesystem) refuse(op, path string, errno syscall.Errno, why string) syscall.Errno {
+func (f *mountState) refuse(op, path string, errno syscall.Errno, why string) syscall.Errno {
 	f.logger.WithFields(logrus.Fields{"op": op, "path": path, "errno": errno.Error()}).Debug("refused: " + why)
 	return errno
 }
 
 // fail maps err from a segments call; expected outcomes (missing, existing, invalid names) are logged
 // at debug level, anything else is a real failure worth a warning.
-func (f *filesystem) fail(op, path string, err error) syscall.Errno {
+func (f *mountState) fail(op, path string, err error) syscall.Errno {
 	errno := toErrno(err)
 	entry := f.logger.WithFields(logrus.Fields{"op": op, "path": path, "errno": errno.Error()}).WithError(err)
 	switch errno {
@@ -63,7 +63,7 @@ func (f *filesystem) fail(op, path string, err error) syscall.Errno {
 const nameMax = 255
 
 // checkName refuses a name longer than nameMax with ENAMETOOLONG, before any other check.
-func (f *filesystem) checkName(op, path, name string) syscall.Errno {
+func (f *mountState) checkName(op, path, name string) syscall.Errno {
 	if len(name) > nameMax {
 		return f.refuse(op, path, syscall.ENAMETOOLONG, "names are at most 255 bytes")
 	}
@@ -71,7 +71,7 @@ func (f *filesystem) checkName(op, path, name string) syscall.Errno {
 }
 
 // mutable refuses every mutation of a read-only mount with EROFS.
-func (f *filesystem) mutable(op, path string) syscall.Errno {
+func (f *mountState) mutable(op, path string) syscall.Errno {
 	if f.readOnly {
 		return f.refuse(op, path, syscall.EROFS, "read-only mount")
 	}
@@ -84,7 +84,7 @@ const nowOnly = fuse.FATTR_ATIME | fuse.FATTR_MTIME | fuse.FATTR_ATIME_NOW | fus
 	fuse.FATTR_CTIME | fuse.FATTR_FH | fuse.FATTR_LOCKOWNER | fuse.FATTR_KILL_SUIDGID
 
 // checkSetattr applies chattr +a rules to SETATTR: size, mode, owner and explicit times get EPERM.
-func (f *filesystem) checkSetattr(path string, in *fuse.SetAttrIn) syscall.Errno {
+func (f *mountState) checkSetattr(path string, in *fuse.SetAttrIn) syscall.Errno {
 	if errno := f.mutable("setattr", path); errno != 0 {
 		return errno
 	}

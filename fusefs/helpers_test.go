@@ -28,7 +28,7 @@ type testMount struct {
 	data     string
 	log      *segments.Log
 	server   *fuse.Server
-	fsys     *filesystem
+	ms       *mountState
 	notifier *RotateNotifier
 }
 
@@ -75,12 +75,12 @@ func newTestMount(t *testing.T, cfg segments.Config, opts Options, prepare ...fu
 	for _, p := range prepare {
 		p(l)
 	}
-	server, fsys, err := mount(m.mnt, l, opts)
+	server, ms, err := mount(m.mnt, l, opts)
 	if err != nil {
 		_ = l.Close()
 		t.Fatalf("mount: %v", err)
 	}
-	m.server, m.fsys = server, fsys
+	m.server, m.ms = server, ms
 	t.Cleanup(m.unmount)
 	return m
 }

@@ -44,8 +44,8 @@ const (
 	blockSize = 4096
 )
 
-// filesystem is the state shared by every node of one mount.
-type filesystem struct {
+// mountState is the state shared by every node of one mount.
+type mountState struct {
 	log      *segments.Log
 	logger   logrus.FieldLogger
 	readOnly bool
@@ -71,12 +71,12 @@ func Mount(mountpoint string, segLog *segments.Log, opts Options) (*fuse.Server,
 }
 
 // mount is Mount that also returns the shared state, which the package's tests inspect.
-func mount(mountpoint string, segLog *segments.Log, opts Options) (*fuse.Server, *filesystem, error) {
+func mount(mountpoint string, segLog *segments.Log, opts Options) (*fuse.Server, *mountState, error) {
 	logger := opts.Logger
 	if logger == nil {
 		logger = logrus.StandardLogger()
 	}
-	fsys := &filesystem{
+	ms := &mountState{
 		log:      segLog,
 		logger:   logger.WithField("mountpoint", mountpoint),
 		readOnly: opts.ReadOnly,
@@ -84,7 +84,7 @@ func mount(mountpoint string, segLog *segments.Log, opts Options) (*fuse.Server,
 		gid:      uint32(os.Getgid()),
 		started:  time.Now(),
 	}
-	root := newRootNode(fsys)
+	root := newRootNode(ms)
 	fsOpts := &fs.Options{MountOptions: mountOptions(opts, logger)}
 	// Entry/attr timeouts stay nil on purpose: go-fuse would replace our zero timeouts for `current`
 	// with the defaults. Every reply sets its own timeouts instead.
@@ -95,14 +95,14 @@ func mount(mountpoint string, segLog *segments.Log, opts Options) (*fuse.Server,
 	if err != nil {
 		return nil, nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
-	fsys.passthrough.Store(server.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH != 0)
+	ms.passthrough.Store(server.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH != 0)
 	go server.Serve()
 	if err := server.WaitMount(); err != nil {
 		_ = server.Unmount()
 		return nil, nil, fmt.Errorf("mount %s: wait for mount: %w", mountpoint, err)
 	}
 	if opts.Notifier != nil {
-		if err := opts.Notifier.attach(root.EmbeddedInode(), fsys.logger); err != nil {
+		if err := opts.Notifier.attach(root.EmbeddedInode(), ms.logger); err != nil {
 			_ = server.Unmount()
 			return nil, nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 		}
@@ -111,12 +111,12 @@ func mount(mountpoint string, segLog *segments.Log, opts Options) (*fuse.Server,
 			opts.Notifier.detach()
 		}()
 	}
-	fsys.logger.WithFields(logrus.Fields{
+	ms.logger.WithFields(logrus.Fields{
 		"data":        segLog.Dir(),
-		"passthrough": fsys.passthrough.Load(),
+		"passthrough": ms.passthrough.Load(),
 		"read_only":   opts.ReadOnly,
 	}).Info("mounted")
-	return server, fsys, nil
+	return server, ms, nil
 }
 
 func mountOptions(opts Options, logger logrus.FieldLogger) fuse.MountOptions {

@@ -12,7 +12,7 @@ import (
 // nodeBase is embedded by every node: it answers statfs and extended attributes the same way everywhere.
 type nodeBase struct {
 	fs.Inode
-	fsys *filesystem
+	ms *mountState
 }
 
 var (
@@ -29,8 +29,8 @@ func (n *nodeBase) path() string { return "/" + n.Path(nil) }
 // Statfs reports the filesystem holding the data directory: its free space is what appends consume.
 func (n *nodeBase) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	var st unix.Statfs_t
-	if err := unix.Statfs(n.fsys.log.Dir(), &st); err != nil {
-		return n.fsys.fail("statfs", n.path(), err)
+	if err := unix.Statfs(n.ms.log.Dir(), &st); err != nil {
+		return n.ms.fail("statfs", n.path(), err)
 	}
 	*out = fuse.StatfsOut{
 		Blocks:  st.Blocks,
@@ -57,15 +57,15 @@ func (n *nodeBase) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.
 
 // Setxattr gets EPERM, as on an append-only inode of a local filesystem.
 func (n *nodeBase) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	if errno := n.fsys.mutable("setxattr", n.path()); errno != 0 {
+	if errno := n.ms.mutable("setxattr", n.path()); errno != 0 {
 		return errno
 	}
-	return n.fsys.refuse("setxattr", n.path(), syscall.EPERM, "extended attributes are not stored")
+	return n.ms.refuse("setxattr", n.path(), syscall.EPERM, "extended attributes are not stored")
 }
 
 func (n *nodeBase) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	if errno := n.fsys.mutable("removexattr", n.path()); errno != 0 {
+	if errno := n.ms.mutable("removexattr", n.path()); errno != 0 {
 		return errno
 	}
-	return n.fsys.refuse("removexattr", n.path(), syscall.EPERM, "extended attributes are not stored")
+	return n.ms.refuse("removexattr", n.path(), syscall.EPERM, "extended attributes are not stored")
 }

@@ -31,8 +31,8 @@ var (
 	_ = (fs.NodeUnlinker)((*partitionNode)(nil))
 )
 
-func newPartitionNode(fsys *filesystem, p *segments.Partition) *partitionNode {
-	return &partitionNode{dirBase: dirBase{nodeBase: nodeBase{fsys: fsys}, backing: p.Dir()}, part: p, id: fsys.nextPartition.Add(1)}
+func newPartitionNode(ms *mountState, p *segments.Partition) *partitionNode {
+	return &partitionNode{dirBase: dirBase{nodeBase: nodeBase{ms: ms}, backing: p.Dir()}, part: p, id: ms.nextPartition.Add(1)}
 }
 
 // segmentGen is the FUSE generation of a segment node. The inode number is the backing file's, so
@@ -63,17 +63,17 @@ func (p *partitionNode) listing() ([]segments.SegmentInfo, syscall.Errno) {
 }
 
 func (p *partitionNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if errno := p.fsys.checkName("lookup", p.path()+"/"+name, name); errno != 0 {
+	if errno := p.ms.checkName("lookup", p.path()+"/"+name, name); errno != 0 {
 		return nil, errno
 	}
 	if name == streamName {
-		if errno := p.fsys.streamEntry(p.part, out); errno != 0 {
+		if errno := p.ms.streamEntry(p.part, out); errno != 0 {
 			return nil, errno
 		}
 		if ch := p.GetChild(name); ch != nil {
 			return ch, 0
 		}
-		node := &streamNode{nodeBase: nodeBase{fsys: p.fsys}, part: p.part}
+		node := &streamNode{nodeBase: nodeBase{ms: p.ms}, part: p.part}
 		return p.NewInode(ctx, node, fs.StableAttr{Mode: fuse.S_IFREG}), 0
 	}
 	if name == currentName {
@@ -82,7 +82,7 @@ func (p *partitionNode) Lookup(ctx context.Context, name string, out *fuse.Entry
 			return nil, errno
 		}
 		info := segs[len(segs)-1]
-		p.fsys.currentEntry(info, out)
+		p.ms.currentEntry(info, out)
 		node := &currentNode{segmentNode: p.segmentNode(info.Base)}
 		attr := fs.StableAttr{Mode: fuse.S_IFREG, Ino: info.Ino, Gen: segmentGen(p.id, info.Base, true)}
 		return p.NewInode(ctx, node, attr), 0
@@ -99,14 +99,14 @@ func (p *partitionNode) Lookup(ctx context.Context, name string, out *fuse.Entry
 		// The active segment is only ever called current.
 		return nil, syscall.ENOENT
 	}
-	p.fsys.sealedEntry(info, out)
+	p.ms.sealedEntry(info, out)
 	node := &sealedNode{segmentNode: p.segmentNode(base)}
 	attr := fs.StableAttr{Mode: fuse.S_IFREG, Ino: info.Ino, Gen: segmentGen(p.id, base, false)}
 	return p.NewInode(ctx, node, attr), 0
 }
 
 func (p *partitionNode) segmentNode(base int64) segmentNode {
-	return segmentNode{nodeBase: nodeBase{fsys: p.fsys}, part: p.part, base: base}
+	return segmentNode{nodeBase: nodeBase{ms: p.ms}, part: p.part, base: base}
 }
 
 func (p *partitionNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
@@ -130,29 +130,29 @@ func (p *partitionNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errn
 // fail before it reaches the rmdir that deletes the data. The name reappears at once.
 func (p *partitionNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	path := p.path() + "/" + name
-	if errno := p.fsys.checkName("unlink", path, name); errno != 0 {
+	if errno := p.ms.checkName("unlink", path, name); errno != 0 {
 		return errno
 	}
-	if errno := p.fsys.mutable("unlink", path); errno != 0 {
+	if errno := p.ms.mutable("unlink", path); errno != 0 {
 		return errno
 	}
 	if name == currentName {
-		p.fsys.logger.WithField("path", path).Debug("unlink of current: no-op, the active segment stays")
+		p.ms.logger.WithField("path", path).Debug("unlink of current: no-op, the active segment stays")
 		return 0
 	}
 	if name == streamName {
-		return p.fsys.refuse("unlink", path, syscall.EPERM, ".stream is the partition itself; rmdir deletes it")
+		return p.ms.refuse("unlink", path, syscall.EPERM, ".stream is the partition itself; rmdir deletes it")
 	}
 	base, ok := segments.ParseSegmentName(name)
 	if !ok {
-		return p.fsys.refuse("unlink", path, syscall.ENOENT, "not a segment name")
+		return p.ms.refuse("unlink", path, syscall.ENOENT, "not a segment name")
 	}
 	info, err := p.part.Segment(base)
 	if err != nil {
-		return p.fsys.fail("unlink", path, err)
+		return p.ms.fail("unlink", path, err)
 	}
 	if !info.Sealed {
-		return p.fsys.refuse("unlink", path, syscall.ENOENT, "the active segment is only called current")
+		return p.ms.refuse("unlink", path, syscall.ENOENT, "the active segment is only called current")
 	}
 	if err := p.part.Purge(base); err != nil {
 		// Purge can fail after the segment left the partition: closing its file, unlinking it, or
@@ -160,11 +160,11 @@ func (p *partitionNode) Unlink(ctx context.Context, name string) syscall.Errno {
 		// from the partition and from the data dir.
 		_, lerr := p.part.Segment(base)
 		if !errors.Is(lerr, segments.ErrNotExist) || !backingGone(info.Path) {
-			return p.fsys.fail("unlink", path, err)
+			return p.ms.fail("unlink", path, err)
 		}
-		p.fsys.logger.WithField("path", path).WithError(err).Warn("segment purged; cleaning up its file failed")
+		p.ms.logger.WithField("path", path).WithError(err).Warn("segment purged; cleaning up its file failed")
 	}
-	p.fsys.logger.WithFields(logrus.Fields{"path": path, "bytes": info.Size}).Info("segment purged")
+	p.ms.logger.WithFields(logrus.Fields{"path": path, "bytes": info.Size}).Info("segment purged")
 	return 0
 }
 

@@ -22,19 +22,19 @@ var (
 	_ = (fs.NodeRmdirer)((*rootNode)(nil))
 )
 
-func newRootNode(fsys *filesystem) *rootNode {
-	return &rootNode{dirBase{nodeBase: nodeBase{fsys: fsys}, backing: fsys.log.Dir()}}
+func newRootNode(ms *mountState) *rootNode {
+	return &rootNode{dirBase{nodeBase: nodeBase{ms: ms}, backing: ms.log.Dir()}}
 }
 
 func (r *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if errno := r.fsys.checkName("lookup", "/"+name, name); errno != 0 {
+	if errno := r.ms.checkName("lookup", "/"+name, name); errno != 0 {
 		return nil, errno
 	}
-	t, err := r.fsys.log.Topic(name)
+	t, err := r.ms.log.Topic(name)
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	r.fsys.dirEntry(t.Dir(), out)
+	r.ms.dirEntry(t.Dir(), out)
 	return r.topicInode(ctx, name, t), 0
 }
 
@@ -46,11 +46,11 @@ func (r *rootNode) topicInode(ctx context.Context, name string, t *segments.Topi
 			return ch
 		}
 	}
-	return r.NewInode(ctx, newTopicNode(r.fsys, t), fs.StableAttr{Mode: fuse.S_IFDIR})
+	return r.NewInode(ctx, newTopicNode(r.ms, t), fs.StableAttr{Mode: fuse.S_IFDIR})
 }
 
 func (r *rootNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	topics := r.fsys.log.Topics()
+	topics := r.ms.log.Topics()
 	entries := r.dotEntries(len(topics))
 	for _, name := range topics {
 		entries = append(entries, fuse.DirEntry{Name: name, Mode: fuse.S_IFDIR})
@@ -61,46 +61,46 @@ func (r *rootNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 // Mkdir creates a topic with the log's default partition count.
 func (r *rootNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	path := "/" + name
-	if errno := r.fsys.checkName("mkdir", path, name); errno != 0 {
+	if errno := r.ms.checkName("mkdir", path, name); errno != 0 {
 		return nil, errno
 	}
-	if errno := r.fsys.mutable("mkdir", path); errno != 0 {
+	if errno := r.ms.mutable("mkdir", path); errno != 0 {
 		return nil, errno
 	}
 	if !segments.ValidTopicName(name) {
-		return nil, r.fsys.refuse("mkdir", path, syscall.EINVAL, "topic names match [A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+		return nil, r.ms.refuse("mkdir", path, syscall.EINVAL, "topic names match [A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 	}
-	t, err := r.fsys.log.CreateTopic(name, 0)
+	t, err := r.ms.log.CreateTopic(name, 0)
 	if err != nil {
-		return nil, r.fsys.fail("mkdir", path, err)
+		return nil, r.ms.fail("mkdir", path, err)
 	}
-	r.fsys.logger.WithField("topic", name).Info("topic created")
-	r.fsys.dirEntry(t.Dir(), out)
-	return r.NewInode(ctx, newTopicNode(r.fsys, t), fs.StableAttr{Mode: fuse.S_IFDIR}), 0
+	r.ms.logger.WithField("topic", name).Info("topic created")
+	r.ms.dirEntry(t.Dir(), out)
+	return r.NewInode(ctx, newTopicNode(r.ms, t), fs.StableAttr{Mode: fuse.S_IFDIR}), 0
 }
 
 // Rmdir deletes a topic with all its partitions and data, although the directory lists them: they
 // are interface files, as in cgroupfs.
 func (r *rootNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	path := "/" + name
-	if errno := r.fsys.checkName("rmdir", path, name); errno != 0 {
+	if errno := r.ms.checkName("rmdir", path, name); errno != 0 {
 		return errno
 	}
-	if errno := r.fsys.mutable("rmdir", path); errno != 0 {
+	if errno := r.ms.mutable("rmdir", path); errno != 0 {
 		return errno
 	}
-	if t, err := r.fsys.log.Topic(name); err == nil {
+	if t, err := r.ms.log.Topic(name); err == nil {
 		for _, n := range t.Partitions() {
 			if p, err := t.Partition(n); err == nil {
-				if err := r.fsys.readers.beforeDelete(p); err != nil {
-					return r.fsys.fail("rmdir", path, err)
+				if err := r.ms.readers.beforeDelete(p); err != nil {
+					return r.ms.fail("rmdir", path, err)
 				}
 			}
 		}
 	}
-	if err := r.fsys.log.DeleteTopic(name); err != nil {
-		return r.fsys.fail("rmdir", path, err)
+	if err := r.ms.log.DeleteTopic(name); err != nil {
+		return r.ms.fail("rmdir", path, err)
 	}
-	r.fsys.logger.WithField("topic", name).Info("topic deleted")
+	r.ms.logger.WithField("topic", name).Info("topic deleted")
 	return 0
 }

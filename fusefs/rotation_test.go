@@ -143,12 +143,12 @@ func testSealedReads(t *testing.T, persist segments.Persist) {
 			}
 		}
 	}
-	reads := m.fsys.sealedReads.Load()
-	t.Logf("passthrough offered by the kernel: %v; sealed READs served by segfs: %d", m.fsys.passthrough.Load(), reads)
-	if m.fsys.passthrough.Load() && reads != 0 {
+	reads := m.ms.sealedReads.Load()
+	t.Logf("passthrough offered by the kernel: %v; sealed READs served by segfs: %d", m.ms.passthrough.Load(), reads)
+	if m.ms.passthrough.Load() && reads != 0 {
 		t.Errorf("kernel offers passthrough but %d sealed READs reached segfs", reads)
 	}
-	if !m.fsys.passthrough.Load() && reads == 0 {
+	if !m.ms.passthrough.Load() && reads == 0 {
 		t.Errorf("no passthrough, yet no sealed READ reached segfs")
 	}
 }

@@ -38,13 +38,13 @@ func (s *segmentNode) lastKnown() (segments.SegmentInfo, bool) {
 	if last := s.sealed.Load(); last != nil {
 		return *last, true
 	}
-	return s.fsys.readers.lastSeen(s.part, s.base)
+	return s.ms.readers.lastSeen(s.part, s.base)
 }
 
 // segmentAttr fills attributes from the segment's own state: exact logical size (for the active
 // segment including bytes not yet persisted), mtime of the last append, st_blocks and st_ino of the
 // backing file.
-func (f *filesystem) segmentAttr(info segments.SegmentInfo, out *fuse.Attr) {
+func (f *mountState) segmentAttr(info segments.SegmentInfo, out *fuse.Attr) {
 	mode := uint32(0o644)
 	if info.Sealed || f.readOnly {
 		mode = 0o444
@@ -62,13 +62,13 @@ func (f *filesystem) segmentAttr(info segments.SegmentInfo, out *fuse.Attr) {
 
 // currentEntry: zero timeouts, so every path walk through `current` asks again and finds the
 // segment that is active now, and every stat sees the size growing.
-func (f *filesystem) currentEntry(info segments.SegmentInfo, out *fuse.EntryOut) {
+func (f *mountState) currentEntry(info segments.SegmentInfo, out *fuse.EntryOut) {
 	f.segmentAttr(info, &out.Attr)
 	out.SetEntryTimeout(0)
 	out.SetAttrTimeout(0)
 }
 
-func (f *filesystem) sealedEntry(info segments.SegmentInfo, out *fuse.EntryOut) {
+func (f *mountState) sealedEntry(info segments.SegmentInfo, out *fuse.EntryOut) {
 	f.segmentAttr(info, &out.Attr)
 	out.SetEntryTimeout(sealedTimeout)
 	out.SetAttrTimeout(sealedTimeout)
@@ -80,11 +80,11 @@ func (f *filesystem) sealedEntry(info segments.SegmentInfo, out *fuse.EntryOut) 
 func (s *segmentNode) getattr(out *fuse.AttrOut, afterPurge bool) syscall.Errno {
 	info, err := s.info()
 	if err == nil {
-		s.fsys.segmentAttr(info, &out.Attr)
+		s.ms.segmentAttr(info, &out.Attr)
 		return 0
 	}
 	if last, ok := s.lastKnown(); afterPurge && ok && errors.Is(err, segments.ErrNotExist) {
-		s.fsys.segmentAttr(last, &out.Attr)
+		s.ms.segmentAttr(last, &out.Attr)
 		out.Nlink = 0
 		return 0
 	}
@@ -103,7 +103,7 @@ func (s *segmentNode) dropStaleEntry() {
 }
 
 func (s *segmentNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	if errno := s.fsys.checkSetattr(s.path(), in); errno != 0 {
+	if errno := s.ms.checkSetattr(s.path(), in); errno != 0 {
 		return errno
 	}
 	return s.getattr(out, fh != nil)
@@ -142,26 +142,26 @@ func (c *currentNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, ui
 	path := c.path()
 	write := writeFlags(flags)
 	if write {
-		if errno := c.fsys.mutable("open", path); errno != 0 {
+		if errno := c.ms.mutable("open", path); errno != 0 {
 			return nil, 0, errno
 		}
 	}
 	if flags&syscall.O_TRUNC != 0 {
-		return nil, 0, c.fsys.refuse("open", path, syscall.EPERM, "O_TRUNC on append-only current")
+		return nil, 0, c.ms.refuse("open", path, syscall.EPERM, "O_TRUNC on append-only current")
 	}
 	if write && flags&syscall.O_APPEND == 0 {
-		return nil, 0, c.fsys.refuse("open", path, syscall.EPERM, "current opens for writing only with O_APPEND")
+		return nil, 0, c.ms.refuse("open", path, syscall.EPERM, "current opens for writing only with O_APPEND")
 	}
 	h := &currentHandle{node: &c.segmentNode, path: path, write: write, fd: -1}
 	if flags&syscall.O_ACCMODE != syscall.O_WRONLY {
 		info, err := c.info()
 		if err != nil {
-			return nil, 0, c.fsys.fail("open", path, err)
+			return nil, 0, c.ms.fail("open", path, err)
 		}
 		if h.fd, err = openBacking(info); err != nil {
-			return nil, 0, c.fsys.fail("open", path, err)
+			return nil, 0, c.ms.fail("open", path, err)
 		}
-		c.fsys.readers.opened(c.part)
+		c.ms.readers.opened(c.part)
 	}
 	// Direct I/O: the content changes under the kernel, which must neither cache it nor clip reads
 	// to a size it cached.
@@ -195,13 +195,13 @@ func (s *sealedNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.At
 func (s *sealedNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	path := s.path()
 	if writeFlags(flags) {
-		if errno := s.fsys.mutable("open", path); errno != 0 {
+		if errno := s.ms.mutable("open", path); errno != 0 {
 			return nil, 0, errno
 		}
-		return nil, 0, s.fsys.refuse("open", path, syscall.EPERM, "sealed segments are read-only")
+		return nil, 0, s.ms.refuse("open", path, syscall.EPERM, "sealed segments are read-only")
 	}
 	if flags&syscall.O_TRUNC != 0 {
-		return nil, 0, s.fsys.refuse("open", path, syscall.EPERM, "O_TRUNC on a sealed segment")
+		return nil, 0, s.ms.refuse("open", path, syscall.EPERM, "O_TRUNC on a sealed segment")
 	}
 	info, err := s.info()
 	if err == nil {
@@ -214,14 +214,14 @@ func (s *sealedNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 		if errors.Is(err, segments.ErrNotExist) {
 			s.dropStaleEntry()
 		}
-		return nil, 0, s.fsys.fail("open", path, err)
+		return nil, 0, s.ms.fail("open", path, err)
 	}
 	fd, err := openBacking(info)
 	if err != nil {
-		return nil, 0, s.fsys.fail("open", path, err)
+		return nil, 0, s.ms.fail("open", path, err)
 	}
-	h := &sealedHandle{fd: fd, reads: &s.fsys.sealedReads}
-	if s.fsys.passthrough.Load() {
+	h := &sealedHandle{fd: fd, reads: &s.ms.sealedReads}
+	if s.ms.passthrough.Load() {
 		// go-fuse registers the descriptor as backing file and clears FOPEN_KEEP_CACHE when that works.
 		return &passthroughHandle{h}, fuse.FOPEN_KEEP_CACHE, 0
 	}

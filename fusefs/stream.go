@@ -38,7 +38,7 @@ var (
 )
 
 // streamAttr: size is the partition's end offset, mtime its last append.
-func (f *filesystem) streamAttr(p *segments.Partition, out *fuse.Attr) syscall.Errno {
+func (f *mountState) streamAttr(p *segments.Partition, out *fuse.Attr) syscall.Errno {
 	segs := p.Segments()
 	if len(segs) == 0 {
 		return syscall.ENOENT // the partition was deleted
@@ -61,11 +61,11 @@ func (f *filesystem) streamAttr(p *segments.Partition, out *fuse.Attr) syscall.E
 
 func (s *streamNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	out.SetTimeout(0) // the size grows with every append
-	return s.fsys.streamAttr(s.part, &out.Attr)
+	return s.ms.streamAttr(s.part, &out.Attr)
 }
 
 func (s *streamNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	if errno := s.fsys.checkSetattr(s.path(), in); errno != 0 {
+	if errno := s.ms.checkSetattr(s.path(), in); errno != 0 {
 		return errno
 	}
 	return s.Getattr(ctx, fh, out)
@@ -74,10 +74,10 @@ func (s *streamNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.Set
 // Open is read-only: appends go through current, so every write keeps one path and one atomicity rule.
 func (s *streamNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	if writeFlags(flags) || flags&syscall.O_TRUNC != 0 {
-		if errno := s.fsys.mutable("open", s.path()); errno != 0 {
+		if errno := s.ms.mutable("open", s.path()); errno != 0 {
 			return nil, 0, errno
 		}
-		return nil, 0, s.fsys.refuse("open", s.path(), syscall.EPERM, ".stream is read-only; append to current")
+		return nil, 0, s.ms.refuse("open", s.path(), syscall.EPERM, ".stream is read-only; append to current")
 	}
 	// Direct I/O: the file grows under the kernel, which must not clip reads to a size it cached.
 	return &streamHandle{node: s}, fuse.FOPEN_DIRECT_IO, 0
@@ -97,9 +97,9 @@ func (h *streamHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 		// Return what was read; the next read reports the rest.
 		return fuse.ReadResultData(dest[:n]), 0
 	case errors.Is(err, segments.ErrNotExist) && len(h.node.part.Segments()) > 0:
-		return nil, h.node.fsys.refuse("read", h.node.path(), errPurged, "offset removed by retention or rm")
+		return nil, h.node.ms.refuse("read", h.node.path(), errPurged, "offset removed by retention or rm")
 	default:
-		return nil, h.node.fsys.fail("read", h.node.path(), err)
+		return nil, h.node.ms.fail("read", h.node.path(), err)
 	}
 }
 
@@ -125,7 +125,7 @@ func (h *streamHandle) Lseek(ctx context.Context, off uint64, whence uint32) (ui
 }
 
 // streamEntry: the name never changes while the partition exists; attributes are asked each time.
-func (f *filesystem) streamEntry(p *segments.Partition, out *fuse.EntryOut) syscall.Errno {
+func (f *mountState) streamEntry(p *segments.Partition, out *fuse.EntryOut) syscall.Errno {
 	out.SetEntryTimeout(time.Second)
 	out.SetAttrTimeout(0)
 	return f.streamAttr(p, &out.Attr)

@@ -24,12 +24,12 @@ var (
 	_ = (fs.NodeRmdirer)((*topicNode)(nil))
 )
 
-func newTopicNode(fsys *filesystem, t *segments.Topic) *topicNode {
-	return &topicNode{dirBase: dirBase{nodeBase: nodeBase{fsys: fsys}, backing: t.Dir()}, topic: t}
+func newTopicNode(ms *mountState, t *segments.Topic) *topicNode {
+	return &topicNode{dirBase: dirBase{nodeBase: nodeBase{ms: ms}, backing: t.Dir()}, topic: t}
 }
 
 func (t *topicNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if errno := t.fsys.checkName("lookup", t.path()+"/"+name, name); errno != 0 {
+	if errno := t.ms.checkName("lookup", t.path()+"/"+name, name); errno != 0 {
 		return nil, errno
 	}
 	n, ok := segments.ParsePartitionName(name)
@@ -40,7 +40,7 @@ func (t *topicNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	t.fsys.dirEntry(p.Dir(), out)
+	t.ms.dirEntry(p.Dir(), out)
 	return t.partitionInode(ctx, name, p), 0
 }
 
@@ -51,7 +51,7 @@ func (t *topicNode) partitionInode(ctx context.Context, name string, p *segments
 			return ch
 		}
 	}
-	return t.NewInode(ctx, newPartitionNode(t.fsys, p), fs.StableAttr{Mode: fuse.S_IFDIR})
+	return t.NewInode(ctx, newPartitionNode(t.ms, p), fs.StableAttr{Mode: fuse.S_IFDIR})
 }
 
 func (t *topicNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
@@ -66,46 +66,46 @@ func (t *topicNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 // Mkdir adds partition N; N is decimal without leading zeros so every partition has one name.
 func (t *topicNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	path := t.path() + "/" + name
-	if errno := t.fsys.checkName("mkdir", path, name); errno != 0 {
+	if errno := t.ms.checkName("mkdir", path, name); errno != 0 {
 		return nil, errno
 	}
-	if errno := t.fsys.mutable("mkdir", path); errno != 0 {
+	if errno := t.ms.mutable("mkdir", path); errno != 0 {
 		return nil, errno
 	}
 	n, ok := segments.ParsePartitionName(name)
 	if !ok {
-		return nil, t.fsys.refuse("mkdir", path, syscall.EINVAL, "partition names are decimal numbers without leading zeros")
+		return nil, t.ms.refuse("mkdir", path, syscall.EINVAL, "partition names are decimal numbers without leading zeros")
 	}
 	p, err := t.topic.CreatePartition(n)
 	if err != nil {
-		return nil, t.fsys.fail("mkdir", path, err)
+		return nil, t.ms.fail("mkdir", path, err)
 	}
-	t.fsys.logger.WithField("path", path).Info("partition created")
-	t.fsys.dirEntry(p.Dir(), out)
-	return t.NewInode(ctx, newPartitionNode(t.fsys, p), fs.StableAttr{Mode: fuse.S_IFDIR}), 0
+	t.ms.logger.WithField("path", path).Info("partition created")
+	t.ms.dirEntry(p.Dir(), out)
+	return t.NewInode(ctx, newPartitionNode(t.ms, p), fs.StableAttr{Mode: fuse.S_IFDIR}), 0
 }
 
 // Rmdir deletes a partition with its data, although the directory lists segments (see rootNode.Rmdir).
 func (t *topicNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	path := t.path() + "/" + name
-	if errno := t.fsys.checkName("rmdir", path, name); errno != 0 {
+	if errno := t.ms.checkName("rmdir", path, name); errno != 0 {
 		return errno
 	}
-	if errno := t.fsys.mutable("rmdir", path); errno != 0 {
+	if errno := t.ms.mutable("rmdir", path); errno != 0 {
 		return errno
 	}
 	n, ok := segments.ParsePartitionName(name)
 	if !ok {
-		return t.fsys.refuse("rmdir", path, syscall.ENOENT, "not a partition name")
+		return t.ms.refuse("rmdir", path, syscall.ENOENT, "not a partition name")
 	}
 	if p, err := t.topic.Partition(n); err == nil {
-		if err := t.fsys.readers.beforeDelete(p); err != nil {
-			return t.fsys.fail("rmdir", path, err)
+		if err := t.ms.readers.beforeDelete(p); err != nil {
+			return t.ms.fail("rmdir", path, err)
 		}
 	}
 	if err := t.topic.DeletePartition(n); err != nil {
-		return t.fsys.fail("rmdir", path, err)
+		return t.ms.fail("rmdir", path, err)
 	}
-	t.fsys.logger.WithField("path", path).Info("partition deleted")
+	t.ms.logger.WithField("path", path).Info("partition deleted")
 	return 0
 }

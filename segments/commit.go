@@ -76,7 +76,7 @@ func alignUp(n, block int64) int64 { return (n + block - 1) &^ (block - 1) }
 // commitLog is a partition's open commit file. Its methods are called with the partition's file lock
 // held, so it needs no lock of its own.
 type commitLog struct {
-	fs   fsys
+	fs   diskCalls
 	path string
 	fd   int
 	cur  commitRecord // latest record written or read; valid when have
@@ -87,7 +87,7 @@ type commitLog struct {
 
 // openCommit opens (creating if missing) the commit file of a partition directory and reads its
 // current record. created tells the caller to make the new entry durable with a directory sync.
-func openCommit(fs fsys, dir string) (c *commitLog, created bool, err error) {
+func openCommit(fs diskCalls, dir string) (c *commitLog, created bool, err error) {
 	path := filepath.Join(dir, commitName)
 	fd, err := fs.sys.Open(path, unix.O_RDWR, 0)
 	if errors.Is(err, unix.ENOENT) {

@@ -29,21 +29,21 @@ func (osDirs) Unlink(path string) error             { return unix.Unlink(path) }
 func (osDirs) Rmdir(path string) error              { return unix.Rmdir(path) }
 func (osDirs) Rename(from, to string) error         { return unix.Rename(from, to) }
 
-// fsys is every syscall segments makes, file and directory, behind the seam.
-type fsys struct {
+// diskCalls is every syscall segments makes, file and directory, behind the seam.
+type diskCalls struct {
 	sys  directio.Syscalls
 	dirs dirSyscalls
 }
 
-func newFS(sys directio.Syscalls) fsys {
+func newFS(sys directio.Syscalls) diskCalls {
 	if d, ok := sys.(dirSyscalls); ok {
-		return fsys{sys: sys, dirs: d}
+		return diskCalls{sys: sys, dirs: d}
 	}
-	return fsys{sys: sys, dirs: osDirs{}}
+	return diskCalls{sys: sys, dirs: osDirs{}}
 }
 
 // syncDir makes the entries of dir (creations, unlinks, renames) durable.
-func (f fsys) syncDir(dir string) error {
+func (f diskCalls) syncDir(dir string) error {
 	fd, err := f.sys.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return fmt.Errorf("sync dir %s: %w", dir, err)
@@ -59,7 +59,7 @@ func (f fsys) syncDir(dir string) error {
 }
 
 // mkdir creates dir; an existing directory is fine because recovery may find half-created trees.
-func (f fsys) mkdir(dir string) error {
+func (f diskCalls) mkdir(dir string) error {
 	if err := f.dirs.Mkdir(dir, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("mkdir %s: %w", dir, err)
 	}
@@ -68,7 +68,7 @@ func (f fsys) mkdir(dir string) error {
 
 // removeTree removes dir and everything below it, children first. It is only used on tombstones,
 // which nothing reads or writes any more.
-func (f fsys) removeTree(dir string) error {
+func (f diskCalls) removeTree(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", dir, err)
@@ -97,7 +97,7 @@ const tombstonePrefix = ".deleted-"
 // bury renames dir to a tombstone next to it, makes that durable, then removes the tombstone. After a
 // crash the directory is either whole (rename not durable) or a tombstone that recovery removes, never
 // a partition with some of its segments gone.
-func (f fsys) bury(dir string, seq uint64) error {
+func (f diskCalls) bury(dir string, seq uint64) error {
 	parent := filepath.Dir(dir)
 	tomb := filepath.Join(parent, fmt.Sprintf("%s%s-%d", tombstonePrefix, filepath.Base(dir), seq))
 	if err := f.dirs.Rename(dir, tomb); err != nil {

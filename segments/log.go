@@ -18,7 +18,7 @@ import (
 type Log struct {
 	dir    string
 	cfg    Config
-	fs     fsys
+	fs     diskCalls
 	lockFD int
 
 	align   directio.Alignment // of every segment file, discovered once on the directory

@@ -15,7 +15,7 @@ type Partition struct {
 	topic string
 	id    int
 	dir   string
-	fs    fsys
+	fs    diskCalls
 
 	appendMu sync.Mutex
 	nsMu     sync.Mutex

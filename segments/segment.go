@@ -68,7 +68,7 @@ func (s *segment) info(superseded bool) SegmentInfo {
 }
 
 // readAt reads segment-relative bytes; see Partition.ReadSegment.
-func (s *segment) readAt(fs fsys, b []byte, off int64) (int, error) {
+func (s *segment) readAt(fs diskCalls, b []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("read segment %s at %d: negative offset", s.path, off)
 	}
@@ -106,7 +106,7 @@ func (s *segment) readAt(fs fsys, b []byte, off int64) (int, error) {
 
 // readFD returns the read-only descriptor of a sealed segment, opening it on first use so that a
 // recovered partition with many segments does not hold a descriptor per segment. Caller holds mu shared.
-func (s *segment) readFD(fs fsys) (int, error) {
+func (s *segment) readFD(fs diskCalls) (int, error) {
 	s.rfdMu.Lock()
 	defer s.rfdMu.Unlock()
 	if s.rfd < 0 {
@@ -122,7 +122,7 @@ func (s *segment) readFD(fs fsys) (int, error) {
 // closeRead makes every later read fail with ErrNotExist and closes the read descriptor once no read
 // is in flight. It returns the active File (if any), which the caller, holding the partition's file
 // lock, closes itself: closing a File writes, and readers must not wait for that.
-func (s *segment) closeRead(fs fsys) (directio.File, error) {
+func (s *segment) closeRead(fs diskCalls) (directio.File, error) {
 	s.mu.Lock()
 	s.closed = true
 	f, fd := s.file, s.rfd
