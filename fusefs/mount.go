@@ -61,6 +61,7 @@ type mountState struct {
 	nextPartition atomic.Uint64
 	// readers keeps open readers of `current` reading after rmdir.
 	readers openReaders
+	stale   *staleEntries
 }
 
 // Mount mounts log at mountpoint and returns once the mount is live. The caller owns the server:
@@ -83,6 +84,7 @@ func mount(mountpoint string, segLog *segments.Log, opts Options) (*fuse.Server,
 		uid:      uint32(os.Getuid()),
 		gid:      uint32(os.Getgid()),
 		started:  time.Now(),
+		stale:    newStaleEntries(),
 	}
 	root := newRootNode(ms)
 	fsOpts := &fs.Options{MountOptions: mountOptions(opts, logger)}
@@ -93,24 +95,33 @@ func mount(mountpoint string, segLog *segments.Log, opts Options) (*fuse.Server,
 	// capabilities are known before the first OPEN.
 	server, err := fuse.NewServer(fs.NewNodeFS(root, fsOpts), mountpoint, &fsOpts.MountOptions)
 	if err != nil {
+		ms.stale.close()
 		return nil, nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
 	ms.passthrough.Store(server.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH != 0)
 	go server.Serve()
 	if err := server.WaitMount(); err != nil {
 		_ = server.Unmount()
+		server.Wait()
+		ms.stale.close()
 		return nil, nil, fmt.Errorf("mount %s: wait for mount: %w", mountpoint, err)
 	}
 	if opts.Notifier != nil {
 		if err := opts.Notifier.attach(root.EmbeddedInode(), ms.logger); err != nil {
 			_ = server.Unmount()
+			server.Wait()
+			ms.stale.close()
 			return nil, nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 		}
-		go func() {
-			server.Wait()
-			opts.Notifier.detach()
-		}()
 	}
+	// The workers that send notifications stop once the server has: after that the kernel is gone.
+	go func() {
+		server.Wait()
+		ms.stale.close()
+		if opts.Notifier != nil {
+			opts.Notifier.detach()
+		}
+	}()
 	ms.logger.WithFields(logrus.Fields{
 		"data":        segLog.Dir(),
 		"passthrough": ms.passthrough.Load(),

@@ -91,15 +91,11 @@ func (s *segmentNode) getattr(out *fuse.AttrOut, afterPurge bool) syscall.Errno 
 	return toErrno(err)
 }
 
-// dropStaleEntry makes the kernel forget a name whose segment is gone (retention purges segments
-// behind the kernel's back, and sealed names are cached for long). It runs on its own goroutine: a
-// notification must not wait on directory locks from inside a request handler.
+// dropStaleEntry makes the kernel forget a name whose segment is gone.
 func (s *segmentNode) dropStaleEntry() {
-	go func() {
-		if name, parent := s.Parent(); parent != nil {
-			_ = parent.NotifyEntry(name)
-		}
-	}()
+	if name, parent := s.Parent(); parent != nil {
+		s.ms.stale.drop(parent, name)
+	}
 }
 
 func (s *segmentNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
