@@ -4,6 +4,8 @@
 //
 // A run fails if any consumer reads anything other than exactly the bytes its producer wrote: a benchmark
 // that cannot see lost bytes would happily report the speed of losing them.
+//
+// docs/architecture.md shows where this package sits among the others.
 package bench
 
 import (

@@ -67,4 +67,6 @@
 // the new bytes have been written, so while a write is in flight readers still see the previous
 // content, served from memory where it is not yet on disk. ReadAt never returns padding and returns
 // io.EOF past Size. Close waits for ReadAt calls that are reading from disk; ReadAt after Close fails.
+//
+// docs/architecture.md shows where this package sits among the others.
 package directio

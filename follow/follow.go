@@ -1,5 +1,7 @@
 // Package follow follows a segfs partition by partition offset, across every rotation, through the
 // partition's .stream file. It is the client side of `segfs tail`.
+//
+// docs/architecture.md shows where this package sits among the others.
 package follow
 
 import (

@@ -35,4 +35,6 @@
 // kernel hands POSIX ACLs of a mount in the initial user namespace to the server as plain xattrs
 // (in other user namespaces it refuses them itself with EOPNOTSUPP, since ACLs are not enabled).
 // O_TMPFILE and fallocate get EOPNOTSUPP, as on filesystems without them.
+//
+// docs/architecture.md shows where this package sits among the others.
 package fusefs

@@ -13,4 +13,6 @@
 //	SEGFS_LOG_LEVEL=debug     daemon log level (daemon logs are printed when a test fails)
 //	SEGFS_DAEMON_RACE=1       build the daemon with -race (slower; a race makes the daemon exit 66)
 //	SEGFS_REQUIRE_FUSE=1      fail instead of skipping when /dev/fuse is absent
+//
+// docs/architecture.md shows where this package sits among the others.
 package integration

@@ -1,5 +1,7 @@
 // Package mountopts turns segfs mount options, given as mount(8)/fstab style `-o k=v,...` strings or as the
 // equivalent command-line flags, into one validated Config.
+//
+// docs/architecture.md shows where this package sits among the others.
 package mountopts
 
 import (

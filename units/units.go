@@ -5,6 +5,8 @@
 // T 1024⁴, and KiB, MiB, GiB, TiB say the same explicitly. kB, MB, GB and TB are refused rather than
 // guessed: half of the tools that print them mean powers of 1000, and a silent factor of 1.024–1.1 in a
 // segment size or a memory cap is worse than an error.
+//
+// docs/architecture.md shows where this package sits among the others.
 package units
 
 import (
