@@ -1,6 +1,8 @@
 // Package segments is the storage engine of segfs: durable, append-only partition logs made of
 // segment files, Kafka/Iggy style, written through package directio.
 //
+// docs/architecture.md shows where this package sits among the others.
+//
 // # On-disk format
 //
 //	DATA/.lock                               flock(LOCK_EX|LOCK_NB) by the process that has DATA open
