@@ -14,8 +14,8 @@
 //
 // `current` follows multilog/svlogd: the active segment's st_ino is the backing file's inode, so after
 // a rotation the same st_ino appears as `<base>.log` and `current` has a new one. `current` has zero
-// entry and attr timeouts and on every rotation the kernel is told the old `current` was deleted
-// (RotateNotifier), so inotify watchers see IN_DELETE_SELF and path walks find the new segment. Lookups and listings wait out the moment
+// entry and attr timeouts and on every rotation the kernel's entry for it is invalidated
+// (RotateNotifier), so path walks find the new segment. Lookups and listings wait out the moment
 // in which segments has sealed a segment but not yet created its successor, so `current` always
 // exists and never resolves to a segment a listing already showed as sealed.
 //

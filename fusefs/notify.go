@@ -12,8 +12,11 @@ import (
 )
 
 // RotateNotifier carries segments' rotation callbacks to the kernel: after a rotation the kernel's
-// dentry for the partition's `current` is deleted (notifyRotated), so the next path walk finds the
-// new segment and watchers see the old one go, as with multilog's rename of current.
+// dentry for the partition's `current` is invalidated, so the next path walk finds the new segment.
+// It is an invalidation, not FUSE_NOTIFY_DELETE: a reverse delete locks the old `current` inode,
+// which a writer's write() or fsync() holds while it waits for this daemon; if the daemon is then
+// killed, the notifying thread never leaves the kernel, the daemon never exits, and the mount hangs
+// instead of failing with ENOTCONN.
 //
 // segments.Config.OnRotate must be set before segments.Open and Mount needs the log, hence the
 // two steps: pass Func() to the config, then the notifier to Mount in Options.Notifier.
@@ -120,7 +123,7 @@ func (n *RotateNotifier) invalidate(root *fs.Inode, logger logrus.FieldLogger, k
 	if p == nil {
 		return
 	}
-	switch errno := notifyRotated(p); errno {
+	switch errno := p.NotifyEntry(currentName); errno {
 	case 0:
 		n.notified.Add(1)
 	case syscall.ENOENT:
@@ -129,20 +132,4 @@ func (n *RotateNotifier) invalidate(root *fs.Inode, logger logrus.FieldLogger, k
 		logger.WithFields(logrus.Fields{"topic": k.topic, "partition": k.partition, "errno": errno.Error()}).
 			Debug("invalidate current after rotation")
 	}
-}
-
-// notifyRotated tells the kernel that the name `current` of partition directory p no longer names the
-// segment it knew. When that node is a retired segment, FUSE_NOTIFY_DELETE drops the entry and clears
-// the old node's link count, which inotify watchers of `current` see as IN_DELETE_SELF (as after
-// multilog's rename over current) once nothing else holds the dentry; otherwise, and if the kernel
-// refuses, the entry is only invalidated.
-func notifyRotated(p *fs.Inode) syscall.Errno {
-	if ch := p.GetChild(currentName); ch != nil {
-		if cn, ok := ch.Operations().(*currentNode); ok && cn.base != cn.part.Active().Base {
-			if errno := p.NotifyDelete(currentName, ch); errno == 0 {
-				return 0
-			}
-		}
-	}
-	return p.NotifyEntry(currentName)
 }
