@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"segfs/directio"
 )
@@ -52,6 +53,21 @@ const (
 	DefaultPartitions    = 1
 )
 
+// MinMaxOpenFiles is the least MaxOpenFiles accepted: what one partition needs while it rotates (two
+// segment files, the commit file, the retired segment's read descriptor) with room to spare.
+const MinMaxOpenFiles = 16
+
+// DefaultMaxOpenFiles is the MaxOpenFiles a Config without one gets: half the soft RLIMIT_NOFILE (at
+// least MinMaxOpenFiles), so the other half stays for the FUSE device, sockets, readers' handles of
+// open files and short-lived opens such as directory fsyncs.
+func DefaultMaxOpenFiles() int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == unix.RLIM_INFINITY {
+		return 1 << 16
+	}
+	return int(max(min(lim.Cur/2, 1<<30), MinMaxOpenFiles))
+}
+
 // defaultRetentionInterval is how often the retention goroutine looks at every partition.
 const defaultRetentionInterval = time.Second
 
@@ -71,6 +87,10 @@ type Config struct {
 	// active one after segment `sealed`. Inline, `sealed` is sealed by then; deferred, its seal runs
 	// in the background and may not be done yet (Partition.WaitSealed waits for it).
 	OnRotate func(topic string, partition int, sealed, active int64)
+
+	// MaxOpenFiles bounds the descriptors kept open between operations (see fdCache); 0 means
+	// DefaultMaxOpenFiles.
+	MaxOpenFiles int
 
 	// retentionInterval overrides defaultRetentionInterval (tests).
 	retentionInterval time.Duration
@@ -120,6 +140,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.retentionInterval == 0 {
 		c.retentionInterval = defaultRetentionInterval
 	}
+	if c.MaxOpenFiles == 0 {
+		c.MaxOpenFiles = DefaultMaxOpenFiles()
+	}
 	switch {
 	case c.SegmentSize < 0:
 		return c, fmt.Errorf("segment size %d is negative", c.SegmentSize)
@@ -127,6 +150,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("max dirty %d / %d is negative", c.MaxDirty, c.MaxDirtyTotal)
 	case c.RetentionBytes < 0 || c.RetentionAge < 0:
 		return c, fmt.Errorf("retention %d bytes / %v is negative", c.RetentionBytes, c.RetentionAge)
+	case c.MaxOpenFiles < MinMaxOpenFiles:
+		return c, fmt.Errorf("max open files %d is below %d", c.MaxOpenFiles, MinMaxOpenFiles)
 	case c.Partitions < 0:
 		return c, fmt.Errorf("default partition count %d is negative", c.Partitions)
 	case c.Persist != Inline && c.Persist != Deferred:

@@ -151,7 +151,7 @@
 //   - writer.mu: everything in writer (the active File, the commit file, the reservation, the
 //     flusher's writes, the seal in progress). Held across disk I/O; readers never take it.
 //   - Partition.mu: the segment list, and the seal in progress as it is listed. Memory only.
-//   - segment.mu (readers shared), then segment.rfdMu; budget.mu, then dirtyBuf.mu; flusher.mu.
+//   - segment.mu (readers shared), then fdCache.mu; budget.mu, then dirtyBuf.mu; flusher.mu.
 //     Memory only; none of them is held while taking a lock above it.
 //
 // The health, the seal in progress, sizes and offsets are atomics: they change under the locks above
@@ -165,7 +165,9 @@
 // writers only for memory operations, and read through the File's ReadAt (tail in memory, the rest
 // with pread on a separate descriptor) or the deferred chunks (copied under a short mutex). A
 // segment's read source is switched at its seal and closed at purge or delete under the exclusive
-// segment lock, so no read ever sees a reused descriptor, i.e. another segment's bytes. Purge,
+// segment lock, so no read ever sees a reused descriptor, i.e. another segment's bytes. A sealed
+// segment's descriptor lives in the Log's fdCache (at most MaxOpenFiles of them): a read pins it, and
+// only unpinned ones are closed to make room, so the same holds for them. Purge,
 // retention and delete are correct while appends, reads and flushes run: a segment is purged only
 // once it is sealed and its File closed (Purge of the segment being sealed finishes its seal first);
 // delete halts the partition (blocked appends return), waits for the running append and the flusher,

@@ -29,17 +29,21 @@ func (osDirs) Unlink(path string) error             { return unix.Unlink(path) }
 func (osDirs) Rmdir(path string) error              { return unix.Rmdir(path) }
 func (osDirs) Rename(from, to string) error         { return unix.Rename(from, to) }
 
-// diskCalls is every syscall segments makes, file and directory, behind the seam.
+// diskCalls is every syscall segments makes, file and directory, behind the seam, and the cache of
+// sealed segments' descriptors.
 type diskCalls struct {
 	sys  directio.Syscalls
 	dirs dirSyscalls
+	fds  *fdCache
 }
 
-func newFS(sys directio.Syscalls) diskCalls {
+// newFS makes the Log's seam; maxOpen bounds the sealed segments' cached descriptors.
+func newFS(sys directio.Syscalls, maxOpen int) diskCalls {
+	f := diskCalls{sys: sys, dirs: osDirs{}, fds: newFDCache(sys, maxOpen)}
 	if d, ok := sys.(dirSyscalls); ok {
-		return diskCalls{sys: sys, dirs: d}
+		f.dirs = d
 	}
-	return diskCalls{sys: sys, dirs: osDirs{}}
+	return f
 }
 
 // syncDir makes the entries of dir (creations, unlinks, renames) durable.

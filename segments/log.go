@@ -75,7 +75,7 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, cfg: cfg, fs: newFS(cfg.Syscalls), lockFD: lockFD, topics: map[string]*Topic{}, epoch: time.Now()}
+	l := &Log{dir: dir, cfg: cfg, fs: newFS(cfg.Syscalls, cfg.MaxOpenFiles), lockFD: lockFD, topics: map[string]*Topic{}, epoch: time.Now()}
 	l.trim = time.AfterFunc(time.Hour, l.trimIdle)
 	l.trim.Stop()
 	defer func() {

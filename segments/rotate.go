@@ -92,7 +92,8 @@ func (p *Partition) sealLocked(seg *segment, syncDir bool) error {
 	}
 	seg.mu.Lock()
 	buf := seg.buf
-	seg.file, seg.buf, seg.rfd = nil, nil, rfd
+	seg.file, seg.buf = nil, nil
+	p.fs.fds.adopt(&seg.rfd, rfd) // budget: the read descriptor goes to the Log's fdCache
 	seg.size.Store(f.Size())
 	seg.mtime.Store(time.Now().UnixNano())
 	seg.sealed.Store(true)
@@ -136,7 +137,7 @@ func (p *Partition) openFile(seg *segment) (directio.File, error) {
 // createSegment creates the empty segment file at base and, with syncDir, makes its directory entry
 // durable.
 func (p *Partition) createSegment(base int64, syncDir bool) (*segment, error) {
-	seg := &segment{base: base, path: filepath.Join(p.dir, SegmentName(base)), rfd: -1}
+	seg := &segment{base: base, path: filepath.Join(p.dir, SegmentName(base))}
 	f, err := p.openFile(seg)
 	if err != nil {
 		return nil, fmt.Errorf("create segment: %w", err)

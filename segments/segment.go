@@ -40,13 +40,11 @@ type segment struct {
 	closed bool
 	file   directio.File // active: the writer's File, whose ReadAt never waits for its I/O
 	buf    *dirtyBuf     // active in deferred mode: appended bytes not yet handed to file
-	rfd    int           // sealed: read-only descriptor, -1 until first needed
-
-	rfdMu sync.Mutex // serializes the lazy open of rfd among readers
+	rfd    cachedFD      // sealed: read-only descriptor, opened on demand and kept by the Log's fdCache
 }
 
 func newSealedSegment(base int64, path string, st *unix.Stat_t) *segment {
-	s := &segment{base: base, path: path, ino: st.Ino, rfd: -1}
+	s := &segment{base: base, path: path, ino: st.Ino}
 	s.size.Store(st.Size)
 	s.mtime.Store(time.Unix(st.Mtim.Unix()).UnixNano())
 	s.sealed.Store(true)
@@ -91,11 +89,13 @@ func (s *segment) readAt(fs diskCalls, b []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	n := int(min(int64(len(b)), size-off))
-	fd, err := s.readFD(fs)
+	fd, err := fs.fds.pin(&s.rfd, s.path)
 	if err != nil {
 		return 0, err
 	}
-	if err := directio.ReadFullAt(fs.sys, fd, b[:n], off); err != nil {
+	err = directio.ReadFullAt(fs.sys, fd, b[:n], off)
+	fs.fds.unpin(&s.rfd)
+	if err != nil {
 		return 0, fmt.Errorf("read segment %s at %d: %w", s.path, off, err)
 	}
 	if n < len(b) {
@@ -104,34 +104,17 @@ func (s *segment) readAt(fs diskCalls, b []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// readFD returns the read-only descriptor of a sealed segment, opening it on first use so that a
-// recovered partition with many segments does not hold a descriptor per segment. Caller holds mu shared.
-func (s *segment) readFD(fs diskCalls) (int, error) {
-	s.rfdMu.Lock()
-	defer s.rfdMu.Unlock()
-	if s.rfd < 0 {
-		fd, err := fs.sys.Open(s.path, unix.O_RDONLY, 0)
-		if err != nil {
-			return -1, fmt.Errorf("open segment %s: %w", s.path, err)
-		}
-		s.rfd = fd
-	}
-	return s.rfd, nil
-}
-
 // closeRead makes every later read fail with ErrNotExist and closes the read descriptor once no read
 // is in flight. It returns the active File (if any), which the caller, holding the partition's file
 // lock, closes itself: closing a File writes, and readers must not wait for that.
 func (s *segment) closeRead(fs diskCalls) (directio.File, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.closed = true
-	f, fd := s.file, s.rfd
-	s.file, s.buf, s.rfd = nil, nil, -1
-	s.mu.Unlock()
-	if fd >= 0 {
-		if err := fs.sys.Close(fd); err != nil {
-			return f, fmt.Errorf("close segment %s: %w", s.path, err)
-		}
+	f := s.file
+	s.file, s.buf = nil, nil
+	if err := fs.fds.forget(&s.rfd); err != nil {
+		return f, fmt.Errorf("close segment %s: %w", s.path, err)
 	}
 	return f, nil
 }
