@@ -216,7 +216,9 @@ func (p *Partition) Purge(base int64) error {
 	p.segs = append(p.segs[:i:i], p.segs[i+1:]...)
 	p.mu.Unlock()
 	if _, err := s.closeRead(p.fs); err != nil {
-		return fmt.Errorf("purge: %w", err)
+		// close(2) frees the descriptor even when it reports an error, and a read-only descriptor
+		// holds nothing to lose: the file goes all the same, or it would come back at the next Open.
+		p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Warn("purge: closing the segment's read descriptor failed")
 	}
 	if err := p.fs.dirs.Unlink(s.path); err != nil {
 		return fmt.Errorf("purge %s: %w", s.path, err)
