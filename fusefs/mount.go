@@ -56,6 +56,8 @@ type mountState struct {
 	passthrough atomic.Bool
 	// sealedReads counts READs of sealed segments this process served: none while passthrough works.
 	sealedReads atomic.Int64
+	// passthroughOpens closes the descriptors that only served to register passthrough backing files.
+	passthroughOpens passthroughOpens
 	// nextPartition numbers partition nodes; it feeds the generation of segment nodes so a reused
 	// backing inode number never resolves to a stale node of a deleted or purged segment.
 	nextPartition atomic.Uint64
@@ -93,7 +95,7 @@ func mount(mountpoint string, segLog *segments.Log, opts Options) (*fuse.Server,
 
 	// fuse.NewServer mounts and completes INIT before any request is served, so the kernel's
 	// capabilities are known before the first OPEN.
-	server, err := fuse.NewServer(fs.NewNodeFS(root, fsOpts), mountpoint, &fsOpts.MountOptions)
+	server, err := fuse.NewServer(rawFS{fs.NewNodeFS(root, fsOpts), ms}, mountpoint, &fsOpts.MountOptions)
 	if err != nil {
 		ms.stale.close()
 		return nil, nil, fmt.Errorf("mount %s: %w", mountpoint, err)
