@@ -80,6 +80,7 @@ func Serve(cfg mountopts.Config, log *logrus.Logger) (err error) {
 	}
 	log.WithFields(logrus.Fields{
 		"mountpoint": cfg.Mountpoint, "data": cfg.DataDir, "options": cfg.Encode(), "pid": os.Getpid(),
+		"max_open_files": seglog.Config().MaxOpenFiles,
 	}).Info("daemon ready")
 	ready.ready()
 

@@ -153,6 +153,31 @@ var table = []option{
 		},
 		get: func(c *Config) string { return c.Segments.RetentionAge.String() },
 	},
+	{
+		key: "max_open_files", usage: "descriptors of sealed segments kept open for reading (least recently " +
+			"used closed first); auto: half the daemon's descriptor limit", placeholder: "N|auto",
+		set: func(c *Config, v string) error {
+			if v == "auto" {
+				c.Segments.MaxOpenFiles = 0
+				return nil
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("invalid count %q: want an integer or auto", v)
+			}
+			if n < segments.MinMaxOpenFiles {
+				return fmt.Errorf("must be at least %d", segments.MinMaxOpenFiles)
+			}
+			c.Segments.MaxOpenFiles = n
+			return nil
+		},
+		get: func(c *Config) string {
+			if c.Segments.MaxOpenFiles == 0 {
+				return "auto"
+			}
+			return strconv.Itoa(c.Segments.MaxOpenFiles)
+		},
+	},
 	boolOption("allow_other", "let users other than the mounting one access the mount",
 		func(c *Config) *bool { return &c.AllowOther }),
 	boolOption("default_permissions", "let the kernel check permissions from the file modes",
