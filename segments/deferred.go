@@ -315,85 +315,85 @@ const defaultLazyKickDelay = time.Millisecond
 // Config.lazyKickDelay, so that a small append followed by fsync is written by the fsync itself, not
 // by a flusher on another thread that the fsync would wait for. Late is safe: nothing but the timer is needed to get the bytes
 // written, and Sync, seal and close write them themselves.
-func (p *Partition) kickSoon() {
-	if p.w.dirty.Load() >= p.log.chunk {
-		p.kick()
+func (w *writer) kickSoon() {
+	if w.dirty.Load() >= w.log.chunk {
+		w.kick()
 		return
 	}
-	if !p.w.fl.armed.CompareAndSwap(false, true) {
+	if !w.fl.armed.CompareAndSwap(false, true) {
 		return // a timer is armed: it fires after this append's bytes were counted dirty
 	}
-	if t := p.w.fl.delayed.Load(); t != nil {
-		t.Reset(p.log.cfg.lazyKickDelay)
+	if t := w.fl.delayed.Load(); t != nil {
+		t.Reset(w.log.cfg.lazyKickDelay)
 		return
 	}
-	p.w.fl.delayed.Store(time.AfterFunc(p.log.cfg.lazyKickDelay, p.delayedKick))
+	w.fl.delayed.Store(time.AfterFunc(w.log.cfg.lazyKickDelay, w.delayedKick))
 }
 
-func (p *Partition) delayedKick() {
+func (w *writer) delayedKick() {
 	// Disarm before kicking: an append after this point arms a new timer, and one before it is seen
 	// by the flusher this starts (or the one running), since its bytes are already dirty.
-	p.w.fl.armed.Store(false)
-	p.kick()
+	w.fl.armed.Store(false)
+	w.kick()
 }
 
 // kick makes sure a flusher runs. The flusher decides to exit under fl.mu after re-reading the dirty
 // count, so an append is either seen by the running flusher or starts a new one.
-func (p *Partition) kick() {
-	p.w.fl.mu.Lock()
-	if !p.w.fl.running && !p.w.fl.stopped {
-		p.w.fl.running = true
-		p.w.fl.wg.Add(1)
-		go p.flushLoop()
+func (w *writer) kick() {
+	w.fl.mu.Lock()
+	if !w.fl.running && !w.fl.stopped {
+		w.fl.running = true
+		w.fl.wg.Add(1)
+		go w.flushLoop()
 	}
-	p.w.fl.mu.Unlock()
+	w.fl.mu.Unlock()
 }
 
-func (p *Partition) flushLoop() {
-	defer p.w.fl.wg.Done()
+func (w *writer) flushLoop() {
+	defer w.fl.wg.Done()
 	for {
-		p.w.mu.Lock()
+		w.mu.Lock()
 		// One piece per turn, releasing w.mu in between, so a Sync or seal waits for one piece at most.
 		// A retired segment comes first: nothing may reach the new one before it is sealed.
 		var err error
-		if seg, sealing := p.writeTarget(); sealing {
-			err = p.sealStepLocked(seg)
+		if seg, sealing := w.writeTarget(); sealing {
+			err = w.sealStepLocked(seg)
 		} else {
-			_, err = p.writePieceLocked(seg, math.MaxInt64)
+			_, err = w.writePieceLocked(seg, math.MaxInt64)
 		}
 		if err == nil {
-			p.topUpLocked()
+			w.topUpLocked()
 		}
-		sticky := p.w.failedErr() != nil
-		p.w.mu.Unlock()
+		sticky := w.failedErr() != nil
+		w.mu.Unlock()
 		switch {
 		case err != nil && sticky:
-			p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Error("deferred write failed; partition stops accepting appends")
+			w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Error("deferred write failed; partition stops accepting appends")
 		case err != nil:
 			// Not retried here: with the disk full a retry loop would only spin. The bytes stay in
 			// memory; the next Append or Sync retries and reports the error while it persists.
-			p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Warn("deferred write failed for lack of space; kept in memory, retried by the next append or sync")
+			w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Warn("deferred write failed for lack of space; kept in memory, retried by the next append or sync")
 		}
-		p.w.fl.mu.Lock()
-		if err != nil || p.w.fl.stopped || p.w.dirty.Load() == 0 && p.w.sealing.Load() == nil {
-			p.w.fl.running = false
-			p.w.fl.mu.Unlock()
-			p.log.trimChunksSoon()
+		w.fl.mu.Lock()
+		if err != nil || w.fl.stopped || w.dirty.Load() == 0 && w.sealing.Load() == nil {
+			w.fl.running = false
+			w.fl.mu.Unlock()
+			w.log.trimChunksSoon()
 			return
 		}
-		p.w.fl.mu.Unlock()
+		w.fl.mu.Unlock()
 	}
 }
 
 // stopFlusher returns once no flusher runs and none will start again.
-func (p *Partition) stopFlusher() {
-	p.w.fl.mu.Lock()
-	p.w.fl.stopped = true
-	p.w.fl.mu.Unlock()
-	if t := p.w.fl.delayed.Load(); t != nil {
+func (w *writer) stopFlusher() {
+	w.fl.mu.Lock()
+	w.fl.stopped = true
+	w.fl.mu.Unlock()
+	if t := w.fl.delayed.Load(); t != nil {
 		t.Stop() // firing later would only find the flusher stopped
 	}
-	p.w.fl.wg.Wait()
+	w.fl.wg.Wait()
 }
 
 // maxFlushWrite caps one flusher write: producers blocked on max_dirty get memory back only when a
@@ -406,17 +406,17 @@ const maxFlushWrite = 8 << 20
 // steady stream of appends still ends. If a rotation retires the segment while it is written, the
 // segment is still the one returned: its bytes are written, and the seal comes later. A failure
 // follows doc.go's "A full disk": ENOSPC keeps the bytes in memory, anything else is sticky.
-func (p *Partition) writePendingLocked() (*segment, error) {
-	seg, err := p.sealPendingLocked()
+func (w *writer) writePendingLocked() (*segment, error) {
+	seg, err := w.sealPendingLocked()
 	if err != nil {
 		return seg, err
 	}
 	if seg.buf == nil {
-		return seg, p.w.failedErr()
+		return seg, w.failedErr()
 	}
 	target := seg.buf.endOffset()
 	for {
-		done, err := p.writePieceLocked(seg, target)
+		done, err := w.writePieceLocked(seg, target)
 		if err != nil || done {
 			return seg, err
 		}
@@ -426,8 +426,8 @@ func (p *Partition) writePendingLocked() (*segment, error) {
 // writePieceLocked writes seg's dirty bytes from lo up to at most upto and maxFlushWrite, and gives
 // their memory back at once. done reports that nothing below upto is left. seg is the active segment,
 // or the one being sealed.
-func (p *Partition) writePieceLocked(seg *segment, upto int64) (done bool, err error) {
-	if err := p.w.failedErr(); err != nil {
+func (w *writer) writePieceLocked(seg *segment, upto int64) (done bool, err error) {
+	if err := w.failedErr(); err != nil {
 		return true, err
 	}
 	d := seg.buf
@@ -435,55 +435,55 @@ func (p *Partition) writePieceLocked(seg *segment, upto int64) (done bool, err e
 		return true, nil
 	}
 	var lo, end int64
-	p.w.iovs, lo, end = d.pending(p.w.iovs[:0], upto, p.log.cfg.flushWriteCap)
+	w.iovs, lo, end = d.pending(w.iovs[:0], upto, w.log.cfg.flushWriteCap)
 	if lo == end {
-		p.flushSucceeded()
+		w.flushSucceeded()
 		return true, nil
 	}
 	// Accepted bytes lie within the reservation they were accepted against, unless a failure gave it
 	// up since; then they need it back before they can be written.
-	err = p.reserveLocked(seg, end, 0)
+	err = w.reserveLocked(seg, end, 0)
 	if err == nil {
-		began, arrivedFrom := time.Now(), p.end.Load()
-		_, err = seg.wfile.WriteV(p.w.iovs)
+		began, arrivedFrom := time.Now(), w.end.Load()
+		_, err = seg.wfile.WriteV(w.iovs)
 		if err != nil {
 			// The File's rollback truncated, which frees the reservation.
 			seg.dropReservation()
 		} else {
 			// Only a write that succeeded measures the disk: a fast ENOSPC would pass for a fast disk.
-			p.recordFlushRate(end-lo, time.Since(began))
-			p.w.lastArrived.Store(p.end.Load() - arrivedFrom)
+			w.recordFlushRate(end-lo, time.Since(began))
+			w.lastArrived.Store(w.end.Load() - arrivedFrom)
 		}
 	}
-	clear(p.w.iovs)
+	clear(w.iovs)
 	if err != nil {
-		return true, p.deferredWriteFailedLocked(err)
+		return true, w.deferredWriteFailedLocked(err)
 	}
-	p.flushSucceeded()
-	p.w.lastWrite.Store(end - lo)
-	p.w.budget.written(&p.w, d, end)
-	p.w.dirty.Add(-(end - lo))
+	w.flushSucceeded()
+	w.lastWrite.Store(end - lo)
+	w.budget.written(w, d, end)
+	w.dirty.Add(-(end - lo))
 	return end >= upto, nil
 }
 
 // deferredWriteFailedLocked records a failed write of deferred bytes: sticky unless the disk was only
 // full (doc.go, "A full disk"). Caller holds w.mu.
-func (p *Partition) deferredWriteFailedLocked(err error) error {
+func (w *writer) deferredWriteFailedLocked(err error) error {
 	if !onlyNoSpace(err) {
-		return p.failLocked(err)
+		return w.failLocked(err)
 	}
-	err = fmt.Errorf("write appended bytes of %s (kept in memory, retried by the next append or sync): %w", p.name(), err)
-	if p.w.stall.Swap(&errBox{err}) == nil {
-		p.w.budget.wake() // appends waiting for this flusher to free memory retry the write instead
+	err = fmt.Errorf("write appended bytes of %s (kept in memory, retried by the next append or sync): %w", w.name, err)
+	if w.stall.Swap(&errBox{err}) == nil {
+		w.budget.wake() // appends waiting for this flusher to free memory retry the write instead
 	}
 	return err
 }
 
 // flushSucceeded clears a full-disk failure of deferred writes. Caller holds w.mu.
-func (p *Partition) flushSucceeded() {
-	if p.w.stall.Load() != nil {
-		p.w.stall.Store(nil)
-		p.log.cfg.Logger.WithField("partition", p.name()).Info("deferred write succeeded after running out of space")
+func (w *writer) flushSucceeded() {
+	if w.stall.Load() != nil {
+		w.stall.Store(nil)
+		w.log.cfg.Logger.WithField("partition", w.name).Info("deferred write succeeded after running out of space")
 	}
 }
 
