@@ -2,7 +2,6 @@ package segments
 
 import (
 	"fmt"
-	"math"
 	"path/filepath"
 	"time"
 
@@ -10,66 +9,6 @@ import (
 
 	"segfs/directio"
 )
-
-// rotateInline seals the active segment old, then creates the next one at its end. Caller holds
-// appendMu. A full disk does not fail the partition: if the seal's FlushAndTruncate finds no space,
-// the segment stays active and unchanged; if the successor cannot be created, old stays sealed as the
-// last segment (shown active by Segments and Active until a successor exists) and the next Append
-// creates it. Either way the Append fails with the error. (Deferred: sealLater.)
-func (w *writer) rotateInline(old *segment) (*rotation, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if _, err := w.writePendingLocked(); err != nil {
-		return nil, err
-	}
-	prev := old.reserved.Load()
-	if err := old.wfile.FlushAndTruncate(); err != nil {
-		err = fmt.Errorf("seal %s: %w", old.path, err)
-		if onlyNoSpace(err) {
-			w.restoreReservationLocked(old, prev)
-			return nil, fmt.Errorf("append to %s: %w", w.name, err)
-		}
-		return nil, w.failLocked(err)
-	}
-	if err := w.sealLocked(old, true); err != nil {
-		return nil, w.failLocked(err)
-	}
-	w.raiseDurable(old.base + old.size.Load())
-	rot, err := w.createSuccessorLocked(old)
-	if err != nil {
-		w.log.cfg.Logger.WithError(err).WithFields(map[string]any{
-			"partition": w.name, "segment": old.base, "size": old.size.Load(),
-		}).Warn("sealed segment, but could not create the next one; the next append retries")
-	}
-	return rot, err
-}
-
-// openSuccessor retries creating the segment after old, which an earlier rotation sealed. Caller holds
-// appendMu.
-func (w *writer) openSuccessor(old *segment) (*rotation, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.failedErr(); err != nil {
-		return nil, err
-	}
-	return w.createSuccessorLocked(old)
-}
-
-// createSuccessorLocked creates the segment that follows the sealed segment old and makes it the
-// active one. On failure nothing changes, so it can be retried. Caller holds w.mu.
-func (w *writer) createSuccessorLocked(old *segment) (*rotation, error) {
-	next, err := w.createSegment(old.base+old.size.Load(), true)
-	if err != nil {
-		return nil, fmt.Errorf("append to %s: %w", w.name, err)
-	}
-	w.list.mu.Lock()
-	w.list.segs = append(w.list.segs, next)
-	w.list.mu.Unlock()
-	w.log.cfg.Logger.WithFields(map[string]any{
-		"partition": w.name, "segment": old.base, "size": old.size.Load(), "next": next.base,
-	}).Info("sealed segment")
-	return &rotation{sealed: old.base, active: next.base}, nil
-}
 
 // sealLocked makes seg, which the caller made exact with FlushAndTruncate, durable and switches its
 // readers to a read-only descriptor: fsync of the file, stale-record check, and with syncDir an fsync
@@ -149,114 +88,4 @@ func (w *writer) createSegment(base int64, syncDir bool) (*segment, error) {
 		return nil, fmt.Errorf("create segment %s: %w", seg.path, err)
 	}
 	return seg, nil
-}
-
-// sealLater makes a new segment at old's end the active one and leaves old to be sealed in the
-// background, by the flusher or by whoever needs it sealed first (sealPendingLocked). Caller holds
-// appendMu, and not w.mu.
-//
-// It never waits for w.mu, which the flusher holds across each write. The new segment is created and
-// reserved before anyone can see it; one critical section under mu then lists it as active and old
-// as sealing (writeTarget reads both). The seal's directory fsync makes the new entry durable.
-//
-// Nothing is written to the new segment until old is sealed, which keeps recovery's rule simple
-// (doc.go, "The padded-block trap and the recovery rule").
-func (w *writer) sealLater(old *segment) (*rotation, error) {
-	if w.sealing.Load() != nil {
-		// At most one segment is being sealed: a rotation this soon after the last one (segments
-		// smaller than the backlog) finishes that seal first.
-		w.mu.Lock()
-		_, err := w.sealPendingLocked()
-		w.mu.Unlock()
-		if err != nil {
-			return nil, err
-		}
-	}
-	if err := w.writeErr(); err != nil {
-		return nil, err
-	}
-	next, err := w.createSegment(old.base+old.size.Load(), false)
-	if err != nil {
-		return nil, fmt.Errorf("append to %s: %w", w.name, err)
-	}
-	// Reserve ahead in the new file now: otherwise its first appends reserve for themselves, each
-	// waiting for w.mu behind the flusher's writes of the old segment and its seal. Nothing else
-	// can reach next before it is listed, so w.mu is not needed. A failure is left to the append
-	// that needs the space.
-	if err := w.reserveLocked(next, 1, w.reserveAhead()); err != nil {
-		w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Debug("could not reserve ahead in the new segment")
-	}
-	w.list.mu.Lock()
-	w.sealing.Store(old)
-	w.list.segs = append(w.list.segs, next)
-	w.list.mu.Unlock()
-	w.kick()
-	return &rotation{sealed: old.base, active: next.base}, nil
-}
-
-// writeTarget is what a writer must deal with first: the segment being sealed (sealing true) or else
-// the active one, read in one snapshot because a rotation changes both at once without w.mu.
-func (w *writer) writeTarget() (seg *segment, sealing bool) {
-	w.list.mu.Lock()
-	defer w.list.mu.Unlock()
-	if s := w.sealing.Load(); s != nil {
-		return s, true
-	}
-	return w.list.segs[len(w.list.segs)-1], false
-}
-
-// sealPendingLocked writes the rest of the segment being sealed, if any, and seals it; it returns the
-// active segment as of the moment no seal was pending. Caller holds w.mu.
-func (w *writer) sealPendingLocked() (*segment, error) {
-	for {
-		seg, sealing := w.writeTarget()
-		if !sealing {
-			return seg, nil
-		}
-		if err := w.sealStepLocked(seg); err != nil {
-			return seg, err
-		}
-	}
-}
-
-// sealPending finishes the seal of a retired segment, if one is in progress. Whoever found a segment
-// superseded (under mu) and then sees sealing nil knows that segment's seal is over.
-func (w *writer) sealPending() error {
-	if w.sealing.Load() == nil {
-		return nil
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	_, err := w.sealPendingLocked()
-	return err
-}
-
-// sealStepLocked does one piece of the background seal of old: a write of its pending bytes, or, once
-// none are left, the seal itself. A full disk leaves old being sealed, its bytes in memory, to be
-// retried like any deferred write (see writePendingLocked). Caller holds w.mu.
-func (w *writer) sealStepLocked(old *segment) error {
-	done, err := w.writePieceLocked(old, math.MaxInt64)
-	if err != nil || !done {
-		return err
-	}
-	prev := old.reserved.Load()
-	if err := old.wfile.FlushAndTruncate(); err != nil {
-		err = fmt.Errorf("seal %s: %w", old.path, err)
-		if onlyNoSpace(err) {
-			w.restoreReservationLocked(old, prev)
-			return w.deferredWriteFailedLocked(err)
-		}
-		return w.failLocked(err)
-	}
-	// The directory fsync makes the successor's entry durable (sealLater left it to the seal), after
-	// old is durable and exact, as recovery expects.
-	if err := w.sealLocked(old, true); err != nil {
-		return w.failLocked(err)
-	}
-	w.raiseDurable(old.base + old.size.Load())
-	w.sealing.Store(nil)
-	w.log.cfg.Logger.WithFields(map[string]any{
-		"partition": w.name, "segment": old.base, "size": old.size.Load(),
-	}).Info("sealed segment")
-	return nil
 }

@@ -153,37 +153,6 @@ func newPolicy(mode Persist) policy {
 	return inlinePolicy{}
 }
 
-// inlinePolicy writes every full block of an append before Append returns, and seals a retired
-// segment before the next one is created.
-type inlinePolicy struct{}
-
-func (inlinePolicy) pace(*writer, int) {}
-
-func (inlinePolicy) append(w *writer, seg *segment, b []byte) (int64, error) {
-	return w.writeThrough(seg, b)
-}
-
-func (inlinePolicy) rotate(w *writer, old *segment) (*rotation, error) { return w.rotateInline(old) }
-
-// deferredPolicy copies appends into memory for the flusher, and seals a retired segment in the
-// background.
-type deferredPolicy struct{}
-
-func (deferredPolicy) pace(w *writer, n int) { w.pace(n) }
-
-func (deferredPolicy) append(w *writer, seg *segment, b []byte) (int64, error) {
-	cfg := &w.log.cfg
-	bound := chunkBound(int64(len(b)), w.log.chunk) * w.log.chunk
-	if bound > cfg.MaxDirty || bound > cfg.MaxDirtyTotal {
-		// Larger than the cap itself: waiting would never end, so it goes to the File directly,
-		// after everything before it.
-		return w.writeThrough(seg, b)
-	}
-	return w.appendDeferred(seg, b, bound)
-}
-
-func (deferredPolicy) rotate(w *writer, old *segment) (*rotation, error) { return w.sealLater(old) }
-
 // append appends b as one unit after every earlier append and returns the partition offset of its
 // first byte, and the rotation it made, if any.
 func (w *writer) append(b []byte) (int64, *rotation, error) {
@@ -219,54 +188,6 @@ func (w *writer) appendLocked(b []byte) (int64, *rotation, error) {
 	}
 	off, err := w.policy.append(w, seg, b)
 	return off, rot, err
-}
-
-// appendDeferred copies b into the active segment's dirty buffer once its disk space is reserved and
-// memory is available (bound bytes of chunks), and kicks the flusher.
-func (w *writer) appendDeferred(seg *segment, b []byte, bound int64) (int64, error) {
-	need := seg.size.Load() + int64(len(b))
-	for {
-		if w.stall.Load() != nil {
-			// Bytes acknowledged earlier are stuck on a full disk: retry them first, and refuse this
-			// append while they cannot be written.
-			if err := w.retryFlush(); err != nil {
-				return 0, err
-			}
-		}
-		if need > seg.reserved.Load() {
-			if err := w.reserveFor(seg, need); err != nil {
-				return 0, err
-			}
-		}
-		if err := w.budget.acquire(w, bound); err != nil {
-			if errors.Is(err, errFlushStalled) {
-				continue
-			}
-			return 0, err
-		}
-		off := seg.base + seg.size.Load()
-		taken, ok := seg.buf.add(w.log.chunks, b, &seg.reserved)
-		if !ok {
-			// A Sync lost the reservation between the check and the copy: reserve again.
-			w.budget.release(w, bound)
-			continue
-		}
-		w.budget.release(w, bound-taken*w.log.chunk)
-		w.published(seg, off+int64(len(b)))
-		w.dirty.Add(int64(len(b)))
-		w.kickSoon()
-		return off, nil
-	}
-}
-
-// retryFlush writes the deferred bytes a full disk left in memory.
-func (w *writer) retryFlush() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if _, err := w.writePendingLocked(); err != nil {
-		return fmt.Errorf("append to %s: %w", w.name, err)
-	}
-	return nil
 }
 
 // published records a new end of the active segment.
