@@ -11,21 +11,23 @@ import (
 	"segfs/directio"
 )
 
-// fdCache keeps the read descriptors of sealed segments within Config.MaxOpenFiles: a descriptor is
-// opened on first use, stays open while idle so that a consumer reading segment after segment costs
-// no open per read, and is closed, least recently used first, when another one needs its place.
-// Readers pin a descriptor for one read; only an unpinned one is ever closed, so a read never meets a
-// closed (and possibly reused) descriptor number.
+// fdCache is the Log's descriptor budget (Config.MaxOpenFiles). Every descriptor segments opens goes
+// through it (budgetedSys wraps the Syscalls seam), so it counts them all: active segment files,
+// commit files, directories being fsynced, and the read descriptors of sealed segments, which it
+// keeps itself. Those stay open while idle, so a consumer reading segment after segment costs no open
+// per read, and are closed, least recently used first, when an open would pass the limit. Readers pin
+// a descriptor for one read; only an unpinned one is ever closed, so a read never meets a closed (and
+// possibly reused) descriptor number.
 //
-// The limit is soft: when every descriptor is pinned, one more is opened anyway, and only the
-// process's RLIMIT_NOFILE can refuse it. Then every idle descriptor is closed and the open tried once
-// more; if that fails too, the read fails with EMFILE or ENFILE and nothing else does.
+// The limit is soft: with nothing idle to close, the open goes ahead, and only the process's
+// RLIMIT_NOFILE can refuse it. Then every idle descriptor is closed and the open tried once more; if
+// that fails too, the operation that needed it fails with EMFILE or ENFILE and nothing else does.
 type fdCache struct {
-	sys   directio.Syscalls
+	sys   directio.Syscalls // the configured seam, below the counting
 	limit int
 
 	mu   sync.Mutex
-	open int       // descriptors held, pinned or idle
+	open int       // descriptors open through budgetedSys, including the cached ones
 	idle list.List // *cachedFD, unpinned and open; least recently used at the front
 }
 
@@ -42,8 +44,53 @@ func newFDCache(sys directio.Syscalls, limit int) *fdCache {
 	return &fdCache{sys: sys, limit: limit}
 }
 
+// budgetedSys is the Syscalls seam as segments and its Files use it: opens and closes are counted
+// against the budget.
+type budgetedSys struct {
+	directio.Syscalls
+	c *fdCache
+}
+
+func (s budgetedSys) Open(path string, flags int, perm uint32) (int, error) {
+	return s.c.openFile(path, flags, perm)
+}
+
+func (s budgetedSys) Close(fd int) error {
+	s.c.mu.Lock()
+	s.c.open--
+	s.c.mu.Unlock()
+	return s.Syscalls.Close(fd)
+}
+
 // isFDLimit reports whether err is the process (EMFILE) or system (ENFILE) descriptor limit.
 func isFDLimit(err error) bool { return errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) }
+
+// openFile opens path, counted, after closing idle descriptors if it would pass the limit; when the
+// process is out of descriptors it closes every idle one and tries once more.
+func (c *fdCache) openFile(path string, flags int, perm uint32) (int, error) {
+	c.mu.Lock()
+	victims := c.evictLocked(c.open + 1 - c.limit)
+	c.open++ // counted from now on, so concurrent opens make room for each other
+	c.mu.Unlock()
+	c.closeAll(victims)
+
+	fd, err := c.sys.Open(path, flags, perm)
+	if isFDLimit(err) {
+		c.mu.Lock()
+		victims = c.evictLocked(c.idle.Len())
+		c.mu.Unlock()
+		if len(victims) > 0 {
+			c.closeAll(victims)
+			fd, err = c.sys.Open(path, flags, perm)
+		}
+	}
+	if err != nil {
+		c.mu.Lock()
+		c.open--
+		c.mu.Unlock()
+	}
+	return fd, err
+}
 
 // pin returns e's descriptor of path, opening it if needed, and keeps it open until unpin. Callers
 // serialize pin against forget (the segment's lock: readers shared, forget exclusive).
@@ -54,29 +101,13 @@ func (c *fdCache) pin(e *cachedFD, path string) (int, error) {
 		c.mu.Unlock()
 		return e.fd, nil
 	}
-	victims := c.evictLocked(c.open + 1 - c.limit)
-	c.open++ // counted from now on, so concurrent opens make room for each other
 	c.mu.Unlock()
-	c.closeAll(victims)
-
-	fd, err := c.sys.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if isFDLimit(err) {
-		// The process is out of descriptors whatever the limit said: give back every idle one.
-		c.mu.Lock()
-		victims = c.evictLocked(c.idle.Len())
-		c.mu.Unlock()
-		if len(victims) > 0 {
-			c.closeAll(victims)
-			fd, err = c.sys.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		}
-	}
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	fd, err := c.openFile(path, unix.O_RDONLY, 0)
 	if err != nil {
-		c.open--
 		return -1, fmt.Errorf("open segment %s: %w", path, err)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if e.isOpen {
 		// Another reader opened it meanwhile; keep one.
 		c.open--
@@ -119,14 +150,20 @@ func (c *fdCache) unpin(e *cachedFD) {
 	c.mu.Unlock()
 }
 
-// adopt hands an open descriptor of e's file to the cache, idle (the seal opened it to fsync the
-// segment, and a consumer usually reads it next). e must be closed.
+// adopt hands a descriptor of e's file, opened through budgetedSys, to the cache, idle (the seal
+// opened it to fsync the segment, and a consumer usually reads it next). If e has one already (a
+// reader opened the file before), that one stays and fd is closed.
 func (c *fdCache) adopt(e *cachedFD, fd int) {
 	c.mu.Lock()
-	victims := c.evictLocked(c.open + 1 - c.limit)
-	c.open++
+	if e.isOpen {
+		c.open--
+		c.mu.Unlock()
+		_ = c.sys.Close(fd)
+		return
+	}
 	e.fd, e.isOpen = fd, true
 	e.elem = c.idle.PushBack(e)
+	victims := c.evictLocked(c.open - c.limit)
 	c.mu.Unlock()
 	c.closeAll(victims)
 }

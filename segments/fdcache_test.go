@@ -171,3 +171,34 @@ func TestSealedReadAtDescriptorLimit(t *testing.T) {
 		t.Fatalf("reads once descriptors are back: %v", err)
 	}
 }
+
+// TestRotationAtDescriptorLimit: every open segments makes counts against the budget, so when the
+// process is out of descriptors, a rotation (which opens the next segment) gets room by closing the
+// idle cached ones instead of failing the append.
+func TestRotationAtDescriptorLimit(t *testing.T) {
+	for _, m := range []mode{{directio.DirectSync, Deferred}, {directio.DirectSync, Inline}} {
+		t.Run(m.String(), func(t *testing.T) {
+			sys := newFDLimitSyscalls()
+			l, p := sealedPartition(t, m, sys, 1000, 20)
+			if err := readEverySegment(t, p); err != nil { // every sealed segment's descriptor cached
+				t.Fatal(err)
+			}
+			sys.mu.Lock()
+			sys.readLimit = sys.reads // not one more read-only descriptor
+			sys.mu.Unlock()
+			for i := 0; i < 3; i++ {
+				appendPattern(t, p, 7, 4096) // rotates: opens the next segment, seals the last
+			}
+			if err := p.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			sys.setReadLimit(-1)
+			if err := readEverySegment(t, p); err != nil {
+				t.Fatal(err)
+			}
+			if held, _ := sys.counts(); held+1 != l.fs.fds.held() {
+				t.Errorf("budget counts %d descriptors; %d segment files and the commit file are open", l.fs.fds.held(), held)
+			}
+		})
+	}
+}

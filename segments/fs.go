@@ -29,17 +29,18 @@ func (osDirs) Unlink(path string) error             { return unix.Unlink(path) }
 func (osDirs) Rmdir(path string) error              { return unix.Rmdir(path) }
 func (osDirs) Rename(from, to string) error         { return unix.Rename(from, to) }
 
-// diskCalls is every syscall segments makes, file and directory, behind the seam, and the cache of
-// sealed segments' descriptors.
+// diskCalls is every syscall segments makes, file and directory, behind the seam, and the descriptor
+// budget its opens and closes are counted against.
 type diskCalls struct {
 	sys  directio.Syscalls
 	dirs dirSyscalls
 	fds  *fdCache
 }
 
-// newFS makes the Log's seam; maxOpen bounds the sealed segments' cached descriptors.
+// newFS makes the Log's seam, whose descriptors are budgeted by maxOpen (see fdCache).
 func newFS(sys directio.Syscalls, maxOpen int) diskCalls {
-	f := diskCalls{sys: sys, dirs: osDirs{}, fds: newFDCache(sys, maxOpen)}
+	c := newFDCache(sys, maxOpen)
+	f := diskCalls{sys: budgetedSys{sys, c}, dirs: osDirs{}, fds: c}
 	if d, ok := sys.(dirSyscalls); ok {
 		f.dirs = d
 	}

@@ -54,7 +54,7 @@ func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 func (w *writer) openFile(seg *segment) (directio.File, error) {
 	l := w.log
 	f, err := directio.Open(seg.path, directio.Options{
-		Mode: l.cfg.IO, Syscalls: l.cfg.Syscalls, Alignment: l.align, Pool: l.scratch,
+		Mode: l.cfg.IO, Syscalls: w.fs.sys, Alignment: l.align, Pool: l.scratch, // budget: counted opens
 		BeforePad: func(size int64) error { return w.beforePad(seg, size) },
 	})
 	if err != nil {
