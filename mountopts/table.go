@@ -154,6 +154,21 @@ var table = []option{
 		get: func(c *Config) string { return c.Segments.RetentionAge.String() },
 	},
 	{
+		key: "rotate_on", usage: "size: rotate before the write that would pass segment_size (writes stay whole, " +
+			"lines written in pieces may be split); newline: a full segment ends after a newline, so each " +
+			"sealed segment holds whole lines (it may grow to twice segment_size waiting for one)",
+		placeholder: "size|newline",
+		set: func(c *Config, v string) error {
+			r, err := segments.ParseRotateOn(v)
+			if err != nil {
+				return err
+			}
+			c.Segments.RotateOn = r
+			return nil
+		},
+		get: func(c *Config) string { return c.Segments.RotateOn.String() },
+	},
+	{
 		key: "max_open_files", usage: "descriptors of sealed segments kept open for reading (least recently " +
 			"used closed first); auto: half the daemon's descriptor limit", placeholder: "N|auto",
 		set: func(c *Config, v string) error {

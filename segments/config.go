@@ -88,6 +88,9 @@ type Config struct {
 	// in the background and may not be done yet (Partition.WaitSealed waits for it).
 	OnRotate func(topic string, partition int, sealed, active int64)
 
+	// RotateOn says where a full segment may end (default RotateSize).
+	RotateOn RotateOn
+
 	// MaxOpenFiles bounds the descriptors kept open between operations (see fdCache); 0 means
 	// DefaultMaxOpenFiles.
 	MaxOpenFiles int
@@ -156,6 +159,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("default partition count %d is negative", c.Partitions)
 	case c.Persist != Inline && c.Persist != Deferred:
 		return c, fmt.Errorf("unknown persist mode %v", c.Persist)
+	case c.RotateOn != RotateSize && c.RotateOn != RotateNewline:
+		return c, fmt.Errorf("unknown rotation rule %v", c.RotateOn)
 	case c.IO != directio.Buffered && c.IO != directio.Direct && c.IO != directio.DirectSync:
 		return c, fmt.Errorf("unknown io mode %v", c.IO)
 	}

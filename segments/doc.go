@@ -28,7 +28,9 @@
 //
 // Append is atomic, in call order, and never spans segments: when a non-empty active segment cannot
 // take the whole append (size+len > SegmentSize), a rotation retires it first; an append larger than
-// SegmentSize goes alone into a fresh segment. Inline, the rotation seals the segment and then
+// SegmentSize goes alone into a fresh segment. With RotateNewline a full segment that ends inside a
+// line takes the next append up to its first newline, and only the rest goes to the next segment
+// (rotateon.go); that append spans two segments. Inline, the rotation seals the segment and then
 // creates the next one. Deferred, it creates the next segment, lists it as the active one and returns;
 // the retired segment (listed as Sealed from that moment, never appended to again) is sealed in the
 // background, by the flusher or by whatever needs it first: Sync, a write-through append, Purge,

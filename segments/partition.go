@@ -45,7 +45,7 @@ func (p *Partition) Unsynced() bool { return p.w.unsynced() }
 
 // Append appends b as one unit, after every earlier Append, and returns the partition offset of its
 // first byte. It never spans two segments: if b does not fit in a non-empty active segment, that
-// segment is sealed first. Inline: returns after every full block of b is written. Deferred: returns
+// segment is sealed first (with RotateNewline, after b's first line; see ShortAppendError). Inline: returns after every full block of b is written. Deferred: returns
 // after b is copied into memory, blocking first while the memory caps are reached.
 func (p *Partition) Append(b []byte) (int64, error) {
 	off, rot, err := p.w.append(b)

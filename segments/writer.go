@@ -27,6 +27,12 @@ type writer struct {
 	maxDirty int64
 
 	appendMu sync.Mutex // the order of appends and rotations
+	// lineWait counts what RotateNewline let seg, a full active segment ending inside a line, take
+	// beyond its size. Under appendMu.
+	lineWait struct {
+		seg *segment
+		n   int64
+	}
 
 	mu     sync.Mutex
 	commit *commitLog
@@ -181,6 +187,9 @@ func (w *writer) appendLocked(b []byte) (int64, *rotation, error) {
 		seg = w.list.active()
 	}
 	if size := seg.size.Load(); size > 0 && size+int64(len(b)) > w.log.cfg.SegmentSize {
+		if w.log.cfg.RotateOn == RotateNewline && w.endsInsideLine(seg) { // budget: rotate_on=newline
+			return w.appendAtNewline(seg, b)
+		}
 		if rot, err = w.policy.rotate(w, seg); err != nil {
 			return 0, nil, err
 		}
