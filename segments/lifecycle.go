@@ -63,6 +63,9 @@ func (p *Partition) shutdown(state error, keep bool) error {
 				errs = append(errs, fmt.Errorf("close %s: %w", p.name(), err))
 			}
 			s.wfile = nil
+			if keep {
+				_ = s.keepMtime() // budget: the next Open shows the last append's time, not this close's
+			}
 		}
 	}
 	p.w.dirty.Store(0)

@@ -12,7 +12,7 @@ type SegmentInfo struct {
 	Base    int64     // first byte offset within the partition; file name is SegmentName(Base)
 	Size    int64     // logical size (active: includes bytes not yet persisted)
 	Sealed  bool      // a later segment exists; set in the same step that makes the successor visible
-	ModTime time.Time // last append (active) or seal time
+	ModTime time.Time // last append
 	Path    string    // backing file
 	Ino     uint64    // backing file inode number: stable across rotation
 	Blocks  int64     // backing file st_blocks

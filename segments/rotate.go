@@ -34,7 +34,6 @@ func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 	seg.file, seg.buf = nil, nil
 	w.fs.fds.adopt(&seg.rfd, rfd) // budget: the read descriptor goes to the Log's fdCache
 	seg.size.Store(f.Size())
-	seg.mtime.Store(time.Now().UnixNano())
 	seg.sealed.Store(true)
 	seg.mu.Unlock()
 	if buf != nil {
@@ -43,6 +42,9 @@ func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 	seg.wfile = nil
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("seal %s: %w", seg.path, err)
+	}
+	if err := seg.keepMtime(); err != nil { // budget: a sealed segment's mtime is its last append's
+		w.log.cfg.Logger.WithError(err).Debug("seal")
 	}
 	if !syncDir {
 		return nil
@@ -65,10 +67,12 @@ func (w *writer) openFile(seg *segment) (directio.File, error) {
 		seg.buf = newDirtyBuf(l.chunk, f.Size())
 	}
 	seg.size.Store(f.Size())
+	// budget: an existing file's mtime is its last append's (keepMtime), a new one's is now.
 	seg.mtime.Store(time.Now().UnixNano())
 	var st unix.Stat_t
 	if err := unix.Stat(seg.path, &st); err == nil {
 		seg.ino = st.Ino
+		seg.mtime.Store(time.Unix(st.Mtim.Unix()).UnixNano())
 	}
 	return f, nil
 }

@@ -20,7 +20,7 @@ type segment struct {
 	ino  uint64
 
 	size   atomic.Int64 // logical size (active: everything appended, persisted or not)
-	mtime  atomic.Int64 // unix nanoseconds of the last append or of the seal
+	mtime  atomic.Int64 // unix nanoseconds of the last append
 	sealed atomic.Bool
 
 	// wfile is the writer's handle on the active segment, used only under the partition's w.mu and
@@ -117,4 +117,14 @@ func (s *segment) closeRead(fs diskCalls) (directio.File, error) {
 		return f, fmt.Errorf("close segment %s: %w", s.path, err)
 	}
 	return f, nil
+}
+
+// keepMtime sets the backing file's mtime to the segment's, the time of its last append: the truncates
+// and syncs of sealing and closing moved it, and the next Open takes a segment's mtime from its file.
+func (s *segment) keepMtime() error {
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(s.mtime.Load())}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, s.path, ts, 0); err != nil {
+		return fmt.Errorf("set mtime of %s: %w", s.path, err)
+	}
+	return nil
 }
