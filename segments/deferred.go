@@ -176,6 +176,9 @@ func (w *writer) sealStepLocked(old *segment) error {
 	// The directory fsync makes the successor's entry durable (sealLater left it to the seal), after
 	// old is durable and exact, as recovery expects.
 	if err := w.sealLocked(old, true); err != nil {
+		if isFDLimit(err) { // budget: nothing changed yet; retried like a write that found no space
+			return w.deferredWriteFailedLocked(err)
+		}
 		return w.failLocked(err)
 	}
 	w.raiseDurable(old.base + old.size.Load())
@@ -362,7 +365,7 @@ func (w *writer) writePieceLocked(seg *segment, upto int64) (done bool, err erro
 // deferredWriteFailedLocked records a failed write of deferred bytes: sticky unless the disk was only
 // full (doc.go, "A full disk"). Caller holds w.mu.
 func (w *writer) deferredWriteFailedLocked(err error) error {
-	if !onlyNoSpace(err) {
+	if !onlyNoSpace(err) && !isFDLimit(err) { // budget: a seal out of descriptors is retried too
 		return w.failLocked(err)
 	}
 	err = fmt.Errorf("write appended bytes of %s (kept in memory, retried by the next append or sync): %w", w.name, err)

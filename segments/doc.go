@@ -86,6 +86,12 @@
 // retry that succeeds could hide lost bytes (the lesson PostgreSQL learned about fsync). A failed
 // fdatasync or fsync of a segment file is always sticky.
 //
+// Running out of descriptors is never sticky: a seal takes both descriptors it needs (the segment's,
+// for its fsync, and the directory's) before it changes anything, and one that finds the process out
+// of them (EMFILE, ENFILE, after the Log's idle descriptors were closed to make room) is retried like a
+// deferred write on a full disk, or, inline, fails the append that needed it with the segment still
+// active.
+//
 // Sync writes the dirty bytes, then FlushAndTruncate (pad the tail block, write it, truncate to the
 // exact size) and fdatasync. Sealing is: write the dirty bytes, FlushAndTruncate, fsync the file,
 // fsync the directory. Inline, only then is the next segment file created and the directory fsynced

@@ -1,10 +1,12 @@
 package segments
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -198,6 +200,66 @@ func TestRotationAtDescriptorLimit(t *testing.T) {
 			}
 			if held, _ := sys.counts(); held+1 != l.fs.fds.held() {
 				t.Errorf("budget counts %d descriptors; %d segment files and the commit file are open", l.fs.fds.held(), held)
+			}
+		})
+	}
+}
+
+// dirEMFILESyscalls refuses opens of directories with EMFILE while armed: a seal needs one for its
+// directory fsync.
+type dirEMFILESyscalls struct {
+	directio.OS
+	armed atomic.Bool
+}
+
+func (f *dirEMFILESyscalls) Open(path string, flags int, perm uint32) (int, error) {
+	if f.armed.Load() && flags&unix.O_DIRECTORY != 0 {
+		return -1, unix.EMFILE
+	}
+	return f.OS.Open(path, flags, perm)
+}
+
+// TestSealOutOfDescriptorsIsRetried: a seal that finds the process out of descriptors fails only the
+// append that needed it (inline) or is retried like a write on a full disk (deferred); the partition
+// does not fail, and every append that succeeded is there after the Log is closed and reopened.
+func TestSealOutOfDescriptorsIsRetried(t *testing.T) {
+	for _, m := range allModes() {
+		t.Run(m.String(), func(t *testing.T) {
+			sys := &dirEMFILESyscalls{}
+			cfg := testConfig(m)
+			cfg.SegmentSize, cfg.Syscalls = 8192, sys
+			dir := t.TempDir()
+			l := openLog(t, dir, cfg)
+			p := mustPartition(t, l, "t", 0)
+			var acked []byte
+			appendSome := func(n int) {
+				b := pattern(5, int64(len(acked)), n)
+				if _, err := p.Append(b); err == nil {
+					acked = append(acked, b...)
+				} else if !errors.Is(err, unix.EMFILE) {
+					t.Fatalf("append: %v, want success or EMFILE", err)
+				}
+			}
+			appendSome(6000)
+			sys.armed.Store(true)
+			for i := 0; i < 4; i++ {
+				appendSome(6000) // each one rotates; the seal cannot open the directory
+			}
+			_ = p.Sync()
+			sys.armed.Store(false)
+			for i := 0; i < 4; i++ {
+				appendSome(6000)
+			}
+			if err := p.Sync(); err != nil {
+				t.Fatalf("sync once descriptors are back: %v", err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			p = mustPartition(t, openLog(t, dir, cfg), "t", 0)
+			got := make([]byte, len(acked)+1)
+			if n, _ := p.ReadAt(got, 0); n != len(acked) || !bytes.Equal(got[:n], acked) {
+				t.Fatalf("after reopening: %d bytes, want the %d acknowledged", n, len(acked))
 			}
 		})
 	}

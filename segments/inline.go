@@ -35,6 +35,10 @@ func (w *writer) rotateInline(old *segment) (*rotation, error) {
 		return nil, w.failLocked(err)
 	}
 	if err := w.sealLocked(old, true); err != nil {
+		if isFDLimit(err) { // budget: nothing changed yet; the segment stays active, the next append retries
+			w.restoreReservationLocked(old, prev)
+			return nil, fmt.Errorf("append to %s: %w", w.name, err)
+		}
 		return nil, w.failLocked(err)
 	}
 	w.raiseDurable(old.base + old.size.Load())

@@ -21,6 +21,16 @@ func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 	if err != nil {
 		return fmt.Errorf("seal %s: open: %w", seg.path, err)
 	}
+	// budget: the directory's descriptor is taken up front too, so that a process out of descriptors
+	// fails the seal before anything changed, and the caller can retry it (EMFILE is never sticky).
+	dfd := -1
+	if syncDir {
+		if dfd, err = w.fs.sys.Open(w.dir, unix.O_RDONLY|unix.O_DIRECTORY, 0); err != nil {
+			_ = w.fs.sys.Close(rfd)
+			return fmt.Errorf("seal %s: open %s: %w", seg.path, w.dir, err)
+		}
+		defer func() { _ = w.fs.sys.Close(dfd) }()
+	}
 	if err := w.fs.sys.Fsync(rfd); err != nil {
 		_ = w.fs.sys.Close(rfd)
 		return fmt.Errorf("seal %s: fsync: %w", seg.path, err)
@@ -49,7 +59,10 @@ func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 	if !syncDir {
 		return nil
 	}
-	return w.fs.syncDir(w.dir)
+	if err := w.fs.sys.Fsync(dfd); err != nil {
+		return fmt.Errorf("sync dir %s: %w", w.dir, err)
+	}
+	return nil
 }
 
 // openFile opens seg's file for appending (creating it if missing).
