@@ -90,6 +90,9 @@ type Config struct {
 
 	// RotateOn says where a full segment may end (default RotateSize).
 	RotateOn RotateOn
+	// IdleRelease is how long a partition goes without an append before it gives back its descriptors
+	// and reserved disk space (idle.go); 0 means DefaultIdleRelease, negative never.
+	IdleRelease time.Duration
 
 	// MaxOpenFiles bounds the descriptors kept open between operations (see fdCache); 0 means
 	// DefaultMaxOpenFiles.
@@ -112,6 +115,7 @@ func DefaultConfig() Config {
 		MaxDirty:      DefaultMaxDirty,
 		MaxDirtyTotal: DefaultMaxDirtyTotal,
 		Partitions:    DefaultPartitions,
+		IdleRelease:   DefaultIdleRelease,
 	}
 }
 
@@ -142,6 +146,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.retentionInterval == 0 {
 		c.retentionInterval = defaultRetentionInterval
+	}
+	if c.IdleRelease == 0 {
+		c.IdleRelease = DefaultIdleRelease
 	}
 	if c.MaxOpenFiles == 0 {
 		c.MaxOpenFiles = DefaultMaxOpenFiles()

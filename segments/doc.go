@@ -154,7 +154,8 @@
 // Per partition, in the order they are taken (a lock is never taken while holding one below it):
 //
 //   - writer.appendMu: the order of appends and rotations. Held across inline appends and
-//     seals; readers never take it.
+//     seals; readers never take it. Then idleState.mu (the idle timer), never held while waiting
+//     for a partition lock.
 //   - Partition.nsMu: Purge against delete and close.
 //   - writer.mu: everything in writer (the active File, the commit file, the reservation, the
 //     flusher's writes, the seal in progress). Held across disk I/O; readers never take it.
@@ -182,6 +183,17 @@
 // closes every File without writing (BeforePad refuses), then renames the directory to a tombstone,
 // fsyncs the parent and removes the tombstone.
 //
-// Every goroutine and timer has an owner that stops it: a partition's flusher and its lazy-start
-// timer stop at its close or delete; the Log's retention goroutine and chunk-trim timer at Close.
+// Every goroutine and timer has an owner that stops it: a partition's flusher, its lazy-start timer
+// and its idle timer stop at its close or delete; the Log's retention goroutine and chunk-trim timer
+// at Close.
+//
+// # Descriptors and idle partitions
+//
+// Every descriptor segments opens counts against Config.MaxOpenFiles (fdCache). Past it, idle ones are
+// closed, least recently used first: sealed segments' read descriptors, then whole idle partitions,
+// which also close after IdleRelease without an append (idle.go). A released partition's active
+// segment is exact and durable on disk (the release syncs it), its readers read the backing file, and
+// its next append reopens it. The budget never waits for a partition's lock (TryLock): a partition
+// someone holds is not idle, and so a release from inside another partition's operation cannot
+// deadlock. Running out of descriptors anyway fails only the operation that needed one.
 package segments

@@ -26,9 +26,10 @@ type fdCache struct {
 	sys   directio.Syscalls // the configured seam, below the counting
 	limit int
 
-	mu   sync.Mutex
-	open int       // descriptors open through budgetedSys, including the cached ones
-	idle list.List // *cachedFD, unpinned and open; least recently used at the front
+	mu    sync.Mutex
+	open  int                  // descriptors open through budgetedSys, including the cached ones
+	idle  list.List            // *cachedFD, unpinned and open; least recently used at the front
+	parts map[*writer]struct{} // partitions holding their files open, which an idle release closes
 }
 
 // cachedFD is one sealed segment's read descriptor as the cache holds it. The zero value is closed.
@@ -65,8 +66,9 @@ func (s budgetedSys) Close(fd int) error {
 // isFDLimit reports whether err is the process (EMFILE) or system (ENFILE) descriptor limit.
 func isFDLimit(err error) bool { return errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) }
 
-// openFile opens path, counted, after closing idle descriptors if it would pass the limit; when the
-// process is out of descriptors it closes every idle one and tries once more.
+// openFile opens path, counted, after closing idle descriptors if it would pass the limit: cached
+// ones first, then idle partitions' files; when the process is out of descriptors it closes every idle
+// one and tries once more.
 func (c *fdCache) openFile(path string, flags int, perm uint32) (int, error) {
 	c.mu.Lock()
 	victims := c.evictLocked(c.open + 1 - c.limit)
@@ -74,13 +76,16 @@ func (c *fdCache) openFile(path string, flags int, perm uint32) (int, error) {
 	c.mu.Unlock()
 	c.closeAll(victims)
 
+	if c.over(0) {
+		c.releasePartitions(false)
+	}
 	fd, err := c.sys.Open(path, flags, perm)
 	if isFDLimit(err) {
 		c.mu.Lock()
 		victims = c.evictLocked(c.idle.Len())
 		c.mu.Unlock()
-		if len(victims) > 0 {
-			c.closeAll(victims)
+		c.closeAll(victims)
+		if c.releasePartitions(true) || len(victims) > 0 {
 			fd, err = c.sys.Open(path, flags, perm)
 		}
 	}
@@ -212,4 +217,52 @@ func (c *fdCache) held() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.open
+}
+
+// over reports whether the descriptors open, plus extra, pass the limit.
+func (c *fdCache) over(extra int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.open+extra > c.limit
+}
+
+func (c *fdCache) register(w *writer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.parts == nil {
+		c.parts = make(map[*writer]struct{})
+	}
+	c.parts[w] = struct{}{}
+}
+
+func (c *fdCache) unregister(w *writer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.parts, w)
+}
+
+// releasePartitions releases idle partitions, least recently appended first, until the descriptors
+// fit the limit, or, with all (the process is out of descriptors), every one that is idle. Each is
+// tried once; a partition busy at that moment stays open. It reports whether any was released.
+func (c *fdCache) releasePartitions(all bool) bool {
+	tried := make(map[*writer]bool)
+	released := false
+	for all || c.over(0) {
+		c.mu.Lock()
+		var victim *writer
+		for w := range c.parts {
+			if !tried[w] && (victim == nil || w.idle.lastActive.Load() < victim.idle.lastActive.Load()) {
+				victim = w
+			}
+		}
+		c.mu.Unlock()
+		if victim == nil {
+			break
+		}
+		tried[victim] = true
+		if done, err := victim.tryRelease(); done && err == nil {
+			released = true
+		}
+	}
+	return released
 }

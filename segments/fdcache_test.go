@@ -143,9 +143,9 @@ func TestSealedDescriptorsBounded(t *testing.T) {
 }
 
 // TestSealedReadAtDescriptorLimit: when the process is out of descriptors, the cache closes its idle
-// ones and opens again, so reads of every segment succeed with far fewer descriptors than segments;
-// with none to be had, only the read that needed one fails, with EMFILE, and appends, syncs and
-// later reads carry on.
+// ones (and releases the idle partition) and opens again, so reads of every segment succeed with far
+// fewer descriptors than segments; with none to be had, only the operations that need one fail, with
+// EMFILE, and later ones carry on.
 func TestSealedReadAtDescriptorLimit(t *testing.T) {
 	sys := newFDLimitSyscalls()
 	_, p := sealedPartition(t, mode{directio.DirectSync, Deferred}, sys, 1000, 40)
@@ -164,11 +164,17 @@ func TestSealedReadAtDescriptorLimit(t *testing.T) {
 	if _, err := p.ReadSegment(0, b, 0); !errors.Is(err, unix.EMFILE) {
 		t.Fatalf("read without any descriptor left: %v, want EMFILE", err)
 	}
-	appendPattern(t, p, 7, 100)
+	// The partition was released to make room for the reads above, so the append needs descriptors to
+	// reopen it: it fails with EMFILE too, and accepts nothing.
+	end := p.Size()
+	if _, err := p.Append(pattern(7, end, 100)); !errors.Is(err, unix.EMFILE) || p.Size() != end {
+		t.Fatalf("append without any descriptor left: %v, size %d -> %d; want EMFILE and nothing appended", err, end, p.Size())
+	}
 	if err := p.Sync(); err != nil {
 		t.Fatalf("sync after a read failed with EMFILE: %v", err)
 	}
 	sys.setReadLimit(-1)
+	appendPattern(t, p, 7, 100)
 	if err := readEverySegment(t, p); err != nil {
 		t.Fatalf("reads once descriptors are back: %v", err)
 	}

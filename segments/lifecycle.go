@@ -25,6 +25,8 @@ func (p *Partition) shutdown(state error, keep bool) error {
 	p.w.appendMu.Lock()
 	defer p.w.appendMu.Unlock()
 	p.w.stopFlusher()
+	p.w.stopIdle()           // budget: idle.go
+	p.fs.fds.unregister(p.w) // budget
 	p.nsMu.Lock()
 	defer p.nsMu.Unlock()
 	p.w.mu.Lock()

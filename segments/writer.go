@@ -33,6 +33,7 @@ type writer struct {
 		seg *segment
 		n   int64
 	}
+	idle idleState // budget: releasing the files of an idle partition (idle.go)
 
 	mu     sync.Mutex
 	commit *commitLog
@@ -165,6 +166,10 @@ func (w *writer) append(b []byte) (int64, *rotation, error) {
 	w.policy.pace(w, len(b)) // outside appendMu: a delayed append must not hold up the partition's others
 	w.appendMu.Lock()
 	defer w.appendMu.Unlock()
+	defer w.touched() // budget: idle.go
+	if err := w.reopen(); err != nil {
+		return 0, nil, err
+	}
 	return w.appendLocked(b)
 }
 
