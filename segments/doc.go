@@ -56,7 +56,10 @@
 // succeeded survives. Before an append is accepted, in every mode, the disk space for it is reserved
 // in the active segment's file (directio's Reserve: fallocate with KEEP_SIZE), in steps well beyond
 // the append so that this costs one fallocate per MiB(s) of appends, not one per append (reserve.go
-// states the rule). If even the append's own bytes cannot be reserved, Append fails with an error
+// states the rule). An append (or a topic's or partition's creation) that finds the disk full first
+// takes back what the other partitions reserved ahead of their appends and tries once more
+// (space.go); for a while after, reservations reach no further than each append. If even the
+// append's own bytes cannot be reserved, Append fails with an error
 // wrapping ENOSPC (or EDQUOT) and accepts nothing; the partition stays usable, and appends succeed
 // again once space is freed, e.g. by purging a sealed segment. The reservation covers what inline
 // appends acknowledge before writing it (the sub-block tail, written by a later append or Sync) and

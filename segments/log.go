@@ -41,6 +41,9 @@ type Log struct {
 	stopRetention chan struct{}
 	retentionDone chan struct{}
 
+	// shortUntil is the monoNow until which partitions reserve no space ahead (idle.go, spaceShort).
+	shortUntil atomic.Int64
+
 	// epoch is when the Log was opened; monoNow counts from it on the monotonic clock, so that times
 	// kept as numbers (pacing slots) do not jump when the wall clock is set.
 	epoch time.Time
@@ -249,7 +252,16 @@ func (l *Log) partitions() []*Partition {
 
 // CreateTopic creates a topic with partitions 0..partitions-1 (cfg.Partitions if partitions <= 0).
 // ErrInvalidName unless ValidTopicName(name); ErrExist if it exists.
-func (l *Log) CreateTopic(name string, partitions int) (_ *Topic, err error) {
+func (l *Log) CreateTopic(name string, partitions int) (*Topic, error) {
+	t, err := l.createTopic(name, partitions)
+	if err != nil && onlyNoSpace(err) && l.freeSpace(nil) {
+		// The disk was full: the space partitions reserved ahead of their appends came back first.
+		t, err = l.createTopic(name, partitions)
+	}
+	return t, err
+}
+
+func (l *Log) createTopic(name string, partitions int) (_ *Topic, err error) {
 	if !ValidTopicName(name) {
 		return nil, fmt.Errorf("topic %q: %w", name, ErrInvalidName)
 	}

@@ -46,6 +46,9 @@ func (w *writer) reserveLocked(seg *segment, need, ahead int64) error {
 	if need <= seg.reserved.Load() {
 		return nil
 	}
+	if w.log.spaceShort() {
+		ahead = 0 // budget: right after a full disk, reserving ahead would only fill it again (idle.go)
+	}
 	target := max(need, min(w.log.cfg.SegmentSize, need+ahead))
 	err := seg.wfile.Reserve(target)
 	if err != nil && target > need && onlyNoSpace(err) {
@@ -81,7 +84,7 @@ func (w *writer) reserveFor(seg *segment, need int64) error {
 // Both bounds are capped at SegmentSize, or no top-up would happen near the end of a segment.
 func (w *writer) topUpLocked() {
 	seg := w.list.active()
-	if seg.buf == nil || seg.wfile == nil {
+	if seg.buf == nil || seg.wfile == nil || w.log.spaceShort() { // budget: spaceShort, idle.go
 		return
 	}
 	ahead, end, limit := w.reserveAhead(), seg.buf.endOffset(), w.log.cfg.SegmentSize

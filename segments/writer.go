@@ -170,7 +170,18 @@ func (w *writer) append(b []byte) (int64, *rotation, error) {
 	if err := w.reopen(); err != nil {
 		return 0, nil, err
 	}
-	return w.appendLocked(b)
+	off, rot, err := w.appendLocked(b)
+	var short *ShortAppendError
+	if err != nil && onlyNoSpace(err) && !errors.As(err, &short) && w.log.freeSpace(w) {
+		// budget: a full disk takes back what other partitions reserved, then this append tries once
+		// more (it accepted nothing).
+		off, rot2, err2 := w.appendLocked(b)
+		if rot2 != nil {
+			rot = rot2
+		}
+		return off, rot, err2
+	}
+	return off, rot, err
 }
 
 func (w *writer) appendLocked(b []byte) (int64, *rotation, error) {
