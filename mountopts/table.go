@@ -169,8 +169,38 @@ var table = []option{
 		get: func(c *Config) string { return c.Segments.RotateOn.String() },
 	},
 	{
-		key: "max_open_files", usage: "descriptors of sealed segments kept open for reading (least recently " +
-			"used closed first); auto: half the daemon's descriptor limit", placeholder: "N|auto",
+		key: "idle_release", usage: "a partition without appends for this Go duration syncs, closes its files and " +
+			"gives back the disk space reserved ahead of its appends (0 = only when descriptors or space run short)",
+		placeholder: "DURATION",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("invalid duration %q: want a Go duration such as 5s or 1m", v)
+			}
+			if d < 0 {
+				return fmt.Errorf("must not be negative")
+			}
+			if d == 0 {
+				d = -1 // segments: never by time
+			}
+			c.Segments.IdleRelease = d
+			return nil
+		},
+		get: func(c *Config) string {
+			switch d := c.Segments.IdleRelease; {
+			case d < 0:
+				return "0s"
+			case d == 0:
+				return segments.DefaultIdleRelease.String()
+			default:
+				return d.String()
+			}
+		},
+	},
+	{
+		key: "max_open_files", usage: "descriptors segfs keeps open for partitions and sealed segments; past it, " +
+			"idle ones are closed (least recently used first) and reopened on demand; auto: half the " +
+			"daemon's descriptor limit", placeholder: "N|auto",
 		set: func(c *Config, v string) error {
 			if v == "auto" {
 				c.Segments.MaxOpenFiles = 0
