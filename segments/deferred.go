@@ -45,25 +45,37 @@ func (w *writer) appendDeferred(seg *segment, b []byte, bound int64) (int64, err
 				return 0, err
 			}
 		}
-		if err := w.budget.acquire(w, bound); err != nil {
+		if err := w.budget.acquire(&w.mem, bound, w.memoryWaitErr); err != nil {
 			if errors.Is(err, errFlushStalled) {
 				continue
 			}
 			return 0, err
 		}
 		off := seg.base + seg.size.Load()
-		taken, ok := seg.buf.add(w.log.chunks, b, &seg.reserved)
+		taken, ok := seg.buf.add(w.budget.pool, b, &seg.reserved)
 		if !ok {
 			// A Sync lost the reservation between the check and the copy: reserve again.
-			w.budget.release(w, bound)
+			w.budget.release(&w.mem, bound)
 			continue
 		}
-		w.budget.release(w, bound-taken*w.log.chunk)
+		w.budget.release(&w.mem, bound-taken*w.log.chunk)
 		w.published(seg, off+int64(len(b)))
 		w.dirty.Add(int64(len(b)))
 		w.kickSoon()
 		return off, nil
 	}
+}
+
+// memoryWaitErr ends an append's wait for memory: the partition halted, or its flusher stopped on a
+// full disk, so waiting for it to release memory is pointless (the append retries the write itself).
+func (w *writer) memoryWaitErr() error {
+	if err := w.writeErr(); err != nil {
+		return err
+	}
+	if w.stall.Load() != nil {
+		return errFlushStalled
+	}
+	return nil
 }
 
 // retryFlush writes the deferred bytes a full disk left in memory.
@@ -271,7 +283,6 @@ func (w *writer) flushLoop() {
 		if err != nil || w.fl.stopped || w.dirty.Load() == 0 && w.sealing.Load() == nil {
 			w.fl.running = false
 			w.fl.mu.Unlock()
-			w.log.trimChunksSoon()
 			return
 		}
 		w.fl.mu.Unlock()
@@ -354,7 +365,7 @@ func (w *writer) writePieceLocked(seg *segment, upto int64) (done bool, err erro
 	}
 	w.flushSucceeded()
 	w.lastWrite.Store(end - lo)
-	w.budget.written(w, d, end)
+	w.budget.written(&w.mem, d, end)
 	w.dirty.Add(-(end - lo))
 	return end >= upto, nil
 }

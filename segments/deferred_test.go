@@ -116,7 +116,7 @@ func TestReadersNeverWaitForWriterIO(t *testing.T) {
 func memOf(p *Partition) int64 {
 	p.log.budget.mu.Lock()
 	defer p.log.budget.mu.Unlock()
-	return p.w.mem
+	return p.w.mem.held
 }
 
 // TestDeferredMemoryBounded: appends block at MaxDirty (per partition) and MaxDirtyTotal (global) until

@@ -189,8 +189,10 @@ func (d *dirtyBuf) readAt(f directio.File, b []byte, off int64) (int, error) {
 }
 
 // budget bounds the deferred memory, in whole chunks, of all partitions of a Log (MaxDirtyTotal) and
-// of each (MaxDirty, counted in writer.mem under budget.mu). Chunks kept behind for readers never make
-// an append wait; they are bounded apart: window bytes per partition, behindLimit in all.
+// of each (MaxDirty, counted in the partition's account under budget.mu). Chunks kept behind for
+// readers never make an append wait; they are bounded apart: window bytes per partition, behindLimit
+// in all. It owns the chunk pool, and gives the pool's free chunks back once no chunk has been in use
+// for chunkIdleTrim.
 type budget struct {
 	mu          sync.Mutex
 	cond        sync.Cond
@@ -199,33 +201,46 @@ type budget struct {
 	behind      int64
 	behindLimit int64
 	window      int64
+
+	pool *directio.Pool
+	// trim runs trimIdle; armed while scheduled. Log.Close stops it.
+	trim      *time.Timer
+	trimArmed atomic.Bool
 }
 
-func newBudget(limit, window, behindLimit int64) *budget {
-	b := &budget{limit: limit, window: window, behindLimit: behindLimit}
+// account is one partition's share of the budget.
+type account struct {
+	held int64 // chunk memory held for dirty bytes; under budget.mu
+	max  int64 // Config.MaxDirty
+}
+
+func newBudget(pool *directio.Pool, limit, window, behindLimit int64) *budget {
+	b := &budget{pool: pool, limit: limit, window: window, behindLimit: behindLimit}
 	b.cond.L = &b.mu
+	b.trim = time.AfterFunc(time.Hour, b.trimIdle)
+	b.trim.Stop()
 	return b
 }
 
-// written is dirtyBuf.written for d of writer w, with the memory accounted: chunks that stopped
+// written is dirtyBuf.written for d of account a, with the memory accounted: chunks that stopped
 // being dirty are released, and as many of them are kept behind as both window bounds allow.
-func (b *budget) written(w *writer, d *dirtyBuf, upto int64) {
+func (b *budget) written(a *account, d *dirtyBuf, upto int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	own := d.behindChunks() * d.c
 	keep := min(b.window, b.behindLimit-b.behind+own)
-	released, delta := d.written(w.chunks, upto, keep)
+	released, delta := d.written(b.pool, upto, keep)
 	b.behind += delta * d.c
-	b.freeLocked(w, released*d.c)
+	b.freeLocked(a, released*d.c)
 }
 
-// discard is dirtyBuf.discard for d of writer w, with the memory accounted.
-func (b *budget) discard(w *writer, d *dirtyBuf) {
-	dirty, behind := d.discard(w.chunks)
+// discard is dirtyBuf.discard for d of account a, with the memory accounted.
+func (b *budget) discard(a *account, d *dirtyBuf) {
+	dirty, behind := d.discard(b.pool)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.behind -= behind * d.c
-	b.freeLocked(w, dirty*d.c)
+	b.freeLocked(a, dirty*d.c)
 }
 
 func (d *dirtyBuf) behindChunks() int64 {
@@ -238,20 +253,17 @@ func (d *dirtyBuf) behindChunks() int64 {
 // waiting for it to release memory is pointless: the append retries the write itself.
 var errFlushStalled = errors.New("deferred write stalled on a full disk")
 
-// acquire blocks until n more bytes fit under both caps, or the partition halts, or its flusher
-// stopped on a full disk (errFlushStalled).
-func (b *budget) acquire(w *writer, n int64) error {
+// acquire blocks until n more bytes fit under both caps, or until stop (called under budget.mu
+// whenever the budget is woken) returns an error, which it returns.
+func (b *budget) acquire(a *account, n int64, stop func() error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for {
-		if err := w.writeErr(); err != nil {
+		if err := stop(); err != nil {
 			return err
 		}
-		if w.stall.Load() != nil {
-			return errFlushStalled
-		}
-		if w.mem+n <= w.maxDirty && b.used+n <= b.limit {
-			w.mem += n
+		if a.held+n <= a.max && b.used+n <= b.limit {
+			a.held += n
 			b.used += n
 			return nil
 		}
@@ -259,20 +271,23 @@ func (b *budget) acquire(w *writer, n int64) error {
 	}
 }
 
-func (b *budget) release(w *writer, n int64) {
+func (b *budget) release(a *account, n int64) {
 	if n == 0 {
 		return
 	}
 	b.mu.Lock()
-	b.freeLocked(w, n)
+	b.freeLocked(a, n)
 	b.mu.Unlock()
 }
 
-func (b *budget) freeLocked(w *writer, n int64) {
+func (b *budget) freeLocked(a *account, n int64) {
+	if b.used+b.behind-n == 0 && b.trimArmed.CompareAndSwap(false, true) {
+		b.trim.Reset(chunkIdleTrim)
+	}
 	if n == 0 {
 		return
 	}
-	w.mem -= n
+	a.held -= n
 	b.used -= n
 	b.cond.Broadcast()
 }
@@ -284,28 +299,21 @@ func (b *budget) inUse() int64 {
 	return b.used + b.behind
 }
 
-// wake makes every blocked acquire re-check its partition (one of them halted or its flusher failed).
+// wake makes every blocked acquire re-check its stop function.
 func (b *budget) wake() {
 	b.mu.Lock()
 	b.cond.Broadcast()
 	b.mu.Unlock()
 }
 
-// chunkIdleTrim is how long after a flusher went idle the Log gives back the free chunks it kept for
-// reuse, if no partition holds deferred memory by then: an idle daemon should not hold max_dirty.
+// chunkIdleTrim is how long the pool keeps its free chunks for reuse once no chunk is in use: an
+// idle daemon should not hold max_dirty.
 const chunkIdleTrim = 2 * time.Second
 
-func (l *Log) trimChunksSoon() {
-	if l.trimArmed.CompareAndSwap(false, true) {
-		l.trim.Reset(chunkIdleTrim)
-	}
-}
-
-// trimIdle is the trim timer's function. If a partition is busy, its flusher arms the timer again
-// when it goes idle.
-func (l *Log) trimIdle() {
-	l.trimArmed.Store(false)
-	if l.budget.inUse() == 0 {
-		l.chunks.Trim(directio.DefaultPoolRetain)
+// trimIdle is the trim timer's function. If chunks are in use again, the next time none is re-arms it.
+func (b *budget) trimIdle() {
+	b.trimArmed.Store(false)
+	if b.inUse() == 0 {
+		b.pool.Trim(directio.DefaultPoolRetain)
 	}
 }

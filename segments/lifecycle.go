@@ -56,7 +56,7 @@ func (p *Partition) shutdown(state error, keep bool) error {
 			errs = append(errs, err)
 		}
 		if buf != nil {
-			p.w.budget.discard(p.w, buf)
+			p.w.budget.discard(&p.w.mem, buf)
 		}
 		if f != nil {
 			if err := f.Close(); err != nil && !errors.Is(err, errDiscarded) {

@@ -27,10 +27,6 @@ type Log struct {
 	chunks  *directio.Pool     // deferred-buffer chunks
 	scratch *directio.Pool     // the Files' scratch blocks
 	budget  *budget
-	// trim gives the pool's free chunks back once every flusher went idle; armed while scheduled.
-	// Close stops it.
-	trim      *time.Timer
-	trimArmed atomic.Bool
 
 	nsMu    sync.Mutex // serializes namespace changes (create, delete) and Close; held across I/O
 	mu      sync.Mutex // topics and closed; memory only
@@ -76,12 +72,12 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 		return nil, err
 	}
 	l := &Log{dir: dir, cfg: cfg, fs: newFS(cfg.Syscalls), lockFD: lockFD, topics: map[string]*Topic{}, epoch: time.Now()}
-	l.trim = time.AfterFunc(time.Hour, l.trimIdle)
-	l.trim.Stop()
 	defer func() {
 		if err != nil {
 			l.closeAll()
-			l.trim.Stop()
+			if l.budget != nil {
+				l.budget.trim.Stop()
+			}
 			_ = unlockDir(lockFD)
 		}
 	}()
@@ -102,7 +98,7 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	// Read-behind windows: up to half of max_dirty (at most 32 MiB) per partition, half of
 	// max_dirty_total in all. Enough for a consumer tens of milliseconds behind the flusher at disk
 	// speed, and never more than the dirty memory the configuration already allows.
-	l.budget = newBudget(cfg.MaxDirtyTotal, min(maxReadWindow, cfg.MaxDirty/2), cfg.MaxDirtyTotal/2)
+	l.budget = newBudget(l.chunks, cfg.MaxDirtyTotal, min(maxReadWindow, cfg.MaxDirty/2), cfg.MaxDirtyTotal/2)
 	if err := l.recover(); err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
@@ -177,7 +173,7 @@ func (l *Log) Close() error {
 		<-l.retentionDone
 	}
 	err := l.closeAll()
-	l.trim.Stop() // after closeAll: no flusher is left to arm it again
+	l.budget.trim.Stop() // after closeAll: no chunk is released after it
 	if uerr := unlockDir(l.lockFD); uerr != nil {
 		err = errors.Join(err, uerr)
 	}

@@ -37,7 +37,7 @@ func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 	seg.sealed.Store(true)
 	seg.mu.Unlock()
 	if buf != nil {
-		w.budget.discard(w, buf)
+		w.budget.discard(&w.mem, buf)
 	}
 	seg.wfile = nil
 	if err := f.Close(); err != nil {

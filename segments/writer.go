@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"segfs/directio"
 )
 
 // writer is the write side of a partition: the active File, the commit log, the reservation, the
@@ -21,10 +19,7 @@ type writer struct {
 	fs     diskCalls
 	list   *segList // the partition's segments; rotations add to it
 	policy policy   // Inline or Deferred, chosen when the partition opens
-	// The Log's, shared by all partitions; maxDirty is Config.MaxDirty.
-	budget   *budget
-	chunks   *directio.Pool
-	maxDirty int64
+	budget *budget  // the Log's, shared by all partitions
 
 	appendMu sync.Mutex // the order of appends and rotations
 
@@ -52,7 +47,7 @@ type writer struct {
 	// Deferred only.
 	fl        flusher
 	dirty     atomic.Int64 // bytes not yet handed to the File
-	mem       int64        // chunk memory held; under log.budget.mu
+	mem       account      // this partition's share of budget
 	flushRate atomic.Int64 // bytes per second of the flusher's recent writes (see pace)
 	paceNext  atomic.Int64 // Log.monoNow at which the next paced append's slot starts
 }
@@ -60,7 +55,7 @@ type writer struct {
 func newWriter(l *Log, name, dir string, list *segList) *writer {
 	return &writer{
 		log: l, name: name, dir: dir, fs: l.fs, list: list, policy: newPolicy(l.cfg.Persist),
-		budget: l.budget, chunks: l.chunks, maxDirty: l.cfg.MaxDirty,
+		budget: l.budget, mem: account{max: l.cfg.MaxDirty},
 	}
 }
 
@@ -217,7 +212,7 @@ func (w *writer) writeThrough(seg *segment, b []byte) (int64, error) {
 	}
 	end := start + int64(len(b))
 	if seg.buf != nil {
-		w.budget.written(w, seg.buf, end)
+		w.budget.written(&w.mem, seg.buf, end)
 	}
 	w.published(seg, seg.base+end)
 	return seg.base + start, nil
