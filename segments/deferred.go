@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -201,15 +200,22 @@ func (w *writer) sealStepLocked(old *segment) error {
 // flusher runs a partition's background writer: started once an append leaves dirty bytes, exiting
 // as soon as nothing is dirty, so idle partitions cost no goroutine.
 type flusher struct {
-	mu      sync.Mutex
-	running bool
-	stopped bool
-	wg      sync.WaitGroup
+	state  atomic.Int32  // flusherIdle, flusherRunning, flusherStopping or flusherStopped
+	exited chan struct{} // closed by the flusher that stopFlusher waits for
 
 	// A small append arms delayed (once) instead of starting the flusher at once; see kickSoon.
 	delayed atomic.Pointer[time.Timer]
 	armed   atomic.Bool
 }
+
+// The flusher's states. Only kick starts a flusher (idle to running), only the flusher goes back
+// to idle, and stopFlusher ends both for good.
+const (
+	flusherIdle int32 = iota
+	flusherRunning
+	flusherStopping // stopFlusher waits for the running flusher to exit
+	flusherStopped
+)
 
 // defaultLazyKickDelay is how long a small deferred append may wait before the flusher starts. It is far
 // below anything a reader of deferred mode can rely on, and long enough for the fsync that usually
@@ -242,20 +248,15 @@ func (w *writer) delayedKick() {
 	w.kick()
 }
 
-// kick makes sure a flusher runs. The flusher decides to exit under fl.mu after re-reading the dirty
-// count, so an append is either seen by the running flusher or starts a new one.
+// kick makes sure a flusher runs. Its caller counted its bytes dirty first, so either the flusher
+// it starts sees them, or the running one does after it goes idle (flushLoop).
 func (w *writer) kick() {
-	w.fl.mu.Lock()
-	if !w.fl.running && !w.fl.stopped {
-		w.fl.running = true
-		w.fl.wg.Add(1)
+	if w.fl.state.CompareAndSwap(flusherIdle, flusherRunning) {
 		go w.flushLoop()
 	}
-	w.fl.mu.Unlock()
 }
 
 func (w *writer) flushLoop() {
-	defer w.fl.wg.Done()
 	for {
 		w.mu.Lock()
 		// One piece per turn, releasing w.mu in between, so a Sync or seal waits for one piece at most.
@@ -279,25 +280,34 @@ func (w *writer) flushLoop() {
 			// memory; the next Append or Sync retries and reports the error while it persists.
 			w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Warn("deferred write failed for lack of space; kept in memory, retried by the next append or sync")
 		}
-		w.fl.mu.Lock()
-		if err != nil || w.fl.stopped || w.dirty.Load() == 0 && w.sealing.Load() == nil {
-			w.fl.running = false
-			w.fl.mu.Unlock()
+		if !w.fl.state.CompareAndSwap(flusherRunning, flusherIdle) {
+			w.fl.state.Store(flusherStopped) // stopFlusher is waiting
+			close(w.fl.exited)
 			return
 		}
-		w.fl.mu.Unlock()
+		// Idle first, then look for work: bytes counted before this point are seen now, and an
+		// append after it starts a flusher itself (and then this one's claim fails).
+		if err != nil || !w.flushWork() || !w.fl.state.CompareAndSwap(flusherIdle, flusherRunning) {
+			return
+		}
 	}
 }
 
-// stopFlusher returns once no flusher runs and none will start again.
+// flushWork reports whether the flusher has something to do.
+func (w *writer) flushWork() bool { return w.dirty.Load() > 0 || w.sealing.Load() != nil }
+
+// stopFlusher returns once no flusher runs and none will start again. The partition's shutdown
+// calls it once.
 func (w *writer) stopFlusher() {
-	w.fl.mu.Lock()
-	w.fl.stopped = true
-	w.fl.mu.Unlock()
+	for !w.fl.state.CompareAndSwap(flusherIdle, flusherStopped) {
+		if w.fl.state.CompareAndSwap(flusherRunning, flusherStopping) {
+			<-w.fl.exited
+			break
+		}
+	}
 	if t := w.fl.delayed.Load(); t != nil {
 		t.Stop() // firing later would only find the flusher stopped
 	}
-	w.fl.wg.Wait()
 }
 
 // maxFlushWrite caps one flusher write: producers blocked on max_dirty get memory back only when a

@@ -56,6 +56,7 @@ func newWriter(l *Log, name, dir string, list *segList) *writer {
 	return &writer{
 		log: l, name: name, dir: dir, fs: l.fs, list: list, policy: newPolicy(l.cfg.Persist),
 		budget: l.budget, mem: account{max: l.cfg.MaxDirty},
+		fl: flusher{exited: make(chan struct{})},
 	}
 }
 
