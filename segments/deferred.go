@@ -92,13 +92,13 @@ func (w *writer) retryFlush() error {
 // appendMu, and not w.mu.
 //
 // It never waits for w.mu, which the flusher holds across each write. The new segment is created and
-// reserved before anyone can see it; one critical section under mu then lists it as active and old
-// as sealing (writeTarget reads both). The seal's directory fsync makes the new entry durable.
+// reserved before anyone can see it; one critical section under the list lock then lists it as
+// active and old as being sealed. The seal's directory fsync makes the new entry durable.
 //
 // Nothing is written to the new segment until old is sealed, which keeps recovery's rule simple
 // (doc.go, "The padded-block trap and the recovery rule").
 func (w *writer) sealLater(old *segment) (*rotation, error) {
-	if w.sealing.Load() != nil {
+	if w.list.beingSealed() != nil {
 		// At most one segment is being sealed: a rotation this soon after the last one (segments
 		// smaller than the backlog) finishes that seal first.
 		w.mu.Lock()
@@ -122,30 +122,16 @@ func (w *writer) sealLater(old *segment) (*rotation, error) {
 	if err := w.reserveLocked(next, 1, w.reserveAhead()); err != nil {
 		w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Debug("could not reserve ahead in the new segment")
 	}
-	w.list.mu.Lock()
-	w.sealing.Store(old)
-	w.list.segs = append(w.list.segs, next)
-	w.list.mu.Unlock()
+	w.list.rotate(next, old)
 	w.kick()
 	return &rotation{sealed: old.base, active: next.base}, nil
-}
-
-// writeTarget is what a writer must deal with first: the segment being sealed (sealing true) or else
-// the active one, read in one snapshot because a rotation changes both at once without w.mu.
-func (w *writer) writeTarget() (seg *segment, sealing bool) {
-	w.list.mu.Lock()
-	defer w.list.mu.Unlock()
-	if s := w.sealing.Load(); s != nil {
-		return s, true
-	}
-	return w.list.segs[len(w.list.segs)-1], false
 }
 
 // sealPendingLocked writes the rest of the segment being sealed, if any, and seals it; it returns the
 // active segment as of the moment no seal was pending. Caller holds w.mu.
 func (w *writer) sealPendingLocked() (*segment, error) {
 	for {
-		seg, sealing := w.writeTarget()
+		seg, sealing := w.list.target()
 		if !sealing {
 			return seg, nil
 		}
@@ -156,9 +142,9 @@ func (w *writer) sealPendingLocked() (*segment, error) {
 }
 
 // sealPending finishes the seal of a retired segment, if one is in progress. Whoever found a segment
-// superseded (under mu) and then sees sealing nil knows that segment's seal is over.
+// superseded and then sees no seal in progress knows that segment's seal is over.
 func (w *writer) sealPending() error {
-	if w.sealing.Load() == nil {
+	if w.list.beingSealed() == nil {
 		return nil
 	}
 	w.mu.Lock()
@@ -190,7 +176,7 @@ func (w *writer) sealStepLocked(old *segment) error {
 		return w.failLocked(err)
 	}
 	w.raiseDurable(old.base + old.size.Load())
-	w.sealing.Store(nil)
+	w.list.sealDone()
 	w.log.cfg.Logger.WithFields(map[string]any{
 		"partition": w.name, "segment": old.base, "size": old.size.Load(),
 	}).Info("sealed segment")
@@ -262,7 +248,7 @@ func (w *writer) flushLoop() {
 		// One piece per turn, releasing w.mu in between, so a Sync or seal waits for one piece at most.
 		// A retired segment comes first: nothing may reach the new one before it is sealed.
 		var err error
-		if seg, sealing := w.writeTarget(); sealing {
+		if seg, sealing := w.list.target(); sealing {
 			err = w.sealStepLocked(seg)
 		} else {
 			_, err = w.writePieceLocked(seg, math.MaxInt64)
@@ -294,7 +280,7 @@ func (w *writer) flushLoop() {
 }
 
 // flushWork reports whether the flusher has something to do.
-func (w *writer) flushWork() bool { return w.dirty.Load() > 0 || w.sealing.Load() != nil }
+func (w *writer) flushWork() bool { return w.dirty.Load() > 0 || w.list.beingSealed() != nil }
 
 // stopFlusher returns once no flusher runs and none will start again. The partition's shutdown
 // calls it once.

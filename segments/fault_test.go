@@ -286,8 +286,8 @@ func TestPurgeWhileSealStuckOnFullDisk(t *testing.T) {
 	if err := p.Purge(n); !errors.Is(err, unix.ENOSPC) {
 		t.Fatalf("Purge of the segment whose seal is stuck: %v, want ENOSPC", err)
 	}
-	if segs := p.Segments(); len(segs) != 3 || p.w.sealing.Load() == nil {
-		t.Fatalf("after the refused purge: %s (seal pending %v), want 3 segments, one being sealed", segInfoString(segs), p.w.sealing.Load() != nil)
+	if segs := p.Segments(); len(segs) != 3 || p.list.beingSealed() == nil {
+		t.Fatalf("after the refused purge: %s (seal pending %v), want 3 segments, one being sealed", segInfoString(segs), p.list.beingSealed() != nil)
 	}
 	if err := p.WaitSealed(0); err != nil {
 		t.Fatalf("WaitSealed of a segment sealed long ago, while another seal is stuck: %v", err)

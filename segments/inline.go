@@ -65,9 +65,7 @@ func (w *writer) createSuccessorLocked(old *segment) (*rotation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w", w.name, err)
 	}
-	w.list.mu.Lock()
-	w.list.segs = append(w.list.segs, next)
-	w.list.mu.Unlock()
+	w.list.rotate(next, nil)
 	w.log.cfg.Logger.WithFields(map[string]any{
 		"partition": w.name, "segment": old.base, "size": old.size.Load(), "next": next.base,
 	}).Info("sealed segment")

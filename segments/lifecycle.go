@@ -66,7 +66,7 @@ func (p *Partition) shutdown(state error, keep bool) error {
 		}
 	}
 	p.w.dirty.Store(0)
-	p.w.sealing.Store(nil)
+	p.list.sealDone()
 	if err := p.w.commit.close(); err != nil {
 		errs = append(errs, err)
 	}

@@ -154,7 +154,7 @@ func (p *Partition) WaitSealed(base int64) error {
 		return fmt.Errorf("segment %d of %s: %w", base, p.name(), ErrActiveSegment)
 	}
 	// Only s's own seal is waited for: another segment's seal stuck on a full disk must not fail this.
-	if p.w.sealing.Load() == s {
+	if p.list.beingSealed() == s {
 		if err := p.w.sealPending(); err != nil {
 			return fmt.Errorf("seal segment %d of %s: %w", base, p.name(), err)
 		}
@@ -185,7 +185,7 @@ func (p *Partition) Purge(base int64) error {
 		return fmt.Errorf("purge segment %d of %s: %w", base, p.name(), ErrActiveSegment)
 	}
 	s := p.list.segs[i]
-	if p.w.sealing.Load() == s {
+	if p.list.sealing == s {
 		// s is the retired segment, still being sealed: its File is open and the flusher may be
 		// writing it. Seal it first, so the file is only ever removed as a sealed segment. Any other
 		// superseded segment is sealed already, so a seal stuck on a full disk does not keep Purge from

@@ -7,10 +7,48 @@ import "sync"
 type segList struct {
 	mu   sync.Mutex
 	segs []*segment
+	// sealing is the segment a deferred rotation retired and whose seal is not done: the one seal in
+	// progress, nil if none. A rotation sets it in the same step that lists the new active segment.
+	sealing *segment
 }
 
 func (l *segList) active() *segment {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.segs[len(l.segs)-1]
+}
+
+// target is what the writer must deal with first: the segment being sealed (sealing true), or else
+// the active one.
+func (l *segList) target() (seg *segment, sealing bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sealing != nil {
+		return l.sealing, true
+	}
+	return l.segs[len(l.segs)-1], false
+}
+
+// beingSealed is the segment whose seal is in progress, nil if none.
+func (l *segList) beingSealed() *segment {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sealing
+}
+
+// rotate lists next as the active segment, and retired, if not nil, as the one being sealed.
+func (l *segList) rotate(next, retired *segment) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.segs = append(l.segs, next)
+	if retired != nil {
+		l.sealing = retired
+	}
+}
+
+// sealDone records that the seal in progress is done (or abandoned at shutdown).
+func (l *segList) sealDone() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sealing = nil
 }

@@ -32,10 +32,6 @@ type writer struct {
 	// stall is set while deferred bytes cannot be written for lack of space; unlike health it
 	// clears once a retry succeeds.
 	stall atomic.Pointer[errBox]
-	// sealing is the segment a deferred rotation retired and whose seal is not done: the one seal in
-	// progress, nil if none. Stored under the partition's list lock together with the new active
-	// segment, so writers read both in one snapshot (writeTarget); cleared only once the seal is done.
-	sealing atomic.Pointer[segment]
 	// lastWrite and lastArrived size reservations (reserveAhead): the bytes of the flusher's last
 	// write and the bytes appended while it ran. Atomic because a rotation reads them without mu.
 	lastWrite   atomic.Int64
