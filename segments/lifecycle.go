@@ -10,8 +10,20 @@ import (
 // (delete) dirty bytes are dropped and nothing more is written. When it returns, the flusher has
 // exited, no append, write or purge is in flight, and every descriptor is closed.
 func (p *Partition) shutdown(state error, keep bool) error {
-	var failed error
-	shut := p.w.worsen(func(h health) *health {
+	failed, ok := p.w.halt(state)
+	if !ok {
+		return nil // closed or deleted already
+	}
+	p.nsMu.Lock()
+	defer p.nsMu.Unlock()
+	return p.w.close(keep, failed)
+}
+
+// halt makes state the partition's closed error, which every append, Sync and wait for memory
+// returns from now on, and returns the write failure before it. ok is false if the partition was
+// closed already.
+func (w *writer) halt(state error) (failed error, ok bool) {
+	shut := w.worsen(func(h health) *health {
 		if h.closed != nil {
 			return nil
 		}
@@ -19,55 +31,55 @@ func (p *Partition) shutdown(state error, keep bool) error {
 		h.closed = state
 		return &h
 	})
-	if shut.closed != state {
-		return nil // closed or deleted already
-	}
-	p.w.appendMu.Lock()
-	defer p.w.appendMu.Unlock()
-	p.w.stopFlusher()
-	p.nsMu.Lock()
-	defer p.nsMu.Unlock()
-	p.w.mu.Lock()
-	defer p.w.mu.Unlock()
+	return failed, shut.closed == state
+}
+
+// close finishes the writer of a halted partition: it waits for the running append, stops the
+// flusher, writes and syncs what was appended (keep, unless a write failed before: failed) or drops
+// it, and closes every segment and the commit file.
+func (w *writer) close(keep bool, failed error) error {
+	w.appendMu.Lock()
+	defer w.appendMu.Unlock()
+	w.stopFlusher()
+	w.mu.Lock()
+	defer w.mu.Unlock()
 
 	var errs []error
-	p.list.mu.Lock()
-	segs := p.list.segs
-	p.list.mu.Unlock()
+	segs := w.list.all()
 	active := segs[len(segs)-1]
 	switch {
 	case !keep:
-		p.w.worsen(func(h health) *health { h.drop = true; return &h })
+		w.worsen(func(h health) *health { h.drop = true; return &h })
 	case failed != nil:
 		errs = append(errs, failed)
 	case active.wfile != nil:
-		if _, err := p.w.writePendingLocked(); err != nil {
+		if _, err := w.writePendingLocked(); err != nil {
 			errs = append(errs, err)
-		} else if err := p.w.syncLocked(active, false); err != nil {
+		} else if err := w.syncLocked(active, false); err != nil {
 			errs = append(errs, err)
 		} else {
-			p.w.raiseDurable(active.base + active.wfile.Size())
+			w.raiseDurable(active.base + active.wfile.Size())
 		}
 	}
 	for _, s := range segs {
 		buf := s.buf
-		f, err := s.closeRead(p.fs)
+		f, err := s.closeRead(w.fs)
 		if err != nil {
 			errs = append(errs, err)
 		}
 		if buf != nil {
-			p.w.budget.discard(&p.w.mem, buf)
+			w.budget.discard(&w.mem, buf)
 		}
 		if f != nil {
 			if err := f.Close(); err != nil && !errors.Is(err, errDiscarded) {
-				errs = append(errs, fmt.Errorf("close %s: %w", p.name(), err))
+				errs = append(errs, fmt.Errorf("close %s: %w", w.name, err))
 			}
 			s.wfile = nil
 		}
 	}
-	p.w.dirty.Store(0)
-	p.list.sealDone()
-	if err := p.w.commit.close(); err != nil {
+	w.dirty.Store(0)
+	w.list.sealDone()
+	if err := w.commit.close(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

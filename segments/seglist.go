@@ -18,6 +18,13 @@ func (l *segList) active() *segment {
 	return l.segs[len(l.segs)-1]
 }
 
+// all is a copy of the list.
+func (l *segList) all() []*segment {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*segment(nil), l.segs...)
+}
+
 // target is what the writer must deal with first: the segment being sealed (sealing true), or else
 // the active one.
 func (l *segList) target() (seg *segment, sealing bool) {
