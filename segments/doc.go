@@ -151,7 +151,7 @@
 //   - writer.mu: everything in writer (the active File, the commit file, the reservation, the
 //     flusher's writes, the seal in progress). Held across disk I/O; readers never take it.
 //   - segList.mu: the segment list, and the seal in progress as it is listed. Memory only.
-//   - segment.mu (readers shared), then segment.rfdMu; budget.mu, then dirtyBuf.mu.
+//   - segment.mu (readers shared); budget.mu, then dirtyBuf.mu.
 //     Memory only; none of them is held while taking a lock above it.
 //
 // The health, the seal in progress, sizes and offsets are atomics: they change under the locks above

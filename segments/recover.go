@@ -153,7 +153,7 @@ func (p *Partition) recoverActive(base int64, path string) error {
 	if _, err := p.repairTail(base, path); err != nil {
 		return err
 	}
-	seg := &segment{base: base, path: path, rfd: -1}
+	seg := newSegment(base, path)
 	if _, err := p.w.openFile(seg); err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}

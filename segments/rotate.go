@@ -31,7 +31,8 @@ func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 	}
 	seg.mu.Lock()
 	buf := seg.buf
-	seg.file, seg.buf, seg.rfd = nil, nil, rfd
+	seg.file, seg.buf = nil, nil
+	seg.rfd.Store(int64(rfd))
 	seg.size.Store(f.Size())
 	seg.mtime.Store(time.Now().UnixNano())
 	seg.sealed.Store(true)
@@ -75,7 +76,7 @@ func (w *writer) openFile(seg *segment) (directio.File, error) {
 // createSegment creates the empty segment file at base and, with syncDir, makes its directory entry
 // durable.
 func (w *writer) createSegment(base int64, syncDir bool) (*segment, error) {
-	seg := &segment{base: base, path: filepath.Join(w.dir, SegmentName(base)), rfd: -1}
+	seg := newSegment(base, filepath.Join(w.dir, SegmentName(base)))
 	f, err := w.openFile(seg)
 	if err != nil {
 		return nil, fmt.Errorf("create segment: %w", err)

@@ -40,13 +40,20 @@ type segment struct {
 	closed bool
 	file   directio.File // active: the writer's File, whose ReadAt never waits for its I/O
 	buf    *dirtyBuf     // active in deferred mode: appended bytes not yet handed to file
-	rfd    int           // sealed: read-only descriptor, -1 until first needed
+	// rfd is the sealed segment's read-only descriptor, -1 until a reader opens it. Readers holding
+	// mu shared set it once by CAS; it changes otherwise only under mu held exclusively.
+	rfd atomic.Int64
+}
 
-	rfdMu sync.Mutex // serializes the lazy open of rfd among readers
+func newSegment(base int64, path string) *segment {
+	s := &segment{base: base, path: path}
+	s.rfd.Store(-1)
+	return s
 }
 
 func newSealedSegment(base int64, path string, st *unix.Stat_t) *segment {
-	s := &segment{base: base, path: path, ino: st.Ino, rfd: -1}
+	s := newSegment(base, path)
+	s.ino = st.Ino
 	s.size.Store(st.Size)
 	s.mtime.Store(time.Unix(st.Mtim.Unix()).UnixNano())
 	s.sealed.Store(true)
@@ -107,16 +114,17 @@ func (s *segment) readAt(fs diskCalls, b []byte, off int64) (int, error) {
 // readFD returns the read-only descriptor of a sealed segment, opening it on first use so that a
 // recovered partition with many segments does not hold a descriptor per segment. Caller holds mu shared.
 func (s *segment) readFD(fs diskCalls) (int, error) {
-	s.rfdMu.Lock()
-	defer s.rfdMu.Unlock()
-	if s.rfd < 0 {
-		fd, err := fs.sys.Open(s.path, unix.O_RDONLY, 0)
-		if err != nil {
-			return -1, fmt.Errorf("open segment %s: %w", s.path, err)
-		}
-		s.rfd = fd
+	if fd := s.rfd.Load(); fd >= 0 {
+		return int(fd), nil
 	}
-	return s.rfd, nil
+	fd, err := fs.sys.Open(s.path, unix.O_RDONLY, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open segment %s: %w", s.path, err)
+	}
+	if !s.rfd.CompareAndSwap(-1, int64(fd)) {
+		_ = fs.sys.Close(fd) // another reader opened it first
+	}
+	return int(s.rfd.Load()), nil
 }
 
 // closeRead makes every later read fail with ErrNotExist and closes the read descriptor once no read
@@ -125,8 +133,8 @@ func (s *segment) readFD(fs diskCalls) (int, error) {
 func (s *segment) closeRead(fs diskCalls) (directio.File, error) {
 	s.mu.Lock()
 	s.closed = true
-	f, fd := s.file, s.rfd
-	s.file, s.buf, s.rfd = nil, nil, -1
+	f, fd := s.file, int(s.rfd.Swap(-1))
+	s.file, s.buf = nil, nil
 	s.mu.Unlock()
 	if fd >= 0 {
 		if err := fs.sys.Close(fd); err != nil {
