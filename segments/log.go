@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"segfs/directio"
 )
@@ -36,14 +35,7 @@ type Log struct {
 
 	stopRetention chan struct{}
 	retentionDone chan struct{}
-
-	// epoch is when the Log was opened; monoNow counts from it on the monotonic clock, so that times
-	// kept as numbers (pacing slots) do not jump when the wall clock is set.
-	epoch time.Time
 }
-
-// monoNow is the monotonic time since the Log was opened, in nanoseconds.
-func (l *Log) monoNow() int64 { return int64(time.Since(l.epoch)) }
 
 // maxChunk is the deferred-buffer chunk size unless the memory caps call for smaller ones: a quarter
 // MiB keeps each pwritev iovec large while a mostly idle partition holds little.
@@ -71,7 +63,7 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, cfg: cfg, fs: newFS(cfg.Syscalls), lockFD: lockFD, topics: map[string]*Topic{}, epoch: time.Now()}
+	l := &Log{dir: dir, cfg: cfg, fs: newFS(cfg.Syscalls), lockFD: lockFD, topics: map[string]*Topic{}}
 	defer func() {
 		if err != nil {
 			l.closeAll()

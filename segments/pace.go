@@ -51,7 +51,7 @@ func (w *writer) pace(n int) {
 	f := min(float64(backlog-floor)/float64(maxDirty-floor), 1)
 	slot := int64(2 * f * float64(n) * nsPerByte)
 	limit := min(int64(paceMaxWait), int64(float64(cfg.flushWriteCap)*nsPerByte))
-	now := w.log.monoNow()
+	now := w.monoNow()
 	var end int64
 	for {
 		next := w.paceNext.Load()
@@ -80,3 +80,6 @@ func (w *writer) recordFlushRate(n int64, d time.Duration) {
 	}
 	w.flushRate.Store(old - old/8 + sample/8)
 }
+
+// monoNow is the monotonic time since the writer was made, in nanoseconds.
+func (w *writer) monoNow() int64 { return int64(time.Since(w.epoch)) }

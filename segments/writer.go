@@ -45,14 +45,17 @@ type writer struct {
 	dirty     atomic.Int64 // bytes not yet handed to the File
 	mem       account      // this partition's share of budget
 	flushRate atomic.Int64 // bytes per second of the flusher's recent writes (see pace)
-	paceNext  atomic.Int64 // Log.monoNow at which the next paced append's slot starts
+	paceNext  atomic.Int64 // monoNow at which the next paced append's slot starts
+	// epoch is when the writer was made; monoNow counts from it on the monotonic clock, so that
+	// times kept as numbers (pacing slots) do not jump when the wall clock is set.
+	epoch time.Time
 }
 
 func newWriter(l *Log, name, dir string, list *segList) *writer {
 	return &writer{
 		log: l, name: name, dir: dir, fs: l.fs, list: list, policy: newPolicy(l.cfg.Persist),
 		budget: l.budget, mem: account{max: l.cfg.MaxDirty},
-		fl: flusher{exited: make(chan struct{})},
+		fl: flusher{exited: make(chan struct{})}, epoch: time.Now(),
 	}
 }
 
