@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// deferredPolicy copies appends into memory for the flusher, and seals a retired segment in the
+// deferredPolicy copies appends into memory for the flusher, and seals the old segment in the
 // background.
 type deferredPolicy struct{}
 
@@ -141,7 +141,7 @@ func (w *writer) sealPendingLocked() (*segment, error) {
 	}
 }
 
-// sealPending finishes the seal of a retired segment, if one is in progress. Whoever found a segment
+// sealPending finishes the background seal, if one is in progress. Whoever found a segment
 // superseded and then sees no seal in progress knows that segment's seal is over.
 func (w *writer) sealPending() error {
 	if w.list.beingSealed() == nil {
@@ -246,7 +246,7 @@ func (w *writer) flushLoop() {
 	for {
 		w.mu.Lock()
 		// One piece per turn, releasing w.mu in between, so a Sync or seal waits for one piece at most.
-		// A retired segment comes first: nothing may reach the new one before it is sealed.
+		// A segment being sealed comes first: nothing may reach the new one before it is sealed.
 		var err error
 		if seg, sealing := w.list.target(); sealing {
 			err = w.sealStepLocked(seg)
@@ -303,7 +303,7 @@ const maxFlushWrite = 8 << 20
 // writePendingLocked finishes a background seal, then writes every byte of the active segment that
 // was dirty when it got there, in pieces of at most maxFlushWrite, and returns that segment; Sync and
 // seal need all of them in the File. It does not chase bytes appended meanwhile, so a Sync under a
-// steady stream of appends still ends. If a rotation retires the segment while it is written, the
+// steady stream of appends still ends. If a rotation seals the segment while it is written, the
 // segment is still the one returned: its bytes are written, and the seal comes later. A failure
 // follows doc.go's "A full disk": ENOSPC keeps the bytes in memory, anything else is sticky.
 func (w *writer) writePendingLocked() (*segment, error) {

@@ -15,7 +15,7 @@
 // zeros. A partition's bytes are its segments concatenated in base order. Segment files hold the
 // appended bytes only, no framing. Every segment but the last (the active one) is sealed: exactly
 // its logical size, fsynced, never written again. The one exception is the segment a deferred
-// rotation retired and is sealing in the background (see Writing): it is never appended to again,
+// rotation is sealing in the background (see Writing): it is never appended to again,
 // and nothing reaches the segment after it before its seal is done. A gap between a sealed segment's end and the next
 // base is a purged range; an overlap is corruption and fails Open.
 //
@@ -27,10 +27,10 @@
 // # Writing
 //
 // Append is atomic, in call order, and never spans segments: when a non-empty active segment cannot
-// take the whole append (size+len > SegmentSize), a rotation retires it first; an append larger than
+// take the whole append (size+len > SegmentSize), a rotation seals it first; an append larger than
 // SegmentSize goes alone into a fresh segment. Inline, the rotation seals the segment and then
 // creates the next one. Deferred, it creates the next segment, lists it as the active one and returns;
-// the retired segment (listed as Sealed from that moment, never appended to again) is sealed in the
+// the old segment (listed as Sealed from that moment, never appended to again) is sealed in the
 // background, by the flusher or by whatever needs it first: Sync, a write-through append, Purge,
 // Close, the next rotation, or WaitSealed, which readers of its backing file call first. Nothing is
 // written to the new segment until then, and no producer waits for the backlog to reach the disk.
@@ -63,7 +63,7 @@
 //
 // A rotation on a full disk does not fail the partition either. Deferred: if the next segment file
 // cannot be created, nothing changes (the segment stays active) and the Append fails; a background
-// seal that finds no space keeps the retired segment's bytes in memory like any deferred write (see
+// seal that finds no space keeps the sealing segment's bytes in memory like any deferred write (see
 // below). Inline: if the seal cannot write the tail, the segment stays active. If the next segment
 // file cannot be created, the sealed segment stays the last one: Segments and Active show it as the
 // active segment (Sealed is set only once a successor exists), reads work, Sync and Close succeed, and
@@ -87,10 +87,10 @@
 // Sync writes the dirty bytes, then FlushAndTruncate (pad the tail block, write it, truncate to the
 // exact size) and fdatasync. Sealing is: write the dirty bytes, FlushAndTruncate, fsync the file,
 // fsync the directory. Inline, only then is the next segment file created and the directory fsynced
-// again; deferred, the next file was created when the segment was retired, its directory entry is
+// again; deferred, the next file was created when the rotation began, its directory entry is
 // made durable by the seal's directory fsync, and it stays empty until the seal is done. A sealed
 // segment keeps no reserved blocks past
-// its end. Every Sync first finishes a background seal, so it covers the retired segment's bytes too.
+// its end. Every Sync first finishes a background seal, so it covers the sealing segment's bytes too.
 //
 // # The padded-block trap and the recovery rule
 //
@@ -108,10 +108,10 @@
 //	}
 //
 // then fdatasync the segment. Sealed segments are trusted by size, with one exception: if the last
-// segment is empty, a crash may have interrupted a deferred rotation before the retired segment was
+// segment is empty, a crash may have interrupted a deferred rotation before the old segment was
 // sealed, so the segment before it gets the same repair and fdatasync. If it then ends before the
 // empty segment's base (bytes not yet flushed were lost), the empty segment is removed and the
-// retired one is the active segment again: the partition stays a prefix with no hole. Cost: a directory listing and a
+// old one is the active segment again: the partition stays a prefix with no hole. Cost: a directory listing and a
 // stat per segment, one record read and at most one block read per partition: O(partitions +
 // segments), no scan of data. Why it is exact: padding reaches the disk only in a padded write, whose
 // record is durable before it, and the record's block CRC matches only while the file still ends in

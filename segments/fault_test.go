@@ -270,12 +270,12 @@ func TestPurgeWhileSealStuckOnFullDisk(t *testing.T) {
 	// so every seal has a padded tail to write, which the full disk refuses.
 	const n = 150<<10 + 100
 	appendPattern(t, p, 3, n)
-	appendPattern(t, p, 3, n) // retires segment 0
+	appendPattern(t, p, 3, n) // seals segment 0
 	if err := p.WaitSealed(0); err != nil {
 		t.Fatal(err)
 	}
 	sys.armed.Store(true)
-	_, _ = p.Append(pattern(3, 2*n, n)) // retires segment n; its seal hits ENOSPC (this append may too)
+	_, _ = p.Append(pattern(3, 2*n, n)) // seals segment n; its seal hits ENOSPC (this append may too)
 	if err := p.Sync(); !errors.Is(err, unix.ENOSPC) {
 		t.Fatalf("Sync with the seal stuck on a full disk: %v, want ENOSPC", err)
 	}

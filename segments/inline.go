@@ -2,7 +2,7 @@ package segments
 
 import "fmt"
 
-// inlinePolicy writes every full block of an append before Append returns, and seals a retired
+// inlinePolicy writes every full block of an append before Append returns, and seals the active
 // segment before the next one is created.
 type inlinePolicy struct{}
 

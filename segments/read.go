@@ -107,7 +107,7 @@ func (p *Partition) ReadAt(b []byte, off int64) (int, error) {
 		}
 		k, err := s.readAt(p.fs, b[n:], off+int64(n)-s.base)
 		n += k
-		// A retired segment never grows again, whether or not its seal is done yet; neither does a
+		// A superseded segment never grows again, whether or not its seal is done yet; neither does a
 		// sealed last one (a full disk kept its successor from being created).
 		if err == io.EOF && (superseded || s.sealed.Load()) && s.size.Load() == off+int64(n)-s.base {
 			done = s // the rest is in the next segment, if there is one
@@ -142,7 +142,7 @@ func (p *Partition) segmentAt(off int64) (*segment, bool, error) {
 
 // WaitSealed returns once the segment at base is sealed on disk: its backing file holds exactly its
 // bytes and they are durable. A rotation in deferred mode lists the next segment at once and seals
-// the retired one in the background; whoever wants to read the retired one's backing file directly
+// the old one in the background; whoever wants to read the old one's backing file directly
 // (or count on its durability) calls this first, and finishes the seal itself if it is not done yet.
 // ErrActiveSegment for the active segment, ErrNotExist if there is none at base.
 func (p *Partition) WaitSealed(base int64) error {
@@ -186,7 +186,7 @@ func (p *Partition) Purge(base int64) error {
 	}
 	s := p.list.segs[i]
 	if p.list.sealing == s {
-		// s is the retired segment, still being sealed: its File is open and the flusher may be
+		// s is still being sealed: its File is open and the flusher may be
 		// writing it. Seal it first, so the file is only ever removed as a sealed segment. Any other
 		// superseded segment is sealed already, so a seal stuck on a full disk does not keep Purge from
 		// freeing space.

@@ -87,11 +87,11 @@ func (l *Log) listSegments(dir string) ([]int64, error) {
 // active one.
 //
 // The one exception is a rotation that a crash interrupted in deferred mode: the successor exists
-// but is empty, because nothing is written to it before the retired segment is sealed, and the
-// retired segment may be unsealed. So when the last segment is empty, the one before it gets the
+// but is empty, because nothing is written to it before the segment before it is sealed, and that
+// segment may be unsealed. So when the last segment is empty, the one before it gets the
 // active segment's repair too. If it comes back shorter than the rotation made it (its unflushed
 // tail was lost), the empty successor would leave a hole in the partition; it is removed, and the
-// retired segment becomes the active one again.
+// unsealed segment becomes the active one again.
 func (p *Partition) recoverSegments(bases []int64) error {
 	if n := len(bases); n > 1 {
 		var err error
@@ -145,7 +145,7 @@ func (p *Partition) recoverRotation(bases []int64) ([]int64, error) {
 	}
 	p.log.cfg.Logger.WithFields(map[string]any{
 		"partition": p.name(), "segment": bases[n-2], "size": size, "removed": bases[n-1],
-	}).Info("a crash interrupted a seal: the retired segment is active again")
+	}).Info("a crash interrupted a seal: the unsealed segment is active again")
 	return bases[:n-1], nil
 }
 

@@ -7,7 +7,7 @@ import "sync"
 type segList struct {
 	mu   sync.Mutex
 	segs []*segment
-	// sealing is the segment a deferred rotation retired and whose seal is not done: the one seal in
+	// sealing is the segment a deferred rotation left to seal in the background, until that is done: the one seal in
 	// progress, nil if none. A rotation sets it in the same step that lists the new active segment.
 	sealing *segment
 }
@@ -43,13 +43,13 @@ func (l *segList) beingSealed() *segment {
 	return l.sealing
 }
 
-// rotate lists next as the active segment, and retired, if not nil, as the one being sealed.
-func (l *segList) rotate(next, retired *segment) {
+// rotate lists next as the active segment, and sealing, if not nil, as the one being sealed.
+func (l *segList) rotate(next, sealing *segment) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.segs = append(l.segs, next)
-	if retired != nil {
-		l.sealing = retired
+	if sealing != nil {
+		l.sealing = sealing
 	}
 }
 

@@ -137,7 +137,7 @@ type policy interface {
 	pace(w *writer, n int)
 	// append writes or buffers b at the end of seg, the active segment; caller holds appendMu.
 	append(w *writer, seg *segment, b []byte) (int64, error)
-	// rotate retires old, the active segment, and opens the next one; caller holds appendMu.
+	// rotate seals old, the active segment (now or in the background), and opens the next one; caller holds appendMu.
 	rotate(w *writer, old *segment) (*rotation, error)
 }
 
@@ -236,7 +236,7 @@ func (w *writer) sync() error {
 		return nil
 	}
 	// The segment writePendingLocked wrote, not the active one read afterwards: a rotation may have
-	// listed a new, empty active segment meanwhile, and syncing that would mark the retired one's
+	// listed a new, empty active segment meanwhile, and syncing that would mark the sealing one's
 	// unflushed tail durable.
 	seg, err := w.writePendingLocked()
 	if err != nil {
