@@ -8,8 +8,7 @@ import (
 	"time"
 )
 
-// deferredPolicy copies appends into memory for the flusher, and seals the old segment in the
-// background.
+// deferredPolicy copies appends into memory for the flusher, and seals in the background.
 type deferredPolicy struct{}
 
 func (deferredPolicy) pace(w *writer, n int) { w.pace(n) }
@@ -18,8 +17,7 @@ func (deferredPolicy) append(w *writer, seg *segment, b []byte) (int64, error) {
 	cfg := &w.log.cfg
 	bound := chunkBound(int64(len(b)), w.log.chunk) * w.log.chunk
 	if bound > cfg.MaxDirty || bound > cfg.MaxDirtyTotal {
-		// Larger than the cap itself: waiting would never end, so it goes to the File directly,
-		// after everything before it.
+		// It could never fit: waiting would never end.
 		return w.writeThrough(seg, b)
 	}
 	return w.appendDeferred(seg, b, bound)
@@ -27,14 +25,13 @@ func (deferredPolicy) append(w *writer, seg *segment, b []byte) (int64, error) {
 
 func (deferredPolicy) rotate(w *writer, old *segment) (*rotation, error) { return w.sealLater(old) }
 
-// appendDeferred copies b into the active segment's dirty buffer once its disk space is reserved and
-// memory is available (bound bytes of chunks), and kicks the flusher.
+// appendDeferred copies b into seg's chunks once its disk space is reserved and bound bytes of chunk
+// memory are acquired.
 func (w *writer) appendDeferred(seg *segment, b []byte, bound int64) (int64, error) {
 	need := seg.size.Load() + int64(len(b))
 	for {
 		if w.stall.Load() != nil {
-			// Bytes acknowledged earlier are stuck on a full disk: retry them first, and refuse this
-			// append while they cannot be written.
+			// Earlier bytes are stuck on a full disk: they go first.
 			if err := w.retryFlush(); err != nil {
 				return 0, err
 			}
@@ -53,7 +50,7 @@ func (w *writer) appendDeferred(seg *segment, b []byte, bound int64) (int64, err
 		off := seg.base + seg.size.Load()
 		taken, ok := seg.buf.add(w.budget.pool, b, &seg.reserved)
 		if !ok {
-			// A Sync lost the reservation between the check and the copy: reserve again.
+			// A Sync lost the reservation after the check.
 			w.budget.release(&w.mem, bound)
 			continue
 		}
@@ -65,8 +62,8 @@ func (w *writer) appendDeferred(seg *segment, b []byte, bound int64) (int64, err
 	}
 }
 
-// memoryWaitErr ends an append's wait for memory: the partition halted, or its flusher stopped on a
-// full disk, so waiting for it to release memory is pointless (the append retries the write itself).
+// memoryWaitErr ends an append's wait for memory once waiting is pointless: the partition halted, or
+// its flusher stalled on a full disk (then the append retries the write itself).
 func (w *writer) memoryWaitErr() error {
 	if err := w.writeErr(); err != nil {
 		return err
@@ -87,20 +84,12 @@ func (w *writer) retryFlush() error {
 	return nil
 }
 
-// sealLater makes a new segment at old's end the active one and leaves old to be sealed in the
-// background, by the flusher or by whoever needs it sealed first (sealPendingLocked). Caller holds
-// appendMu, and not w.mu.
-//
-// It never waits for w.mu, which the flusher holds across each write. The new segment is created and
-// reserved before anyone can see it; one critical section under the list lock then lists it as
-// active and old as being sealed. The seal's directory fsync makes the new entry durable.
-//
-// Nothing is written to the new segment until old is sealed, which keeps recovery's rule simple
-// (doc.go, "The padded-block trap and the recovery rule").
+// sealLater makes a new segment at old's end active and leaves old to the background seal. It never
+// waits for mu, which the flusher holds across writes: next needs no lock until it is listed.
+// The seal's directory fsync makes next's entry durable, and nothing reaches next before that.
 func (w *writer) sealLater(old *segment) (*rotation, error) {
 	if w.list.beingSealed() != nil {
-		// At most one segment is being sealed: a rotation this soon after the last one (segments
-		// smaller than the backlog) finishes that seal first.
+		// One seal at a time.
 		w.mu.Lock()
 		_, err := w.sealPendingLocked()
 		w.mu.Unlock()
@@ -115,10 +104,8 @@ func (w *writer) sealLater(old *segment) (*rotation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w", w.name, err)
 	}
-	// Reserve ahead in the new file now: otherwise its first appends reserve for themselves, each
-	// waiting for w.mu behind the flusher's writes of the old segment and its seal. Nothing else
-	// can reach next before it is listed, so w.mu is not needed. A failure is left to the append
-	// that needs the space.
+	// Now, or next's first appends would wait for mu behind the flusher to reserve. A failure is
+	// left to the append that needs the space.
 	if err := w.reserveLocked(next, 1, w.reserveAhead()); err != nil {
 		w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Debug("could not reserve ahead in the new segment")
 	}
@@ -127,8 +114,7 @@ func (w *writer) sealLater(old *segment) (*rotation, error) {
 	return &rotation{sealed: old.base, active: next.base}, nil
 }
 
-// sealPendingLocked writes the rest of the segment being sealed, if any, and seals it; it returns the
-// active segment as of the moment no seal was pending. Caller holds w.mu.
+// sealPendingLocked finishes the seal in progress, if any, and returns the active segment.
 func (w *writer) sealPendingLocked() (*segment, error) {
 	for {
 		seg, sealing := w.list.target()
@@ -141,8 +127,7 @@ func (w *writer) sealPendingLocked() (*segment, error) {
 	}
 }
 
-// sealPending finishes the background seal, if one is in progress. Whoever found a segment
-// superseded and then sees no seal in progress knows that segment's seal is over.
+// sealPending finishes the seal in progress, if any.
 func (w *writer) sealPending() error {
 	if w.list.beingSealed() == nil {
 		return nil
@@ -153,9 +138,8 @@ func (w *writer) sealPending() error {
 	return err
 }
 
-// sealStepLocked does one piece of the background seal of old: a write of its pending bytes, or, once
-// none are left, the seal itself. A full disk leaves old being sealed, its bytes in memory, to be
-// retried like any deferred write (see writePendingLocked). Caller holds w.mu.
+// sealStepLocked does one piece of old's seal: a write of its dirty bytes or, once none are left, the
+// seal. ENOSPC leaves old sealing, retried like any deferred write.
 func (w *writer) sealStepLocked(old *segment) error {
 	done, err := w.writePieceLocked(old, math.MaxInt64)
 	if err != nil || !done {
@@ -170,8 +154,6 @@ func (w *writer) sealStepLocked(old *segment) error {
 		}
 		return w.failLocked(err)
 	}
-	// The directory fsync makes the successor's entry durable (sealLater left it to the seal), after
-	// old is durable and exact, as recovery expects.
 	if err := w.sealLocked(old, true); err != nil {
 		return w.failLocked(err)
 	}
@@ -183,42 +165,36 @@ func (w *writer) sealStepLocked(old *segment) error {
 	return nil
 }
 
-// flusher runs a partition's background writer: started once an append leaves dirty bytes, exiting
-// as soon as nothing is dirty, so idle partitions cost no goroutine.
+// flusher is a partition's background writer, running only while there is work, so an idle
+// partition costs no goroutine.
 type flusher struct {
-	state  atomic.Int32  // flusherIdle, flusherRunning, flusherStopping or flusherStopped
-	exited chan struct{} // closed by the flusher that stopFlusher waits for
-
-	// A small append arms delayed (once) instead of starting the flusher at once; see kickSoon.
-	delayed atomic.Pointer[time.Timer]
+	state   atomic.Int32               // flusherIdle and the rest below
+	exited  chan struct{}              // closed by the flusher that stopFlusher waits for
+	delayed atomic.Pointer[time.Timer] // kickSoon's timer
 	armed   atomic.Bool
 }
 
-// The flusher's states. Only kick starts a flusher (idle to running), only the flusher goes back
-// to idle, and stopFlusher ends both for good.
+// Only kick starts a flusher, only the flusher goes idle, and stopFlusher ends both.
 const (
 	flusherIdle int32 = iota
 	flusherRunning
-	flusherStopping // stopFlusher waits for the running flusher to exit
+	flusherStopping // stopFlusher waits for the flusher to exit
 	flusherStopped
 )
 
-// defaultLazyKickDelay is how long a small deferred append may wait before the flusher starts. It is far
-// below anything a reader of deferred mode can rely on, and long enough for the fsync that usually
-// follows a small durable append to write the bytes itself.
+// defaultLazyKickDelay is how long a small append waits for the flusher: long enough for the fsync
+// that usually follows to write the bytes itself.
 const defaultLazyKickDelay = time.Millisecond
 
-// kickSoon starts the flusher at once when a chunk's worth of bytes is dirty, and otherwise after
-// Config.lazyKickDelay, so that a small append followed by fsync is written by the fsync itself, not
-// by a flusher on another thread that the fsync would wait for. Late is safe: nothing but the timer is needed to get the bytes
-// written, and Sync, seal and close write them themselves.
+// kickSoon starts the flusher once a chunk is dirty, else after lazyKickDelay, so that an fsync
+// right after a small append writes it itself instead of waiting for the flusher.
 func (w *writer) kickSoon() {
 	if w.dirty.Load() >= w.log.chunk {
 		w.kick()
 		return
 	}
 	if !w.fl.armed.CompareAndSwap(false, true) {
-		return // a timer is armed: it fires after this append's bytes were counted dirty
+		return // the armed timer will see these bytes
 	}
 	if t := w.fl.delayed.Load(); t != nil {
 		t.Reset(w.log.cfg.lazyKickDelay)
@@ -228,14 +204,12 @@ func (w *writer) kickSoon() {
 }
 
 func (w *writer) delayedKick() {
-	// Disarm before kicking: an append after this point arms a new timer, and one before it is seen
-	// by the flusher this starts (or the one running), since its bytes are already dirty.
+	// Before the kick: a later append arms a new timer, an earlier one is seen by the flusher.
 	w.fl.armed.Store(false)
 	w.kick()
 }
 
-// kick makes sure a flusher runs. Its caller counted its bytes dirty first, so either the flusher
-// it starts sees them, or the running one does after it goes idle (flushLoop).
+// kick makes sure a flusher runs. Callers count their bytes dirty first.
 func (w *writer) kick() {
 	if w.fl.state.CompareAndSwap(flusherIdle, flusherRunning) {
 		go w.flushLoop()
@@ -245,8 +219,7 @@ func (w *writer) kick() {
 func (w *writer) flushLoop() {
 	for {
 		w.mu.Lock()
-		// One piece per turn, releasing w.mu in between, so a Sync or seal waits for one piece at most.
-		// A segment being sealed comes first: nothing may reach the new one before it is sealed.
+		// One piece per turn, so a Sync waits for one piece at most. A seal comes first.
 		var err error
 		if seg, sealing := w.list.target(); sealing {
 			err = w.sealStepLocked(seg)
@@ -262,8 +235,7 @@ func (w *writer) flushLoop() {
 		case err != nil && sticky:
 			w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Error("deferred write failed; partition stops accepting appends")
 		case err != nil:
-			// Not retried here: with the disk full a retry loop would only spin. The bytes stay in
-			// memory; the next Append or Sync retries and reports the error while it persists.
+			// A retry loop would only spin; the next Append or Sync retries.
 			w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Warn("deferred write failed for lack of space; kept in memory, retried by the next append or sync")
 		}
 		if !w.fl.state.CompareAndSwap(flusherRunning, flusherIdle) {
@@ -271,19 +243,17 @@ func (w *writer) flushLoop() {
 			close(w.fl.exited)
 			return
 		}
-		// Idle first, then look for work: bytes counted before this point are seen now, and an
-		// append after it starts a flusher itself (and then this one's claim fails).
+		// Idle first, then look for work: bytes counted before the CAS are seen now, and an
+		// append after it starts a flusher itself.
 		if err != nil || !w.flushWork() || !w.fl.state.CompareAndSwap(flusherIdle, flusherRunning) {
 			return
 		}
 	}
 }
 
-// flushWork reports whether the flusher has something to do.
 func (w *writer) flushWork() bool { return w.dirty.Load() > 0 || w.list.beingSealed() != nil }
 
-// stopFlusher returns once no flusher runs and none will start again. The partition's shutdown
-// calls it once.
+// stopFlusher returns once no flusher runs or will. Shutdown calls it once.
 func (w *writer) stopFlusher() {
 	for !w.fl.state.CompareAndSwap(flusherIdle, flusherStopped) {
 		if w.fl.state.CompareAndSwap(flusherRunning, flusherStopping) {
@@ -292,20 +262,15 @@ func (w *writer) stopFlusher() {
 		}
 	}
 	if t := w.fl.delayed.Load(); t != nil {
-		t.Stop() // firing later would only find the flusher stopped
+		t.Stop()
 	}
 }
 
-// maxFlushWrite caps one flusher write: producers blocked on max_dirty get memory back only when a
-// write completes, and 8 MiB still amortizes the syscall.
+// maxFlushWrite caps one flusher write: blocked producers get memory back only when it completes.
 const maxFlushWrite = 8 << 20
 
-// writePendingLocked finishes a background seal, then writes every byte of the active segment that
-// was dirty when it got there, in pieces of at most maxFlushWrite, and returns that segment; Sync and
-// seal need all of them in the File. It does not chase bytes appended meanwhile, so a Sync under a
-// steady stream of appends still ends. If a rotation seals the segment while it is written, the
-// segment is still the one returned: its bytes are written, and the seal comes later. A failure
-// follows doc.go's "A full disk": ENOSPC keeps the bytes in memory, anything else is sticky.
+// writePendingLocked finishes the seal in progress, then writes what was dirty in the active segment
+// when it got there, and returns that segment. Not chasing later appends, a Sync under load ends.
 func (w *writer) writePendingLocked() (*segment, error) {
 	seg, err := w.sealPendingLocked()
 	if err != nil {
@@ -323,9 +288,8 @@ func (w *writer) writePendingLocked() (*segment, error) {
 	}
 }
 
-// writePieceLocked writes seg's dirty bytes from lo up to at most upto and maxFlushWrite, and gives
-// their memory back at once. done reports that nothing below upto is left. seg is the active segment,
-// or the one being sealed.
+// writePieceLocked writes seg's dirty bytes up to upto, at most flushWriteCap of them, and frees
+// their memory. done reports that nothing below upto is left.
 func (w *writer) writePieceLocked(seg *segment, upto int64) (done bool, err error) {
 	if err := w.failedErr(); err != nil {
 		return true, err
@@ -340,17 +304,16 @@ func (w *writer) writePieceLocked(seg *segment, upto int64) (done bool, err erro
 		w.flushSucceeded()
 		return true, nil
 	}
-	// Accepted bytes lie within the reservation they were accepted against, unless a failure gave it
-	// up since; then they need it back before they can be written.
+	// A no-op unless a failure gave up the reservation the bytes were accepted against.
 	err = w.reserveLocked(seg, end, 0)
 	if err == nil {
 		began, arrivedFrom := time.Now(), w.end.Load()
 		_, err = seg.wfile.WriteV(w.iovs)
 		if err != nil {
-			// The File's rollback truncated, which frees the reservation.
+			// The rollback truncated it away.
 			seg.dropReservation()
 		} else {
-			// Only a write that succeeded measures the disk: a fast ENOSPC would pass for a fast disk.
+			// A failed write measures nothing.
 			w.recordFlushRate(end-lo, time.Since(began))
 			w.lastArrived.Store(w.end.Load() - arrivedFrom)
 		}
@@ -366,20 +329,18 @@ func (w *writer) writePieceLocked(seg *segment, upto int64) (done bool, err erro
 	return end >= upto, nil
 }
 
-// deferredWriteFailedLocked records a failed write of deferred bytes: sticky unless the disk was only
-// full (doc.go, "A full disk"). Caller holds w.mu.
+// deferredWriteFailedLocked records a failed write of deferred bytes: sticky unless only ENOSPC.
 func (w *writer) deferredWriteFailedLocked(err error) error {
 	if !onlyNoSpace(err) {
 		return w.failLocked(err)
 	}
 	err = fmt.Errorf("write appended bytes of %s (kept in memory, retried by the next append or sync): %w", w.name, err)
 	if w.stall.Swap(&errBox{err}) == nil {
-		w.budget.wake() // appends waiting for this flusher to free memory retry the write instead
+		w.budget.wake() // appends waiting for memory retry the write instead
 	}
 	return err
 }
 
-// flushSucceeded clears a full-disk failure of deferred writes. Caller holds w.mu.
 func (w *writer) flushSucceeded() {
 	if w.stall.Load() != nil {
 		w.stall.Store(nil)

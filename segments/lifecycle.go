@@ -5,23 +5,20 @@ import (
 	"fmt"
 )
 
-// shutdown stops the partition for good: state is what its methods return from now on. With keep (Log
-// close) every appended byte is written and the active segment made exact and durable; without it
-// (delete) dirty bytes are dropped and nothing more is written. When it returns, the flusher has
-// exited, no append, write or purge is in flight, and every descriptor is closed.
+// shutdown stops the partition for good; its methods return state from now on. keep (Close) makes
+// every appended byte durable; delete drops them. On return nothing runs and nothing is open.
 func (p *Partition) shutdown(state error, keep bool) error {
 	failed, ok := p.w.halt(state)
 	if !ok {
-		return nil // closed or deleted already
+		return nil // already
 	}
 	p.nsMu.Lock()
 	defer p.nsMu.Unlock()
 	return p.w.close(keep, failed)
 }
 
-// halt makes state the partition's closed error, which every append, Sync and wait for memory
-// returns from now on, and returns the write failure before it. ok is false if the partition was
-// closed already.
+// halt sets the closed error, which wakes appends waiting for memory, and returns the failure before
+// it; ok is false if closed already.
 func (w *writer) halt(state error) (failed error, ok bool) {
 	shut := w.worsen(func(h health) *health {
 		if h.closed != nil {
@@ -34,9 +31,8 @@ func (w *writer) halt(state error) (failed error, ok bool) {
 	return failed, shut.closed == state
 }
 
-// close finishes the writer of a halted partition: it waits for the running append, stops the
-// flusher, writes and syncs what was appended (keep, unless a write failed before: failed) or drops
-// it, and closes every segment and the commit file.
+// close waits for the running append, stops the flusher, writes and syncs (keep, unless failed) or
+// drops what was appended, and closes every file.
 func (w *writer) close(keep bool, failed error) error {
 	w.appendMu.Lock()
 	defer w.appendMu.Unlock()

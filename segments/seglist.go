@@ -2,14 +2,11 @@ package segments
 
 import "sync"
 
-// segList is a partition's segments, sorted by base; the last one is active. The partition's read
-// side and its writer share it. mu is memory only.
+// segList is a partition's segments, sorted by base; the last one is active.
 type segList struct {
-	mu   sync.Mutex
-	segs []*segment
-	// sealing is the segment a deferred rotation left to seal in the background, until that is done: the one seal in
-	// progress, nil if none. A rotation sets it in the same step that lists the new active segment.
-	sealing *segment
+	mu      sync.Mutex
+	segs    []*segment
+	sealing *segment // the seal in progress, set with the new active segment; nil if none
 }
 
 func (l *segList) active() *segment {
@@ -18,15 +15,13 @@ func (l *segList) active() *segment {
 	return l.segs[len(l.segs)-1]
 }
 
-// all is a copy of the list.
 func (l *segList) all() []*segment {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]*segment(nil), l.segs...)
 }
 
-// target is what the writer must deal with first: the segment being sealed (sealing true), or else
-// the active one.
+// target is what the writer deals with first: the seal in progress, else the active segment.
 func (l *segList) target() (seg *segment, sealing bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -36,14 +31,13 @@ func (l *segList) target() (seg *segment, sealing bool) {
 	return l.segs[len(l.segs)-1], false
 }
 
-// beingSealed is the segment whose seal is in progress, nil if none.
 func (l *segList) beingSealed() *segment {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.sealing
 }
 
-// rotate lists next as the active segment, and sealing, if not nil, as the one being sealed.
+// rotate lists next as active and sealing, if not nil, as the seal in progress.
 func (l *segList) rotate(next, sealing *segment) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -53,7 +47,6 @@ func (l *segList) rotate(next, sealing *segment) {
 	}
 }
 
-// sealDone records that the seal in progress is done (or abandoned at shutdown).
 func (l *segList) sealDone() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
