@@ -16,6 +16,10 @@ import (
 // Only a healthy partition that no append or flusher write holds is released; what its flusher has not
 // written yet, and a seal in progress, are written first.
 
+// monoNow is the monotonic time since the Log was opened: the idle timers' and the budget's clock,
+// shared by all partitions so that their last appends compare.
+func (l *Log) monoNow() int64 { return int64(time.Since(l.epoch)) }
+
 // DefaultIdleRelease is how long a partition goes without an append before it gives back its
 // descriptors and reserved disk space.
 const DefaultIdleRelease = 5 * time.Second
@@ -124,7 +128,7 @@ func (w *writer) releaseLocked() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if w.sealing.Load() != nil || w.dirty.Load() != 0 || seg.wfile == nil || seg != w.list.active() {
+	if w.list.beingSealed() != nil || w.dirty.Load() != 0 || seg.wfile == nil || seg != w.list.active() {
 		return false, nil
 	}
 	if w.unsynced() {
@@ -138,7 +142,7 @@ func (w *writer) releaseLocked() (bool, error) {
 	seg.file, seg.buf = nil, nil
 	seg.mu.Unlock()
 	if buf != nil {
-		w.budget.discard(w, buf)
+		w.budget.discard(&w.mem, buf)
 	}
 	seg.wfile = nil
 	seg.reserved.Store(0)

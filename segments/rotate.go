@@ -10,19 +10,16 @@ import (
 	"segfs/directio"
 )
 
-// sealLocked makes seg, which the caller made exact with FlushAndTruncate, durable and switches its
-// readers to a read-only descriptor: fsync of the file, stale-record check, and with syncDir an fsync
-// of the directory. Only after all of that does anything reach the next segment, so recovery can
-// trust every segment but the last by its size. The File is closed here, so nothing can write to a
-// sealed segment again.
+// sealLocked makes seg, already exact, durable (with syncDir, its directory too), switches its readers
+// to a read-only descriptor and closes its File. Nothing reaches the next segment before.
 func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 	f := seg.wfile
 	rfd, err := w.fs.sys.Open(seg.path, unix.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("seal %s: open: %w", seg.path, err)
 	}
-	// budget: the directory's descriptor is taken up front too, so that a process out of descriptors
-	// fails the seal before anything changed, and the caller can retry it (EMFILE is never sticky).
+	// The directory's descriptor comes first too: out of descriptors, the seal fails before anything
+	// changed, and the caller retries it (EMFILE is never sticky).
 	dfd := -1
 	if syncDir {
 		if dfd, err = w.fs.sys.Open(w.dir, unix.O_RDONLY|unix.O_DIRECTORY, 0); err != nil {
@@ -42,18 +39,18 @@ func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 	seg.mu.Lock()
 	buf := seg.buf
 	seg.file, seg.buf = nil, nil
-	w.fs.fds.adopt(&seg.rfd, rfd) // budget: the read descriptor goes to the Log's fdCache
+	w.fs.fds.adopt(&seg.rfd, rfd)
 	seg.size.Store(f.Size())
 	seg.sealed.Store(true)
 	seg.mu.Unlock()
 	if buf != nil {
-		w.budget.discard(w, buf)
+		w.budget.discard(&w.mem, buf)
 	}
 	seg.wfile = nil
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("seal %s: %w", seg.path, err)
 	}
-	if err := seg.keepMtime(); err != nil { // budget: a sealed segment's mtime is its last append's
+	if err := seg.keepMtime(); err != nil { // a sealed segment's mtime is its last append's
 		w.log.cfg.Logger.WithError(err).Debug("seal")
 	}
 	if !syncDir {
@@ -65,11 +62,10 @@ func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 	return nil
 }
 
-// openFile opens seg's file for appending (creating it if missing).
 func (w *writer) openFile(seg *segment) (directio.File, error) {
 	l := w.log
 	f, err := directio.Open(seg.path, directio.Options{
-		Mode: l.cfg.IO, Syscalls: w.fs.sys, Alignment: l.align, Pool: l.scratch, // budget: counted opens
+		Mode: l.cfg.IO, Syscalls: w.fs.sys, Alignment: l.align, Pool: l.scratch,
 		BeforePad: func(size int64) error { return w.beforePad(seg, size) },
 	})
 	if err != nil {
@@ -80,20 +76,18 @@ func (w *writer) openFile(seg *segment) (directio.File, error) {
 		seg.buf = newDirtyBuf(l.chunk, f.Size())
 	}
 	seg.size.Store(f.Size())
-	// budget: an existing file's mtime is its last append's (keepMtime), a new one's is now.
 	seg.mtime.Store(time.Now().UnixNano())
 	var st unix.Stat_t
 	if err := unix.Stat(seg.path, &st); err == nil {
 		seg.ino = st.Ino
-		seg.mtime.Store(time.Unix(st.Mtim.Unix()).UnixNano())
+		seg.mtime.Store(time.Unix(st.Mtim.Unix()).UnixNano()) // an existing file's is its last append's (keepMtime)
 	}
 	return f, nil
 }
 
-// createSegment creates the empty segment file at base and, with syncDir, makes its directory entry
-// durable.
+// createSegment creates the segment file at base; syncDir makes its entry durable.
 func (w *writer) createSegment(base int64, syncDir bool) (*segment, error) {
-	seg := &segment{base: base, path: filepath.Join(w.dir, SegmentName(base))}
+	seg := newSegment(base, filepath.Join(w.dir, SegmentName(base)))
 	f, err := w.openFile(seg)
 	if err != nil {
 		return nil, fmt.Errorf("create segment: %w", err)

@@ -12,47 +12,45 @@ import (
 	"segfs/directio"
 )
 
-// segment is one <base>.log file. Its identity (base, path, inode) never changes; it is active until
-// sealed, then read-only until purged or deleted.
+// segment is one <base>.log file: active until sealed, then read-only until purged.
 type segment struct {
 	base int64
 	path string
 	ino  uint64
 
-	size   atomic.Int64 // logical size (active: everything appended, persisted or not)
+	size   atomic.Int64 // logical: everything appended, persisted or not
 	mtime  atomic.Int64 // unix nanoseconds of the last append
 	sealed atomic.Bool
 
-	// wfile is the writer's handle on the active segment, used only under the partition's w.mu and
-	// nil once sealed or closed.
+	// wfile is the writer's, under writer.mu; nil once sealed or closed.
 	wfile directio.File
-	// reserved is the segment offset up to which appends may be accepted: wfile has the disk space
-	// for them (see writer.reserveLocked). It is raised under w.mu, and lowered only under w.mu
-	// and buf.mu, which a deferred append holds while it checks its end against it and copies its
-	// bytes in, so no append is accepted against a reservation that is being given up.
+	// reserved is how far wfile has disk space for appends. Raised under writer.mu; lowered under
+	// it and buf.mu, which a deferred append holds while it checks and copies.
 	reserved atomic.Int64
 
-	// mu guards the read source. Readers hold it shared for one read (memory copies and preads of the
-	// page cache), so nothing they wait for is a write. The seal switches the source and purge/delete
-	// close it under the exclusive lock, so a descriptor is never closed (and its number reused by
-	// another file) under a reader: that is what keeps a read from returning another segment's bytes.
+	// mu guards the read source: shared for one read, exclusive to switch or close it, so no read
+	// meets a descriptor number reused by another file.
 	mu     sync.RWMutex
 	closed bool
 	file   directio.File // active: the writer's File, whose ReadAt never waits for its I/O
-	buf    *dirtyBuf     // active in deferred mode: appended bytes not yet handed to file
-	rfd    cachedFD      // sealed: read-only descriptor, opened on demand and kept by the Log's fdCache
+	buf    *dirtyBuf     // active, deferred: bytes not yet in file
+	rfd    cachedFD      // sealed (or released): read descriptor, kept by the Log's fdCache
+}
+
+func newSegment(base int64, path string) *segment {
+	return &segment{base: base, path: path}
 }
 
 func newSealedSegment(base int64, path string, st *unix.Stat_t) *segment {
-	s := &segment{base: base, path: path, ino: st.Ino}
+	s := newSegment(base, path)
+	s.ino = st.Ino
 	s.size.Store(st.Size)
 	s.mtime.Store(time.Unix(st.Mtim.Unix()).UnixNano())
 	s.sealed.Store(true)
 	return s
 }
 
-// info describes s. superseded says whether a later segment exists: the API calls a segment sealed
-// only then, so a rotation (seal, then create the successor) is seen as one step, like a rename.
+// info describes s. It is Sealed once superseded, so a rotation is seen as one step.
 func (s *segment) info(superseded bool) SegmentInfo {
 	si := SegmentInfo{
 		Base: s.base, Size: s.size.Load(), Sealed: superseded,
@@ -65,7 +63,6 @@ func (s *segment) info(superseded bool) SegmentInfo {
 	return si
 }
 
-// readAt reads segment-relative bytes; see Partition.ReadSegment.
 func (s *segment) readAt(fs diskCalls, b []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("read segment %s at %d: negative offset", s.path, off)
@@ -104,9 +101,8 @@ func (s *segment) readAt(fs diskCalls, b []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// closeRead makes every later read fail with ErrNotExist and closes the read descriptor once no read
-// is in flight. It returns the active File (if any), which the caller, holding the partition's file
-// lock, closes itself: closing a File writes, and readers must not wait for that.
+// closeRead makes later reads fail with ErrNotExist and closes the descriptor once no read is in
+// flight. It returns the active File, for the writer to close: closing writes, readers must not wait.
 func (s *segment) closeRead(fs diskCalls) (directio.File, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
