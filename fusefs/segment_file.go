@@ -11,9 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sealedHandle is an open `<base>.log`, served from a read-only descriptor of the backing file. The
-// descriptor also keeps the data readable after the segment is purged, as for any unlinked file.
-// Read through passthrough, the kernel holds the backing file itself and the handle none.
+// sealedHandle is an open `<base>.log`, served from a descriptor of the backing file, which also keeps
+// it readable after a purge. With passthrough the kernel holds the file, and the handle nothing.
 type sealedHandle struct {
 	reads *atomic.Int64 // mountState.sealedReads
 
@@ -29,8 +28,7 @@ var (
 	_ = (fs.FilePassthroughFder)((*passthroughHandle)(nil))
 )
 
-// Read lets go-fuse splice (or pread) straight from the backing file: a sealed file holds exactly the
-// logical bytes, no padding. READs reach a handle only if it kept its descriptor.
+// Read lets go-fuse splice from the backing file, which holds exactly the logical bytes.
 func (h *sealedHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h.reads.Add(1)
 	h.mu.Lock()
@@ -61,12 +59,9 @@ func (h *sealedHandle) closeFD() {
 	}
 }
 
-// passthroughHandle offers go-fuse the backing descriptor for FUSE passthrough: the kernel then reads
-// the backing file itself and READ never reaches this process. go-fuse registers it only when the
-// node has no backing id yet (the first of its concurrent opens) and frees the id when the node's
-// last handle is released. The kernel keeps its own reference to the file, so the descriptor is only
-// needed until the OPEN is answered (passthroughOpens closes it then): open sealed segments cost the
-// daemon no descriptor.
+// passthroughHandle offers go-fuse the backing descriptor for passthrough; READ then never reaches
+// this process. go-fuse registers a node's backing id at its first open and frees it at its last
+// release. The kernel holds the file itself, so the descriptor is closed once the OPEN is answered.
 type passthroughHandle struct {
 	*sealedHandle
 }
@@ -77,9 +72,8 @@ func (h *passthroughHandle) PassthroughFd() (int, bool) {
 	return h.fd, h.fd >= 0
 }
 
-// passthroughOpens tracks the passthrough handles whose OPEN go-fuse is answering, by the request's
-// cancel channel (unique among requests in flight), so that rawFS.Open finds them once go-fuse has
-// registered the backing file.
+// passthroughOpens finds a handle by its OPEN request's cancel channel, unique among requests in
+// flight.
 type passthroughOpens struct {
 	mu      sync.Mutex
 	pending map[<-chan struct{}]*sealedHandle
@@ -97,8 +91,6 @@ func (p *passthroughOpens) add(req <-chan struct{}, h *sealedHandle) {
 	p.pending[req] = h
 }
 
-// answered runs once go-fuse has answered the OPEN of req: a handle the kernel now reads through
-// passthrough gives up its descriptor.
 func (p *passthroughOpens) answered(req <-chan struct{}, passthrough bool) {
 	p.mu.Lock()
 	h, ok := p.pending[req]
@@ -109,9 +101,8 @@ func (p *passthroughOpens) answered(req <-chan struct{}, passthrough bool) {
 	}
 }
 
-// rawFS is the node tree's RawFileSystem with one addition, which the fs API has no hook for: after
-// go-fuse answered an OPEN, and registered the passthrough backing file if it did, the descriptor
-// that served the registration is closed (passthroughOpens).
+// rawFS closes, once go-fuse has answered an OPEN with passthrough, the descriptor it registered: the
+// fs API has no hook after the registration.
 type rawFS struct {
 	fuse.RawFileSystem
 	ms *mountState

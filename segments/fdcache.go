@@ -11,42 +11,34 @@ import (
 	"segfs/directio"
 )
 
-// fdCache is the Log's descriptor budget (Config.MaxOpenFiles). Every descriptor segments opens goes
-// through it (budgetedSys wraps the Syscalls seam), so it counts them all: active segment files,
-// commit files, directories being fsynced, and the read descriptors of sealed segments, which it
-// keeps itself. Those stay open while idle, so a consumer reading segment after segment costs no open
-// per read, and are closed, least recently used first, when an open would pass the limit. Readers pin
-// a descriptor for one read; only an unpinned one is ever closed, so a read never meets a closed (and
-// possibly reused) descriptor number.
-//
-// The limit is soft: with nothing idle to close, the open goes ahead, and only the process's
-// RLIMIT_NOFILE can refuse it. Then every idle descriptor is closed and the open tried once more; if
-// that fails too, the operation that needed it fails with EMFILE or ENFILE and nothing else does.
+// fdCache is the Log's descriptor budget (Config.MaxOpenFiles). Every open and close of segments goes
+// through it (budgetedSys), and it keeps the sealed segments' read descriptors, which an open past the
+// limit closes first, least recently used, then idle partitions. Readers pin a descriptor for one
+// read, and only unpinned ones are closed, so no read meets a reused descriptor number. The limit is
+// soft; at RLIMIT_NOFILE itself, everything idle is closed and the open tried once more.
 type fdCache struct {
-	sys   directio.Syscalls // the configured seam, below the counting
+	sys   directio.Syscalls // below the counting
 	limit int
 
 	mu    sync.Mutex
-	open  int                  // descriptors open through budgetedSys, including the cached ones
-	idle  list.List            // *cachedFD, unpinned and open; least recently used at the front
-	parts map[*writer]struct{} // partitions holding their files open, which an idle release closes
+	open  int                  // through budgetedSys, the cached ones included
+	idle  list.List            // unpinned *cachedFD, least recently used first
+	parts map[*writer]struct{} // partitions with their files open
 }
 
-// cachedFD is one sealed segment's read descriptor as the cache holds it. The zero value is closed.
-// Its fields are guarded by fdCache.mu.
+// cachedFD is a sealed segment's read descriptor; the zero value is closed. Guarded by fdCache.mu.
 type cachedFD struct {
 	fd     int
 	isOpen bool
 	pins   int
-	elem   *list.Element // in fdCache.idle while open and unpinned
+	elem   *list.Element // in idle while open and unpinned
 }
 
 func newFDCache(sys directio.Syscalls, limit int) *fdCache {
 	return &fdCache{sys: sys, limit: limit}
 }
 
-// budgetedSys is the Syscalls seam as segments and its Files use it: opens and closes are counted
-// against the budget.
+// budgetedSys is the seam segments and its Files use: opens and closes count against the budget.
 type budgetedSys struct {
 	directio.Syscalls
 	c *fdCache
@@ -63,16 +55,12 @@ func (s budgetedSys) Close(fd int) error {
 	return s.Syscalls.Close(fd)
 }
 
-// isFDLimit reports whether err is the process (EMFILE) or system (ENFILE) descriptor limit.
 func isFDLimit(err error) bool { return errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) }
 
-// openFile opens path, counted, after closing idle descriptors if it would pass the limit: cached
-// ones first, then idle partitions' files; when the process is out of descriptors it closes every idle
-// one and tries once more.
 func (c *fdCache) openFile(path string, flags int, perm uint32) (int, error) {
 	c.mu.Lock()
 	victims := c.evictLocked(c.open + 1 - c.limit)
-	c.open++ // counted from now on, so concurrent opens make room for each other
+	c.open++ // now, so that concurrent opens make room for each other
 	c.mu.Unlock()
 	c.closeAll(victims)
 
@@ -97,8 +85,8 @@ func (c *fdCache) openFile(path string, flags int, perm uint32) (int, error) {
 	return fd, err
 }
 
-// pin returns e's descriptor of path, opening it if needed, and keeps it open until unpin. Callers
-// serialize pin against forget (the segment's lock: readers shared, forget exclusive).
+// pin returns e's descriptor, opening path if needed, and keeps it open until unpin. The segment's
+// lock orders it with forget.
 func (c *fdCache) pin(e *cachedFD, path string) (int, error) {
 	c.mu.Lock()
 	if e.isOpen {
@@ -114,7 +102,6 @@ func (c *fdCache) pin(e *cachedFD, path string) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e.isOpen {
-		// Another reader opened it meanwhile; keep one.
 		c.open--
 		_ = c.sys.Close(fd)
 		c.useLocked(e)
@@ -125,7 +112,6 @@ func (c *fdCache) pin(e *cachedFD, path string) (int, error) {
 	return fd, nil
 }
 
-// useLocked pins an open entry.
 func (c *fdCache) useLocked(e *cachedFD) {
 	e.pins++
 	if e.elem != nil {
@@ -134,8 +120,7 @@ func (c *fdCache) useLocked(e *cachedFD) {
 	}
 }
 
-// unpin ends one use of e's descriptor. The last user leaves it idle, or closes it when the cache is
-// over its limit (every other descriptor was pinned when this one was opened).
+// unpin leaves e idle, or closes it if the budget is over its limit.
 func (c *fdCache) unpin(e *cachedFD) {
 	c.mu.Lock()
 	e.pins--
@@ -155,9 +140,7 @@ func (c *fdCache) unpin(e *cachedFD) {
 	c.mu.Unlock()
 }
 
-// adopt hands a descriptor of e's file, opened through budgetedSys, to the cache, idle (the seal
-// opened it to fsync the segment, and a consumer usually reads it next). If e has one already (a
-// reader opened the file before), that one stays and fd is closed.
+// adopt caches fd, which a seal opened through budgetedSys: a consumer usually reads the segment next.
 func (c *fdCache) adopt(e *cachedFD, fd int) {
 	c.mu.Lock()
 	if e.isOpen {
@@ -173,8 +156,7 @@ func (c *fdCache) adopt(e *cachedFD, fd int) {
 	c.closeAll(victims)
 }
 
-// forget closes e's descriptor for good, if open. The caller made sure no read holds it (the
-// segment's exclusive lock) and that none will pin it again.
+// forget closes e's descriptor for good; the caller holds the segment's lock exclusively.
 func (c *fdCache) forget(e *cachedFD) error {
 	c.mu.Lock()
 	if !e.isOpen {
@@ -192,8 +174,7 @@ func (c *fdCache) forget(e *cachedFD) error {
 	return c.sys.Close(fd)
 }
 
-// evictLocked takes up to n idle descriptors, least recently used first, out of the cache and returns
-// them for the caller to close once it released mu.
+// evictLocked takes up to n idle descriptors out of the cache, for the caller to close without mu.
 func (c *fdCache) evictLocked(n int) []int {
 	var fds []int
 	for ; n > 0 && c.idle.Len() > 0; n-- {
@@ -212,14 +193,12 @@ func (c *fdCache) closeAll(fds []int) {
 	}
 }
 
-// held is the number of descriptors the cache holds open.
 func (c *fdCache) held() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.open
 }
 
-// over reports whether the descriptors open, plus extra, pass the limit.
 func (c *fdCache) over(extra int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -242,8 +221,7 @@ func (c *fdCache) unregister(w *writer) {
 }
 
 // releasePartitions releases idle partitions, least recently appended first, until the descriptors
-// fit the limit, or, with all (the process is out of descriptors), every one that is idle. Each is
-// tried once; a partition busy at that moment stays open. It reports whether any was released.
+// fit the limit, or with all every idle one, and reports whether it released any.
 func (c *fdCache) releasePartitions(all bool) bool {
 	tried := make(map[*writer]bool)
 	released := false

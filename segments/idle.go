@@ -7,36 +7,28 @@ import (
 	"time"
 )
 
-// An idle partition gives back what it holds only to take appends: the active segment's File (its
-// descriptors, and the disk space reserved ahead of appends) and the commit file. It does so after
-// Config.IdleRelease without an append, when the Log's descriptor budget needs room (least recently
-// appended first), and when another partition's append finds the disk full. A released partition's
-// active segment is exact and durable on disk, so its readers read the backing file through the
-// fdCache, as for a sealed segment, and its next append reopens it (directio.Open rebuilds the tail).
-// Only a healthy partition that no append or flusher write holds is released; what its flusher has not
-// written yet, and a seal in progress, are written first.
+// A released partition has closed what only appends need: the active File (its descriptors and the
+// space reserved ahead) and the commit file. It happens after IdleRelease without an append, when the
+// descriptor budget needs room, and when another partition finds the disk full. The active segment is
+// then exact and durable, read like a sealed one, and reopened by the next append.
 
-// monoNow is the monotonic time since the Log was opened: the idle timers' and the budget's clock,
-// shared by all partitions so that their last appends compare.
+// monoNow is the idle timers' clock, one for all partitions so that their last appends compare.
 func (l *Log) monoNow() int64 { return int64(time.Since(l.epoch)) }
 
-// DefaultIdleRelease is how long a partition goes without an append before it gives back its
-// descriptors and reserved disk space.
 const DefaultIdleRelease = 5 * time.Second
 
-// idleState is a writer's part in the above. released changes under appendMu and w.mu; the timer
-// fields under mu, which is taken after appendMu and never held while waiting for a partition lock.
+// idleState: released changes under appendMu and w.mu, the timer under mu.
 type idleState struct {
 	released   atomic.Bool
 	lastActive atomic.Int64 // Log.monoNow of the last append
-	armed      atomic.Bool  // the timer is scheduled, or about to be
+	armed      atomic.Bool  // the timer is scheduled
 
 	mu      sync.Mutex
 	timer   *time.Timer
 	stopped bool
 }
 
-// touched records an append (caller holds appendMu) and makes sure the idle timer runs.
+// touched records an append; caller holds appendMu.
 func (w *writer) touched() {
 	w.idle.lastActive.Store(w.log.monoNow())
 	if w.log.cfg.IdleRelease > 0 && !w.idle.armed.Load() && w.idle.armed.CompareAndSwap(false, true) {
@@ -57,8 +49,6 @@ func (w *writer) armIdle(d time.Duration) {
 	w.idle.timer.Reset(d)
 }
 
-// idleTick is the idle timer's function: it releases the partition once it has been idle for
-// IdleRelease, and otherwise schedules itself for when it might be.
 func (w *writer) idleTick() {
 	w.idle.mu.Lock()
 	defer w.idle.mu.Unlock()
@@ -74,16 +64,16 @@ func (w *writer) idleTick() {
 	if done, err := w.tryRelease(); err != nil {
 		w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Warn("could not release an idle partition")
 	} else if !done {
-		w.idle.timer.Reset(d) // busy after all: look again later
+		w.idle.timer.Reset(d)
 		return
 	}
 	w.idle.armed.Store(false)
 	if w.idle.lastActive.Load() != seen && w.idle.armed.CompareAndSwap(false, true) {
-		w.idle.timer.Reset(d) // an append came in meanwhile and found the timer still armed
+		w.idle.timer.Reset(d) // an append found the timer still armed
 	}
 }
 
-// stopIdle stops the idle timer for good (close, delete); caller holds appendMu.
+// stopIdle stops the timer for good; caller holds appendMu.
 func (w *writer) stopIdle() {
 	w.idle.mu.Lock()
 	defer w.idle.mu.Unlock()
@@ -93,9 +83,8 @@ func (w *writer) stopIdle() {
 	}
 }
 
-// tryRelease releases the partition if it is idle and nobody holds its locks. It never waits for a
-// lock: the budget and the full-disk path call it from inside another partition's operations. done
-// is true once the partition is released, now or before.
+// tryRelease releases the partition if it is idle. It never waits for a lock, so the budget and the
+// full-disk path can call it from inside another partition's operations.
 func (w *writer) tryRelease() (done bool, err error) {
 	if w.idle.released.Load() {
 		return true, nil
@@ -114,8 +103,8 @@ func (w *writer) tryRelease() (done bool, err error) {
 	return w.releaseLocked()
 }
 
-// releaseLocked makes the active segment exact and durable and closes its File and the commit file.
-// Caller holds appendMu and w.mu.
+// releaseLocked writes, seals and syncs what is pending, then closes the active File and the commit
+// file. Caller holds appendMu and w.mu.
 func (w *writer) releaseLocked() (bool, error) {
 	if w.idle.released.Load() {
 		return true, nil
@@ -123,7 +112,6 @@ func (w *writer) releaseLocked() (bool, error) {
 	if w.writeErr() != nil || w.stall.Load() != nil {
 		return false, nil
 	}
-	// Nobody appends: what the flusher has not written yet, and a seal in progress, are done here.
 	seg, err := w.writePendingLocked()
 	if err != nil {
 		return false, err
@@ -147,7 +135,7 @@ func (w *writer) releaseLocked() (bool, error) {
 	seg.wfile = nil
 	seg.reserved.Store(0)
 	w.fs.fds.unregister(w)
-	err = f.Close() // exact already: it only gives back the reserved blocks and the descriptors
+	err = f.Close() // exact already: this frees the reserved blocks
 	if merr := seg.keepMtime(); err == nil {
 		err = merr
 	}
@@ -163,8 +151,7 @@ func (w *writer) releaseLocked() (bool, error) {
 	return true, nil
 }
 
-// reopen makes a released partition writable again: the commit file, and the active segment's File
-// with its tail. Caller holds appendMu; nothing is written on failure, and the next append retries.
+// reopen opens a released partition's files again; caller holds appendMu.
 func (w *writer) reopen() error {
 	if !w.idle.released.Load() {
 		return nil
@@ -179,7 +166,7 @@ func (w *writer) reopen() error {
 		return fmt.Errorf("append to %s: %w", w.name, err)
 	}
 	seg := w.list.active()
-	seg.mu.Lock() // readers switch back from the backing file to the File
+	seg.mu.Lock() // readers switch back to the File
 	_, err = w.openFile(seg)
 	seg.mu.Unlock()
 	if err != nil {

@@ -9,18 +9,18 @@ import (
 type RotateOn int
 
 const (
-	// RotateSize rotates before the append that would take the active segment past SegmentSize: an
-	// append is never split, a line written in pieces may be.
+	// RotateSize rotates before the append that would pass SegmentSize: appends stay whole, lines
+	// written in pieces may not.
 	RotateSize RotateOn = iota
-	// RotateNewline ends a full segment only after a newline, so that every sealed segment holds whole
-	// lines even from writers that flush partial lines (stdio buffers, dd bs=4096): an append that does
-	// not fit a segment ending inside a line goes into it up to its first newline, and the rest starts
-	// the next segment. A segment may so pass SegmentSize by up to SegmentSize more; past that it
-	// rotates inside the line, and the log says so.
+	// RotateNewline ends a full segment only after a newline, so that sealed segments hold whole lines
+	// even from writers that flush partial lines: an append that does not fit a segment ending inside a
+	// line goes into it up to its first newline, the rest into the next. Waiting for an append that
+	// ends in a newline would not do: with 4 KiB stdio buffers few do. After SegmentSize more bytes
+	// without a newline it rotates inside the line, and logs it.
 	RotateNewline
 )
 
-// ParseRotateOn parses the rotate_on= option values "size" and "newline".
+// ParseRotateOn parses "size" and "newline".
 func ParseRotateOn(s string) (RotateOn, error) {
 	switch s {
 	case "size":
@@ -42,9 +42,8 @@ func (r RotateOn) String() string {
 	return fmt.Sprintf("RotateOn(%d)", int(r))
 }
 
-// ShortAppendError is what Append returns when only the first Written bytes of the append were
-// appended: with RotateNewline an append is cut after a newline at a rotation, and the rotation or
-// the append of the rest failed with Err. As for a short write(2), the caller may retry the rest.
+// ShortAppendError: only the first Written bytes were appended, because the rotation after them, or
+// the rest, failed with Err (RotateNewline). As after a short write(2), the caller may retry the rest.
 type ShortAppendError struct {
 	Written int
 	Err     error
@@ -56,18 +55,15 @@ func (e *ShortAppendError) Error() string {
 
 func (e *ShortAppendError) Unwrap() error { return e.Err }
 
-// endsInsideLine reports whether the non-empty segment seg ends inside a line.
 func (w *writer) endsInsideLine(seg *segment) bool {
 	var last [1]byte
 	n, _ := seg.readAt(w.fs, last[:], seg.size.Load()-1)
 	return n == 1 && last[0] != '\n'
 }
 
-// appendAtNewline appends b, which does not fit seg, the active segment, under RotateNewline: seg
-// ends inside a line, so it takes b up to its first newline (all of b if it has none), and the rest
-// goes into the next segment. seg takes at most SegmentSize bytes past the point where it was full
-// (w.lineWait counts them); beyond that the rotation comes first, inside the line. Caller holds
-// appendMu.
+// appendAtNewline appends b, which does not fit seg, the active segment ending inside a line: seg
+// takes b up to its first newline (all of b if none), the next segment the rest. w.lineWait counts
+// what seg took past full. Caller holds appendMu.
 func (w *writer) appendAtNewline(seg *segment, b []byte) (int64, *rotation, error) {
 	if w.lineWait.seg != seg {
 		w.lineWait.seg, w.lineWait.n = seg, 0
@@ -93,7 +89,7 @@ func (w *writer) appendAtNewline(seg *segment, b []byte) (int64, *rotation, erro
 	w.lineWait.n += int64(len(head))
 	rest := b[len(head):]
 	if len(rest) == 0 {
-		return off, nil, nil // the next append that does not fit rotates, at this line's end
+		return off, nil, nil // the next append that does not fit rotates
 	}
 	rot, err := w.policy.rotate(w, seg)
 	if err == nil {

@@ -2,13 +2,7 @@ package segments
 
 import "time"
 
-// A full disk: before an append (or a mkdir) fails with ENOSPC, the space other partitions reserved
-// ahead of their appends comes back (freeSpace) and the operation tries once more. Idle partitions
-// are released (idle.go), busy ones keep only what they accepted; and for a while partitions reserve
-// only what each append needs (spaceShort).
-
-// trimReservation gives back what a busy partition reserved beyond the bytes it accepted, for an
-// append of another partition that found the disk full. It never waits for the writer's lock.
+// trimReservation gives back what a busy partition reserved beyond what it accepted; it never waits.
 func (w *writer) trimReservation() bool {
 	if !w.mu.TryLock() {
 		return false
@@ -36,9 +30,8 @@ func (w *writer) trimReservation() bool {
 	return true
 }
 
-// freeSpace gives back the disk space other partitions than except reserved, for an operation that
-// found the disk full: idle ones are released, busy ones trimmed to what they accepted. It reports
-// whether any space may have been freed.
+// freeSpace takes back what the partitions but except reserved ahead, for an operation that found the
+// disk full and tries once more: idle ones are released, busy ones trimmed.
 func (l *Log) freeSpace(except *writer) bool {
 	freed := false
 	for _, p := range l.partitions() {
@@ -46,7 +39,7 @@ func (l *Log) freeSpace(except *writer) bool {
 			continue
 		}
 		if p.w.idle.released.Load() {
-			continue // holds no reservation
+			continue
 		}
 		if done, _ := p.w.tryRelease(); done || p.w.trimReservation() {
 			freed = true
@@ -59,12 +52,10 @@ func (l *Log) freeSpace(except *writer) bool {
 	return freed
 }
 
-// spaceShortFor is how long after a full disk partitions reserve only what each append needs: on a
-// nearly full disk, reserving a MiB or more ahead for each would fill it again at once (and the
-// scattered ranges freed would fragment each reservation into many extents).
+// spaceShortFor is how long after a full disk appends reserve nothing ahead: that would fill it again
+// at once, in fragments of the ranges just freed.
 const spaceShortFor = 10 * time.Second
 
-// spaceShort reports whether the disk was found full within spaceShortFor.
 func (l *Log) spaceShort() bool {
 	until := l.shortUntil.Load()
 	return until != 0 && l.monoNow() < until
