@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"segfs/integration/internal/recstream"
 )
@@ -87,6 +91,57 @@ func TestDescriptorBudget(t *testing.T) {
 	}
 	if rotated < parts {
 		t.Errorf("only %d sealed segments in %d partitions: the test meant more segments than descriptors", rotated, parts)
+	}
+	m.Unmount()
+}
+
+// TestPurgedSegmentFreedAtLastClose: `rm` of a sealed segment that two processes hold open frees its
+// disk space when the last of them closes it, not before (as for an unlinked file on ext4) and not
+// never: with passthrough the kernel holds the backing file under an id that segfs registered for the
+// node, and it must be released with the node's last handle, like the daemon's own descriptor without
+// passthrough.
+func TestPurgedSegmentFreedAtLastClose(t *testing.T) {
+	requireRoot(t)
+	data, mnt := smallExt4(t, "32M"), t.TempDir()
+	m := mountFS(t, data, mnt, "segment_size=8MiB")
+	mkdir(t, filepath.Join(mnt, "T"))
+	part := filepath.Join(mnt, "T", "0")
+	mustSh(t, `head -c 8388608 /dev/urandom >> "$C" && echo x >> "$C"`, "C="+filepath.Join(part, "current"))
+	seg := filepath.Join(part, listPartition(t, part)[0].Name)
+	free := func() int64 {
+		var st unix.Statfs_t
+		if err := unix.Statfs(data, &st); err != nil {
+			t.Fatal(err)
+		}
+		return int64(st.Bavail) * st.Bsize
+	}
+	var readers []*exec.Cmd
+	for i := 0; i < 2; i++ {
+		r := exec.Command("sh", "-c", `exec 3< "$F" && head -c 4096 <&3 > /dev/null && exec sleep 600`)
+		r.Env = append(os.Environ(), "F="+seg)
+		if err := r.Start(); err != nil {
+			t.Fatal(err)
+		}
+		readers = append(readers, r)
+		t.Cleanup(func() { _ = r.Process.Kill(); _ = r.Wait() })
+	}
+	time.Sleep(200 * time.Millisecond) // both have opened and read it
+	mustSh(t, `rm "$F"`, "F="+seg)
+	before := free()
+	stop := func(r *exec.Cmd) {
+		_ = r.Process.Kill()
+		_ = r.Wait()
+	}
+	stop(readers[0])
+	time.Sleep(300 * time.Millisecond)
+	if got := free(); got > before+1<<20 {
+		t.Errorf("free space grew by %d bytes while a reader still holds the removed segment", got-before)
+	}
+	stop(readers[1])
+	for deadline := time.Now().Add(5 * time.Second); free() < before+7<<20; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("free space grew by %d bytes after the last reader of a removed 8 MiB segment closed it", free()-before)
+		}
 	}
 	m.Unmount()
 }
