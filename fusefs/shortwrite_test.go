@@ -5,37 +5,28 @@ import (
 	"errors"
 	"os"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
-	"segfs/directio"
 	"segfs/segments"
 )
 
-// faultCreate fails the creation of new segment files with ENOSPC while armed.
-type faultCreate struct {
-	directio.OS
-	armed atomic.Bool
-}
-
-func (f *faultCreate) Open(path string, flags int, perm uint32) (int, error) {
-	if f.armed.Load() && flags&unix.O_CREAT != 0 && strings.HasSuffix(path, ".log") {
-		var st unix.Stat_t
-		if unix.Stat(path, &st) != nil {
-			return -1, syscall.ENOSPC
-		}
+// newSegmentENOSPC: creating a segment file finds the disk full.
+func newSegmentENOSPC(path string, flags int) syscall.Errno {
+	var st unix.Stat_t
+	if flags&unix.O_CREAT != 0 && strings.HasSuffix(path, ".log") && unix.Stat(path, &st) != nil {
+		return syscall.ENOSPC
 	}
-	return f.OS.Open(path, flags, perm)
+	return 0
 }
 
 // TestRotateOnNewlineShortWrite: with rotate_on=newline, a write() that completes a full segment's
 // last line and then cannot start the next segment returns a short count: the line is in the log,
 // and the retry of the rest gets ENOSPC.
 func TestRotateOnNewlineShortWrite(t *testing.T) {
-	faults := &faultCreate{}
+	faults := &faultOpen{refuse: newSegmentENOSPC}
 	m := newTestMount(t, segments.Config{SegmentSize: 4096, RotateOn: segments.RotateNewline, Syscalls: faults}, Options{})
 	m.mkdir("t")
 	cur := m.path("t", "0", "current")
