@@ -119,8 +119,6 @@ func mountFSUnder(t *testing.T, wrapper []string, data, mnt, opts string) *fsMou
 	return m
 }
 
-func segfsCommand(args ...string) *exec.Cmd { return segfsCommandUnder(nil, args...) }
-
 func segfsCommandUnder(wrapper []string, args ...string) *exec.Cmd {
 	if lvl := os.Getenv("SEGFS_LOG_LEVEL"); lvl != "" {
 		args = append([]string{"--log-level", lvl}, args...)
