@@ -71,6 +71,8 @@ type Config struct {
 	// active one after segment `sealed`. Inline, `sealed` is sealed by then; deferred, its seal runs
 	// in the background and may not be done yet (Partition.WaitSealed waits for it).
 	OnRotate func(topic string, partition int, sealed, active int64)
+	// Observer, if set, is told the timings of appends, syncs, flushes and seals (see stats.go).
+	Observer Observer
 
 	// retentionInterval overrides defaultRetentionInterval (tests).
 	retentionInterval time.Duration

@@ -451,7 +451,9 @@ func (p *Partition) writePieceLocked(seg *segment, upto int64) (done bool, err e
 			seg.dropReservation()
 		} else {
 			// Only a write that succeeded measures the disk: a fast ENOSPC would pass for a fast disk.
-			p.recordFlushRate(end-lo, time.Since(began))
+			took := time.Since(began)
+			p.recordFlushRate(end-lo, took)
+			p.observeFlush(end-lo, took) // stats.go: metrics hook
 			p.w.lastArrived.Store(p.end.Load() - arrivedFrom)
 		}
 	}

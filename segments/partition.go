@@ -27,6 +27,8 @@ type Partition struct {
 
 	end     atomic.Int64 // partition end offset
 	durable atomic.Int64 // end offset made durable and exact by Sync or a seal
+
+	counters partitionCounters // stats.go: metrics hook
 }
 
 // health is a partition's sticky condition. It only gets worse: a write failure, then close or
@@ -87,6 +89,8 @@ func (p *Partition) failLocked(err error) error {
 // segment is sealed first. Inline: returns after every full block of b is written. Deferred: returns
 // after b is copied into memory, blocking first while the memory caps are reached.
 func (p *Partition) Append(b []byte) (int64, error) {
+	began := p.log.observeStart() // stats.go: metrics hook
+
 	p.w.policy.pace(p, len(b)) // outside appendMu: a delayed append must not hold up the partition's others
 	p.appendMu.Lock()
 	off, rot, err := p.appendLocked(b)
@@ -94,6 +98,7 @@ func (p *Partition) Append(b []byte) (int64, error) {
 	if rot != nil && p.log.cfg.OnRotate != nil {
 		p.log.cfg.OnRotate(p.topic, p.id, rot.sealed, rot.active)
 	}
+	p.appended(began, len(b), err) // stats.go: metrics hook
 	return off, err
 }
 
@@ -220,6 +225,7 @@ func (p *Partition) Sync() error {
 	if !p.Unsynced() {
 		return nil
 	}
+	defer p.observeSync(p.log.observeStart()) // stats.go: metrics hook
 	// The segment writePendingLocked wrote, not the active one read afterwards: a rotation may have
 	// listed a new, empty active segment meanwhile, and syncing that would mark the retired one's
 	// unflushed tail durable.

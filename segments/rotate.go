@@ -23,6 +23,7 @@ func (p *Partition) rotateInline(old *segment) (*rotation, error) {
 		return nil, err
 	}
 	prev := old.reserved.Load()
+	began := p.log.observeStart() // stats.go: metrics hook
 	if err := old.wfile.FlushAndTruncate(); err != nil {
 		err = fmt.Errorf("seal %s: %w", old.path, err)
 		if onlyNoSpace(err) {
@@ -34,6 +35,7 @@ func (p *Partition) rotateInline(old *segment) (*rotation, error) {
 	if err := p.sealLocked(old, true); err != nil {
 		return nil, p.failLocked(err)
 	}
+	p.observeSeal(began) // stats.go: metrics hook
 	p.raiseDurable(old.base + old.size.Load())
 	rot, err := p.createSuccessorLocked(old)
 	if err != nil {
@@ -228,6 +230,7 @@ func (p *Partition) sealStepLocked(old *segment) error {
 		return err
 	}
 	prev := old.reserved.Load()
+	began := p.log.observeStart() // stats.go: metrics hook
 	if err := old.wfile.FlushAndTruncate(); err != nil {
 		err = fmt.Errorf("seal %s: %w", old.path, err)
 		if onlyNoSpace(err) {
@@ -241,6 +244,7 @@ func (p *Partition) sealStepLocked(old *segment) error {
 	if err := p.sealLocked(old, true); err != nil {
 		return p.failLocked(err)
 	}
+	p.observeSeal(began) // stats.go: metrics hook
 	p.raiseDurable(old.base + old.size.Load())
 	p.w.sealing.Store(nil)
 	p.log.cfg.Logger.WithFields(map[string]any{
