@@ -18,6 +18,7 @@ func layers() map[string]int {
 		"segfs/follow":                         1, // segfs tail: a client of a mount
 		"segfs/integration":                    1,
 		"segfs/fusefs":                         2,
+		"segfs/metrics":                        2, // the registry; fusefs gets its hooks from daemon, never imports it
 		"segfs/mountopts":                      2, // builds the configs of the layers below
 		"segfs/segments":                       3,
 		"segfs/directio":                       4,
