@@ -70,7 +70,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return nil
 		},
 		Commands: []*cli.Command{
-			mountCommand(g), umountCommand(g), bench.Command(g.build.Version),
+			mountCommand(g), umountCommand(g), statusCommand(g), bench.Command(g.build.Version),
 			bench.LimitsCommand(g.build.Version), follow.Command(),
 		},
 	}
