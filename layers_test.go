@@ -25,6 +25,7 @@ func layers() map[string]int {
 		"segfs/integration/internal/appender":  8,
 		"segfs/integration/internal/recstream": 9,
 		"segfs/internal/clitest":               9,
+		"segfs/internal/logfields":             9, // the errno and error fields every package logs alike
 		"segfs/internal/tty":                   9,
 		"segfs/units":                          9, // size syntax, for options and flags alike
 	}

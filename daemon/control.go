@@ -15,6 +15,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"segfs/internal/logfields"
 )
 
 // The daemon of a mount listens on an abstract unix socket named after its mount point. `segfs umount` connects
@@ -73,7 +75,7 @@ func (s *controlServer) accept() {
 			// Out of descriptors (EMFILE, ENFILE) is a moment, not the end: a umount that cannot connect
 			// would not be able to wait for the sync. Back off as net/http does and accept again.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.WithError(err).Warnf("control socket: accept failed; retrying in %v", backoff)
+			logfields.Err(s.log.WithField("op", "accept"), err).Warnf("control socket: accept failed; retrying in %v", backoff)
 			select {
 			case <-s.stop:
 				return

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"segfs/fusefs"
+	"segfs/internal/logfields"
 	"segfs/metrics"
 	"segfs/mountopts"
 	"segfs/segments"
@@ -58,7 +59,7 @@ func Serve(cfg mountopts.Config, log *logrus.Logger, build Build) (err error) {
 	defer func() {
 		if endpoint != nil {
 			if cerr := endpoint.Close(); cerr != nil {
-				log.WithError(cerr).WithField("op", "metrics").Warn("close the metrics endpoint")
+				logfields.Err(log.WithField("op", "metrics"), cerr).Warn("close the metrics endpoint")
 			}
 		}
 	}()
@@ -91,17 +92,17 @@ func Serve(cfg mountopts.Config, log *logrus.Logger, build Build) (err error) {
 	server, err := fusefs.Mount(cfg.Mountpoint, seglog, fopts)
 	if err != nil {
 		if cerr := seglog.Close(); cerr != nil {
-			log.WithError(cerr).Error("close log after failed mount")
+			logfields.Err(log.WithField("op", "mount"), cerr).Error("close log after failed mount")
 		}
 		return fmt.Errorf("mount %s: %w", cfg.Mountpoint, err)
 	}
 	ctl, err := startServing(cfg.Mountpoint, func() *Status { return info.status(seglog) }, log)
 	if err != nil {
 		if uerr := server.Unmount(); uerr != nil {
-			log.WithError(uerr).Error("unmount after failed start")
+			logfields.Err(log.WithField("op", "mount"), uerr).Error("unmount after failed start")
 		}
 		if cerr := seglog.Close(); cerr != nil {
-			log.WithError(cerr).Error("close log after failed start")
+			logfields.Err(log.WithField("op", "mount"), cerr).Error("close log after failed start")
 		}
 		return err
 	}
@@ -120,7 +121,7 @@ func Serve(cfg mountopts.Config, log *logrus.Logger, build Build) (err error) {
 	if endpoint != nil {
 		// Before the log closes: a scrape would only see partitions closing.
 		if err := endpoint.Close(); err != nil {
-			log.WithError(err).WithField("op", "metrics").Warn("close the metrics endpoint")
+			logfields.Err(log.WithField("op", "metrics"), err).Warn("close the metrics endpoint")
 		}
 		endpoint = nil
 	}
@@ -155,7 +156,7 @@ func startServing(mnt string, status func() *Status, log logrus.FieldLogger) (*c
 	}
 	ctl, err := listenControl(mnt, status, log)
 	if err != nil {
-		log.WithError(err).Warn("segfs umount will not be able to wait for this daemon to exit")
+		logfields.Err(log.WithField("op", "control"), err).Warn("segfs umount will not be able to wait for this daemon to exit")
 		return nil, nil
 	}
 	return ctl, nil
@@ -176,7 +177,7 @@ func waitUnmounted(server *fuse.Server, mnt string, sigs <-chan os.Signal, log l
 		if err := server.Unmount(); err != nil {
 			attempts++
 			if attempts == 1 || attempts%10 == 0 {
-				log.WithError(err).WithField("mountpoint", mnt).
+				logfields.Err(log.WithFields(logrus.Fields{"op": "unmount", "mountpoint": mnt}), err).
 					Warn("mountpoint busy (files open?), retrying every second; signal again to detach lazily")
 			}
 			retry = time.After(time.Second)
@@ -196,10 +197,10 @@ func waitUnmounted(server *fuse.Server, mnt string, sigs <-chan os.Signal, log l
 				tryUnmount()
 				continue
 			}
-			log.WithField("signal", sig.String()).Warn("detaching the mount lazily; exiting when the last open file is closed")
+			log.WithFields(logrus.Fields{"op": "unmount", "signal": sig.String()}).Warn("detaching the mount lazily; exiting when the last open file is closed")
 			retry = nil
 			if err := unmount(mnt, unix.MNT_DETACH); err != nil {
-				log.WithError(err).Error("lazy unmount")
+				logfields.Err(log.WithField("op", "unmount"), err).Error("lazy unmount")
 			}
 		}
 	}
@@ -211,13 +212,13 @@ func waitUnmounted(server *fuse.Server, mnt string, sigs <-chan os.Signal, log l
 func raiseNoFileLimit(log logrus.FieldLogger) {
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-		log.WithError(err).Warn("read the descriptor limit")
+		logfields.Err(log.WithField("op", "getrlimit"), err).Warn("read the descriptor limit")
 		return
 	}
 	if lim.Cur < lim.Max {
 		raised := unix.Rlimit{Cur: lim.Max, Max: lim.Max}
 		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &raised); err != nil {
-			log.WithError(err).WithField("soft", lim.Cur).Warn("raise the descriptor limit")
+			logfields.Err(log.WithFields(logrus.Fields{"op": "setrlimit", "soft": lim.Cur}), err).Warn("raise the descriptor limit")
 			return
 		}
 		lim = raised

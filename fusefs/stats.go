@@ -7,6 +7,8 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"segfs/internal/logfields"
 )
 
 // statsName is the mount root's metrics file, as JuiceFS has one: `cat MNT/.stats` shows what the
@@ -90,7 +92,7 @@ func (s *statsNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint
 		if data == nil {
 			return nil, 0, s.ms.fail("open", path, err)
 		}
-		s.ms.logger.WithError(err).WithField("op", "open").WithField("path", path).Warn("metrics rendered in part")
+		logfields.Err(s.ms.logger.WithFields(pathFields("open", path)), err).Warn("metrics rendered in part")
 	}
 	// Direct I/O: the kernel must neither cache one snapshot for the next open nor clip reads to a
 	// size it cached from a stat by name.

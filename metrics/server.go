@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
+
+	"segfs/internal/logfields"
 )
 
 // Server is the HTTP endpoint of -o metrics=ADDR. Listen binds before the mount goes live, so a bad
@@ -47,7 +49,7 @@ func (s *Server) Serve(m *Metrics, log logrus.FieldLogger) {
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.WithError(err).WithField("op", "metrics").Error("metrics endpoint stopped")
+			logfields.Err(log.WithField("op", "metrics"), err).Error("metrics endpoint stopped")
 		}
 	}()
 }

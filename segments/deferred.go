@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"segfs/directio"
+	"segfs/internal/logfields"
 )
 
 // dirtyBuf holds the deferred bytes of the active segment not yet handed to its File, in pool chunks
@@ -368,11 +369,11 @@ func (p *Partition) flushLoop() {
 		p.w.mu.Unlock()
 		switch {
 		case err != nil && sticky:
-			p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Error("deferred write failed; partition stops accepting appends")
+			logfields.Err(p.logger(), err).Error("deferred write failed; partition stops accepting appends")
 		case err != nil:
 			// Not retried here: with the disk full a retry loop would only spin. The bytes stay in
 			// memory; the next Append or Sync retries and reports the error while it persists.
-			p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Warn("deferred write failed for lack of space; kept in memory, retried by the next append or sync")
+			logfields.Err(p.logger(), err).Warn("deferred write failed for lack of space; kept in memory, retried by the next append or sync")
 		}
 		p.w.fl.mu.Lock()
 		if err != nil || p.w.fl.stopped || p.w.dirty.Load() == 0 && p.w.sealing.Load() == nil {
@@ -485,7 +486,7 @@ func (p *Partition) deferredWriteFailedLocked(err error) error {
 func (p *Partition) flushSucceeded() {
 	if p.w.stall.Load() != nil {
 		p.w.stall.Store(nil)
-		p.log.cfg.Logger.WithField("partition", p.name()).Info("deferred write succeeded after running out of space")
+		p.logger().Info("deferred write succeeded after running out of space")
 	}
 }
 

@@ -60,7 +60,7 @@ func (l *Log) openPartition(topic string, id int, dir string, create bool) (_ *P
 	active := p.segs[len(p.segs)-1]
 	p.end.Store(active.base + active.size.Load())
 	p.durable.Store(p.end.Load())
-	l.cfg.Logger.WithFields(map[string]any{"partition": p.name(), "segments": len(p.segs), "size": p.end.Load()}).Debug("opened partition")
+	p.logger().WithFields(map[string]any{"segments": len(p.segs), "size": p.end.Load()}).Debug("opened partition")
 	return p, nil
 }
 
@@ -75,7 +75,10 @@ func (l *Log) listSegments(dir string) ([]int64, error) {
 		if base, ok := ParseSegmentName(e.Name()); ok && e.Type().IsRegular() {
 			bases = append(bases, base)
 		} else if e.Name() != commitName {
-			l.cfg.Logger.WithField("path", filepath.Join(dir, e.Name())).Warn("ignoring unexpected entry in partition directory")
+			id, _ := ParsePartitionName(filepath.Base(dir))
+			l.cfg.Logger.WithFields(map[string]any{
+				"path": filepath.Join(dir, e.Name()), "topic": filepath.Base(filepath.Dir(dir)), "partition": id,
+			}).Warn("ignoring unexpected entry in partition directory")
 		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
@@ -143,9 +146,8 @@ func (p *Partition) recoverRotation(bases []int64) ([]int64, error) {
 	if err := p.fs.syncDir(p.dir); err != nil {
 		return nil, fmt.Errorf("recover %s: %w", p.dir, err)
 	}
-	p.log.cfg.Logger.WithFields(map[string]any{
-		"partition": p.name(), "segment": bases[n-2], "size": size, "removed": bases[n-1],
-	}).Info("a crash interrupted a seal: the retired segment is active again")
+	p.logger().WithFields(map[string]any{"segment": bases[n-2], "size": size, "removed": bases[n-1]}).
+		Info("a crash interrupted a seal: the retired segment is active again")
 	return bases[:n-1], nil
 }
 
@@ -188,8 +190,8 @@ func (p *Partition) repairTail(base int64, path string) (int64, error) {
 		if err := p.fs.sys.Ftruncate(fd, size); err != nil {
 			return 0, fmt.Errorf("recover %s: truncate to %d: %w", path, size, err)
 		}
-		p.log.cfg.Logger.WithFields(map[string]any{
-			"path": path, "size": st.Size, "logical": size, "record": rec.Seq,
+		p.logger().WithFields(map[string]any{
+			"segment": base, "path": path, "size": st.Size, "logical": size, "record": rec.Seq,
 		}).Info("recovery cut the zero padding of an interrupted flush")
 	}
 	// Whatever survived becomes durable now, so Unsynced is honest from the start.

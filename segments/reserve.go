@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
+
+	"segfs/internal/logfields"
 )
 
 // The reservation rule (doc.go, "A full disk"): an append ending at segment offset e is accepted only
@@ -90,7 +92,7 @@ func (p *Partition) topUpLocked() {
 	}
 	target := min(end+ahead+ahead/2, limit)
 	if err := seg.wfile.Reserve(target); err != nil {
-		p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Debug("could not reserve ahead of appends")
+		logfields.Err(p.logger(), err).Debug("could not reserve ahead of appends")
 		return
 	}
 	seg.reserved.Store(target)
@@ -121,6 +123,6 @@ func (p *Partition) restoreReservationLocked(seg *segment, prev int64) {
 		need = seg.buf.endOffset()
 	}
 	if err := p.reserveLocked(seg, need, 0); err != nil {
-		p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Warn("lost the disk space reserved for appended bytes; their write may fail with ENOSPC")
+		logfields.Err(p.logger(), err).WithField("segment", seg.base).Warn("lost the disk space reserved for appended bytes; their write may fail with ENOSPC")
 	}
 }

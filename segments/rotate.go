@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"segfs/directio"
+	"segfs/internal/logfields"
 )
 
 // rotateInline seals the active segment old, then creates the next one at its end. Caller holds
@@ -39,9 +40,8 @@ func (p *Partition) rotateInline(old *segment) (*rotation, error) {
 	p.raiseDurable(old.base + old.size.Load())
 	rot, err := p.createSuccessorLocked(old)
 	if err != nil {
-		p.log.cfg.Logger.WithError(err).WithFields(map[string]any{
-			"partition": p.name(), "segment": old.base, "size": old.size.Load(),
-		}).Warn("sealed segment, but could not create the next one; the next append retries")
+		logfields.Err(p.logger(), err).WithFields(map[string]any{"segment": old.base, "size": old.size.Load()}).
+			Warn("sealed segment, but could not create the next one; the next append retries")
 	}
 	return rot, err
 }
@@ -67,9 +67,8 @@ func (p *Partition) createSuccessorLocked(old *segment) (*rotation, error) {
 	p.mu.Lock()
 	p.segs = append(p.segs, next)
 	p.mu.Unlock()
-	p.log.cfg.Logger.WithFields(map[string]any{
-		"partition": p.name(), "segment": old.base, "size": old.size.Load(), "next": next.base,
-	}).Info("sealed segment")
+	p.logger().WithFields(map[string]any{"segment": old.base, "size": old.size.Load(), "next": next.base}).
+		Info("sealed segment")
 	return &rotation{sealed: old.base, active: next.base}, nil
 }
 
@@ -186,7 +185,7 @@ func (p *Partition) sealLater(old *segment) (*rotation, error) {
 	// can reach next before it is listed, so w.mu is not needed. A failure is left to the append
 	// that needs the space.
 	if err := p.reserveLocked(next, 1, p.reserveAhead()); err != nil {
-		p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Debug("could not reserve ahead in the new segment")
+		logfields.Err(p.logger(), err).WithField("segment", next.base).Debug("could not reserve ahead in the new segment")
 	}
 	p.mu.Lock()
 	p.w.sealing.Store(old)
@@ -247,8 +246,6 @@ func (p *Partition) sealStepLocked(old *segment) error {
 	p.observeSeal(began) // stats.go: metrics hook
 	p.raiseDurable(old.base + old.size.Load())
 	p.w.sealing.Store(nil)
-	p.log.cfg.Logger.WithFields(map[string]any{
-		"partition": p.name(), "segment": old.base, "size": old.size.Load(),
-	}).Info("sealed segment")
+	p.logger().WithFields(map[string]any{"segment": old.base, "size": old.size.Load()}).Info("sealed segment")
 	return nil
 }

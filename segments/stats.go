@@ -1,14 +1,11 @@
 package segments
 
 import (
-	"errors"
 	"sort"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 )
 
 // Observer receives the timings of events only this package sees. Its methods run on the write
@@ -182,13 +179,4 @@ func (p *Partition) observeSeal(began time.Time) {
 // partition as separate fields, so that log queries can filter on either.
 func (p *Partition) logger() *logrus.Entry {
 	return p.log.cfg.Logger.WithFields(logrus.Fields{"topic": p.topic, "partition": p.id})
-}
-
-// withErr adds err and, when it wraps one, its errno name (ENOSPC, EIO...) as the errno field.
-func withErr(e *logrus.Entry, err error) *logrus.Entry {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		e = e.WithField("errno", unix.ErrnoName(errno))
-	}
-	return e.WithError(err)
 }
