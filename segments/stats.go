@@ -2,6 +2,8 @@ package segments
 
 import (
 	"sort"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -68,10 +70,10 @@ func (p *Partition) Stats() PartitionStats {
 		Appends: p.counters.appends.Load(), AppendedBytes: p.counters.appendedBytes.Load(),
 		DirtyBytes: p.w.dirty.Load(),
 	}
-	st.Health, st.Err = p.health()
+	st.Health, st.Err = p.w.healthState()
 	// durable first: it never passes end, so the difference is never negative.
-	durable := p.durable.Load()
-	st.EndOffset = p.end.Load()
+	durable := p.w.durable.Load()
+	st.EndOffset = p.w.end.Load()
 	st.UnsyncedBytes = max(0, st.EndOffset-durable)
 	segs, err := p.snapshot()
 	if err != nil || len(segs) == 0 {
@@ -100,15 +102,15 @@ func (s *segment) preallocated() int64 {
 	return max(0, s.reserved.Load()-s.size.Load())
 }
 
-func (p *Partition) health() (HealthState, error) {
-	h := p.w.health.Load()
+func (w *writer) healthState() (HealthState, error) {
+	h := w.health.Load()
 	switch {
 	case h != nil && h.closed != nil:
 		return HealthClosed, h.closed
 	case h != nil && h.failed != nil:
 		return HealthFailed, h.failed
 	}
-	if b := p.w.stall.Load(); b != nil {
+	if b := w.stall.Load(); b != nil {
 		return HealthStalled, b.err
 	}
 	return HealthOK, nil
@@ -157,20 +159,20 @@ func (p *Partition) appended(began time.Time, n int, err error) {
 	}
 }
 
-func (p *Partition) observeSync(began time.Time) {
-	if o := p.log.cfg.Observer; o != nil {
+func (w *writer) observeSync(began time.Time) {
+	if o := w.log.cfg.Observer; o != nil {
 		o.Sync(time.Since(began))
 	}
 }
 
-func (p *Partition) observeFlush(n int64, d time.Duration) {
-	if o := p.log.cfg.Observer; o != nil {
+func (w *writer) observeFlush(n int64, d time.Duration) {
+	if o := w.log.cfg.Observer; o != nil {
 		o.Flush(n, d)
 	}
 }
 
-func (p *Partition) observeSeal(began time.Time) {
-	if o := p.log.cfg.Observer; o != nil {
+func (w *writer) observeSeal(began time.Time) {
+	if o := w.log.cfg.Observer; o != nil {
 		o.Seal(time.Since(began))
 	}
 }
@@ -179,4 +181,12 @@ func (p *Partition) observeSeal(began time.Time) {
 // partition as separate fields, so that log queries can filter on either.
 func (p *Partition) logger() *logrus.Entry {
 	return p.log.cfg.Logger.WithFields(logrus.Fields{"topic": p.topic, "partition": p.id})
+}
+
+// logger is Partition.logger for the write side, which knows its partition by name only:
+// newPartition makes it "topic/id", and topic names contain no '/'.
+func (w *writer) logger() *logrus.Entry {
+	topic, id, _ := strings.Cut(w.name, "/")
+	n, _ := strconv.Atoi(id)
+	return w.log.cfg.Logger.WithFields(logrus.Fields{"topic": topic, "partition": n})
 }
