@@ -44,8 +44,7 @@ func statusCommand(g *globals) *cli.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			}
-			color := tty.IsTerminal(c.App.Writer) && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
-			return writeStatus(c.App.Writer, st, color)
+			return writeStatus(c.App.Writer, st, useColor(c.App.Writer, os.Getenv))
 		},
 	}
 }
@@ -79,6 +78,11 @@ func writeStatus(w io.Writer, st *daemon.Status, color bool) error {
 			units.HumanSize(p.UnsyncedBytes), paint(health, p.Health, color))
 	}
 	return tw.Flush()
+}
+
+// useColor: color only on a terminal, and not when the user asked for none (https://no-color.org).
+func useColor(w io.Writer, getenv func(string) string) bool {
+	return tty.IsTerminal(w) && getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
 }
 
 // paint colors a health for a terminal: tabwriter counts the escape bytes as width, which is harmless

@@ -85,3 +85,36 @@ func TestStatusTable(t *testing.T) {
 		t.Errorf("terminal table does not color the health: %q", color.String())
 	}
 }
+
+// TestStatusColorOnlyOnATerminal: a pipe never gets color; a terminal does unless NO_COLOR is set or
+// TERM is dumb.
+func TestStatusColorOnlyOnATerminal(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if useColor(w, env("TERM", "xterm")) {
+		t.Error("color on a pipe")
+	}
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skip("no pseudo-terminal here:", err)
+	}
+	defer ptmx.Close()
+	if !useColor(ptmx, env("TERM", "xterm")) || useColor(ptmx, env("TERM", "xterm", "NO_COLOR", "1")) ||
+		useColor(ptmx, env("TERM", "dumb")) {
+		t.Error("a terminal gets color unless NO_COLOR or TERM=dumb")
+	}
+}

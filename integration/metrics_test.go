@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -394,5 +395,22 @@ func TestStatusCommand(t *testing.T) {
 	res = runCmd(t, 30*time.Second, nil, binaries.segfs, "status", mnt)
 	if msg := strings.TrimSpace(res.stderr); res.code != 1 || strings.Contains(msg, "\n") || !strings.Contains(msg, "its daemon is gone") {
 		t.Errorf("segfs status after kill -9: %v", res)
+	}
+}
+
+// TestMountRefusesATakenMetricsAddress: a daemonized segfs mount whose endpoint cannot listen exits 1
+// with one line naming the address, and nothing is mounted.
+func TestMountRefusesATakenMetricsAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	data, mnt := newDirs(t)
+	t.Cleanup(func() { unmountLeftovers(t, mnt) })
+	expectMountError(t, []string{"mount", "--data", data, "-o", "metrics=" + ln.Addr().String(), mnt},
+		"metrics endpoint "+ln.Addr().String(), "address already in use")
+	if hasFuseEntry(mnt) {
+		t.Error("mounted although the metrics endpoint could not listen")
 	}
 }
