@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os/exec"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -34,4 +36,64 @@ func TestBuildInfo(t *testing.T) {
 		!strings.HasPrefix(out.String(), "segfs version "+versionLine(thisBuild())+"\n") {
 		t.Errorf("segfs --version: exit %d, %q", code, out.String())
 	}
+}
+
+// TestVersionOfBuiltBinaries builds segfs the two ways users do and runs --version: with the
+// Makefile's -X values, and with a plain go build that records VCS information (-buildvcs=true;
+// this environment's GOFLAGS turn it off). Whatever the toolchain recorded (go version -m), the
+// output names it; a git worktree gets no VCS stamp from the toolchain, and then devel/unknown.
+func TestVersionOfBuiltBinaries(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool")
+	}
+	dir := t.TempDir()
+	build := func(name string, args ...string) string {
+		bin := filepath.Join(dir, name)
+		out, err := exec.Command(goTool, append(append([]string{"build"}, args...), "-o", bin, ".")...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go build %v: %v\n%s", args, err, out)
+		}
+		return bin
+	}
+	version := func(bin string) string {
+		out, err := exec.Command(bin, "--version").Output()
+		if err != nil {
+			t.Fatalf("%s --version: %v", bin, err)
+		}
+		return string(out)
+	}
+	made := build("made", "-ldflags", "-X main.version=v9.8.7 -X main.revision=0123abcd")
+	if got := version(made); !strings.HasPrefix(got, "segfs version v9.8.7 (revision 0123abcd, go") {
+		t.Errorf("Makefile-style build: %q", got)
+	}
+	plain := build("plain", "-buildvcs=true")
+	out, err := exec.Command(goTool, "version", "-m", plain).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var modVersion, rev string
+	dirty := false
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 3 && f[0] == "mod" && f[1] == "segfs":
+			modVersion = f[2]
+		case len(f) == 2 && f[0] == "build" && strings.HasPrefix(f[1], "vcs.revision="):
+			rev = strings.TrimPrefix(f[1], "vcs.revision=")
+		case len(f) == 2 && f[0] == "build" && f[1] == "vcs.modified=true":
+			dirty = true
+		}
+	}
+	want := "segfs version devel (revision unknown, go"
+	if rev != "" {
+		if dirty {
+			rev += "-dirty"
+		}
+		want = "segfs version " + modVersion + " (revision " + rev + ", go"
+	}
+	if got := version(plain); !strings.HasPrefix(got, want) {
+		t.Errorf("plain go build (toolchain recorded version %q, revision %q): %q; want prefix %q", modVersion, rev, got, want)
+	}
+	t.Logf("plain go build: %s", version(plain))
 }

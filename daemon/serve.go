@@ -237,8 +237,10 @@ func newMetrics(cfg mountopts.Config, build Build) (*metrics.Metrics, *metrics.S
 		return nil, nil, err
 	}
 	obs, err := metrics.New(metrics.Options{
-		Detail:      detail,
-		Build:       metrics.Build(build),
+		Detail: detail,
+		Build:  metrics.Build(build),
+		// Every budget of descriptors goes in this list; a bounded cache of segment descriptors adds
+		// its own entry (budget "max_open_files"), reading the Log once it is open.
 		Descriptors: []metrics.Descriptors{metrics.ProcessDescriptors()},
 	})
 	if err != nil || cfg.Metrics == "" {
