@@ -88,7 +88,7 @@ func (p *Partition) Stats() PartitionStats {
 	active := segs[len(segs)-1]
 	st.LastAppend = time.Unix(0, active.mtime.Load())
 	st.PreallocatedBytes = active.preallocated()
-	if s := p.w.sealing.Load(); s != nil && s != active {
+	if s := p.list.beingSealed(); s != nil && s != active {
 		st.PreallocatedBytes += s.preallocated()
 	}
 	return st
@@ -138,13 +138,13 @@ func (l *Log) DirtyMemory() (used, limit int64) {
 	return l.budget.inUse(), l.cfg.MaxDirtyTotal
 }
 
-// observeStart is when an event the Observer will be told about began (Log.monoNow: one clock read,
+// observeStart is when an event the Observer will be told about began (monoNow: one clock read,
 // where time.Now takes two); zero without an Observer, so a mount without metrics reads no clock.
-func (l *Log) observeStart() int64 {
-	if l.cfg.Observer == nil {
+func (w *writer) observeStart() int64 {
+	if w.log.cfg.Observer == nil {
 		return 0
 	}
-	return l.monoNow()
+	return w.monoNow()
 }
 
 // appended counts a finished Append of n bytes that began at began (observeStart).
@@ -155,13 +155,13 @@ func (p *Partition) appended(began int64, n int, err error) {
 	p.counters.appends.Add(1)
 	p.counters.appendedBytes.Add(int64(n))
 	if o := p.log.cfg.Observer; o != nil {
-		o.Append(time.Duration(p.log.monoNow() - began))
+		o.Append(time.Duration(p.w.monoNow() - began))
 	}
 }
 
 func (w *writer) observeSync(began int64) {
 	if o := w.log.cfg.Observer; o != nil {
-		o.Sync(time.Duration(w.log.monoNow() - began))
+		o.Sync(time.Duration(w.monoNow() - began))
 	}
 }
 
@@ -173,7 +173,7 @@ func (w *writer) observeFlush(n int64, d time.Duration) {
 
 func (w *writer) observeSeal(began int64) {
 	if o := w.log.cfg.Observer; o != nil {
-		o.Seal(time.Duration(w.log.monoNow() - began))
+		o.Seal(time.Duration(w.monoNow() - began))
 	}
 }
 
