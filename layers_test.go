@@ -25,7 +25,8 @@ func layers() map[string]int {
 		"segfs/integration/internal/appender":  8,
 		"segfs/integration/internal/recstream": 9,
 		"segfs/internal/clitest":               9,
-		"segfs/internal/logfields":             9, // the errno and error fields every package logs alike
+		"segfs/internal/logfields":             9,
+		"segfs/internal/promcheck":             9, // promtool and a parser, for tests of metrics // the errno and error fields every package logs alike
 		"segfs/internal/tty":                   9,
 		"segfs/units":                          9, // size syntax, for options and flags alike
 	}

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,8 +18,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+
+	"segfs/internal/promcheck"
 )
 
 // statusJSON runs `segfs status --json MNT` and decodes it.
@@ -59,26 +58,6 @@ func scrape(t *testing.T, url string) []byte {
 		t.Fatalf("GET %s: %s, %v", url, resp.Status, err)
 	}
 	return b
-}
-
-// promtoolCheck runs `promtool check metrics` (Debian's prometheus package; scripts/install-deps.sh).
-func promtoolCheck(t *testing.T, what string, exposition []byte) {
-	t.Helper()
-	cmd := exec.Command("promtool", "check", "metrics")
-	cmd.Stdin = bytes.NewReader(exposition)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("promtool check metrics on %s: %v\n%s", what, err, out)
-	}
-}
-
-func families(t *testing.T, exposition []byte) map[string]*dto.MetricFamily {
-	t.Helper()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(bytes.NewReader(exposition))
-	if err != nil {
-		t.Fatalf("parse exposition: %v", err)
-	}
-	return fams
 }
 
 // sample is one series' value; histograms contribute their count and every bucket.
@@ -145,13 +124,13 @@ func TestMetricsEndpointStatsFileAndDashboard(t *testing.T) {
 		t.Fatal("stat of a missing name succeeded")
 	}
 	body := scrape(t, url)
-	promtoolCheck(t, "/metrics", body)
+	promcheck.Check(t, "/metrics", body)
 	stats, err := os.ReadFile(filepath.Join(mnt, ".stats"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	promtoolCheck(t, "MNT/.stats", stats)
-	fromHTTP, fromFile := families(t, body), families(t, stats)
+	promcheck.Check(t, "MNT/.stats", stats)
+	fromHTTP, fromFile := promcheck.Families(t, body), promcheck.Families(t, stats)
 	if a, b := names(fromHTTP), names(fromFile); !slicesEqual(a, b) {
 		t.Errorf("/metrics and .stats export different metrics:\n/metrics %v\n.stats   %v", a, b)
 	}
@@ -291,7 +270,7 @@ func TestMetricsDuringLoad(t *testing.T) {
 	prev := map[sample]float64{}
 	scrapes := 0
 	check := func() {
-		now := counterSamples(families(t, scrape(t, url)))
+		now := counterSamples(promcheck.Families(t, scrape(t, url)))
 		for k, v := range prev {
 			if now[k] < v {
 				t.Errorf("scrape %d: %s{%s} went from %v to %v", scrapes, k.name, k.labels, v, now[k])
@@ -315,7 +294,7 @@ func TestMetricsDuringLoad(t *testing.T) {
 	if scrapes < 3 {
 		t.Errorf("only %d scrapes ran during the load", scrapes)
 	}
-	fams := families(t, scrape(t, url))
+	fams := promcheck.Families(t, scrape(t, url))
 	for p := 0; p < 2; p++ {
 		ps := fmt.Sprint(p)
 		dir := filepath.Join(mnt, "T", ps)

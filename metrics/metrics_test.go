@@ -6,18 +6,16 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/sirupsen/logrus"
 	"go.uber.org/goleak"
 
+	"segfs/internal/promcheck"
 	"segfs/segments"
 )
 
@@ -67,31 +65,6 @@ func appendTo(t *testing.T, l *segments.Log, topic string, partition int, b []by
 	if _, err := p.Append(b); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// promtool runs `promtool check metrics` on an exposition: the linter Prometheus ships, which
-// checks the text format and the naming conventions (units, _total on counters, help texts).
-func promtool(t *testing.T, exposition []byte) {
-	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatal("promtool not found; scripts/install-deps.sh installs it (Debian package prometheus)")
-	}
-	cmd := exec.Command(path, "check", "metrics")
-	cmd.Stdin = bytes.NewReader(exposition)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("promtool check metrics: %v\n%s", err, out)
-	}
-}
-
-func parse(t *testing.T, exposition []byte) map[string]*dto.MetricFamily {
-	t.Helper()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(exposition))
-	if err != nil {
-		t.Fatalf("parse exposition: %v", err)
-	}
-	return families
 }
 
 // value is the value of the series of name whose labels include want (nil: the only one), and
@@ -157,8 +130,8 @@ func TestExpositionPassesPromtoolAndReportsPartitions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	promtool(t, text)
-	fams := parse(t, text)
+	promcheck.Check(t, "the exposition", text)
+	fams := promcheck.Families(t, text)
 	orders1 := map[string]string{"topic": "orders", "partition": "1"}
 	for _, c := range []struct {
 		name   string
@@ -223,8 +196,8 @@ func TestDetailBoundsCardinality(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			promtool(t, text)
-			fams := parse(t, text)
+			promcheck.Check(t, "the exposition", text)
+			fams := promcheck.Families(t, text)
 			f := fams["segfs_log_end_offset_bytes"]
 			if f == nil || len(f.GetMetric()) != c.series {
 				t.Fatalf("segfs_log_end_offset_bytes: %v; want %d series", f, c.series)
@@ -269,8 +242,8 @@ func TestFUSEWrapperCountsByOpAndErrno(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	promtool(t, text)
-	fams := parse(t, text)
+	promcheck.Check(t, "the exposition", text)
+	fams := promcheck.Families(t, text)
 	for _, c := range []struct {
 		op, errno string
 		want      float64
@@ -308,7 +281,7 @@ func TestServerServesAndStops(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET /metrics: %v %v", resp.Status, err)
 	}
-	promtool(t, body)
+	promcheck.Check(t, "/metrics", body)
 	if !bytes.Contains(body, []byte("segfs_build_info")) {
 		t.Errorf("/metrics lacks segfs_build_info:\n%s", body)
 	}
