@@ -7,17 +7,14 @@ import (
 	"segfs/daemon"
 )
 
-// version and revision are set at link time by the Makefile (-ldflags "-X main.version=... -X
-// main.revision=..."); a plain go build or go install leaves them empty and the Go toolchain's build
-// information answers instead.
+// version and revision are set by the Makefile (-ldflags -X); empty in a plain go build.
 var (
 	version  string
 	revision string
 )
 
-// buildInfo is what `segfs --version`, `segfs status` and the metrics report about this binary: the
-// link-time values when set, else the module version and VCS revision the toolchain stamped (absent
-// when built with -buildvcs=false), else "devel" and "unknown".
+// buildInfo: the link-time values, else what the toolchain stamped (nothing with -buildvcs=false),
+// else "devel" and "unknown".
 func buildInfo(linkVersion, linkRevision string, bi *debug.BuildInfo) daemon.Build {
 	b := daemon.Build{Version: linkVersion, Revision: linkRevision, GoVersion: runtime.Version()}
 	if bi != nil {
@@ -49,13 +46,11 @@ func buildInfo(linkVersion, linkRevision string, bi *debug.BuildInfo) daemon.Bui
 	return b
 }
 
-// thisBuild is buildInfo of the running binary.
 func thisBuild() daemon.Build {
 	bi, _ := debug.ReadBuildInfo()
 	return buildInfo(version, revision, bi)
 }
 
-// versionLine is what --version prints after "segfs version ".
 func versionLine(b daemon.Build) string {
 	return b.Version + " (revision " + b.Revision + ", " + b.GoVersion + ")"
 }

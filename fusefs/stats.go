@@ -11,13 +11,12 @@ import (
 	"segfs/internal/logfields"
 )
 
-// statsName is the mount root's metrics file, as JuiceFS has one: `cat MNT/.stats` shows what the
-// metrics endpoint serves, without a network listener. Topic names cannot start with '.', so it
-// never hides a topic; it is not listed, so `ls -a` and `rm -r MNT/*` leave it alone.
+// statsName is the root's metrics file, as JuiceFS has one. Topic names never start with '.', and it
+// is not listed, so `ls -a` and `rm -r MNT/*` leave it alone.
 const statsName = ".stats"
 
-// statsNode is MNT/.stats: read-only, its content rendered by Options.Stats for each open and
-// served from that snapshot, so a reader sees one consistent exposition and fstat its exact size.
+// statsNode is MNT/.stats: rendered by Options.Stats once per open, so a reader sees one consistent
+// exposition and fstat its exact size.
 type statsNode struct {
 	nodeBase
 }
@@ -44,8 +43,7 @@ func (r *rootNode) statsInode(ctx context.Context, out *fuse.EntryOut) *fs.Inode
 	return r.NewInode(ctx, n, fs.StableAttr{Mode: fuse.S_IFREG})
 }
 
-// attr: the size of the handle's snapshot, or of a fresh rendering for a stat by name; the times are
-// now, since the content is produced now.
+// attr: the size of the handle's snapshot, or of a fresh rendering for a stat by name.
 func (s *statsNode) attr(h *statsHandle, out *fuse.Attr) {
 	size := 0
 	if h != nil {
@@ -77,8 +75,7 @@ func (s *statsNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetA
 	return s.Getattr(ctx, fh, out)
 }
 
-// Open renders the exposition once; a collector's failure is logged, and what it did render is
-// still served, as the HTTP endpoint does.
+// Open renders once; what a failing collector left is still served, as the HTTP endpoint does.
 func (s *statsNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	path := "/" + statsName
 	if writeFlags(flags) || flags&syscall.O_TRUNC != 0 {

@@ -10,60 +10,48 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// Observer receives the timings of events only this package sees. Its methods run on the write
-// path, some under partition locks: they must not block, and should not allocate.
+// Observer is told how long appends (waits included), Syncs with work, deferred writes and seals
+// took. It is called on the write path, some calls under locks: it must not block.
 type Observer interface {
-	// Append: one successful Append, from its call to its return (pacing and memory waits included).
 	Append(d time.Duration)
-	// Sync: one Sync that had bytes to make durable (pending writes, tail block, fdatasync).
 	Sync(d time.Duration)
-	// Flush: one write of n deferred bytes to a segment file.
 	Flush(n int64, d time.Duration)
-	// Seal: sealing one segment (tail block, truncate, fsync of the file and its directory).
 	Seal(d time.Duration)
 }
 
-// partitionCounters are the partition's event counters: two atomic adds per append, no lock.
 type partitionCounters struct {
 	appends       atomic.Int64
 	appendedBytes atomic.Int64
 }
 
-// HealthState is a partition's condition as Stats reports it.
+// HealthState is a partition's condition as Stats reports it. Stalled: deferred bytes wait for
+// disk space. Failed: a write failed for good, until the Log is reopened.
 type HealthState string
 
 const (
-	HealthOK HealthState = "ok"
-	// HealthStalled: deferred bytes wait for disk space; appends fail until a retry writes them.
+	HealthOK      HealthState = "ok"
 	HealthStalled HealthState = "stalled"
-	// HealthFailed: a write failed for good; appends fail until the Log is reopened.
-	HealthFailed HealthState = "failed"
-	// HealthClosed: closed or deleted.
-	HealthClosed HealthState = "closed"
+	HealthFailed  HealthState = "failed"
+	HealthClosed  HealthState = "closed"
 )
 
-// PartitionStats is one partition's state at one moment, read without any lock held across I/O.
+// PartitionStats is one partition's state, read from atomics and the memory-only list lock.
 type PartitionStats struct {
-	Topic     string
-	Partition int
-	// StartOffset is the first retained byte; EndOffset the offset after the last appended byte.
-	StartOffset, EndOffset int64
+	Topic                  string
+	Partition              int
+	StartOffset, EndOffset int64 // first retained byte; after the last appended one
 	Segments               int
-	SizeBytes              int64 // sum of the retained segments' logical sizes
-	// UnsyncedBytes were appended but not yet made durable by a Sync or a seal.
-	UnsyncedBytes int64
-	// DirtyBytes (deferred) were appended but not yet handed to the segment file.
-	DirtyBytes int64
-	// PreallocatedBytes is disk space reserved past the logical end of the segments being written.
-	PreallocatedBytes int64
-	LastAppend        time.Time // mtime of the active segment: its last append, or its creation
-	// Appends and AppendedBytes count successful appends since the partition was opened.
-	Appends, AppendedBytes int64
+	SizeBytes              int64 // of the retained segments
+	UnsyncedBytes          int64 // not yet made durable by a Sync or a seal
+	DirtyBytes             int64 // deferred, not yet handed to the segment file
+	PreallocatedBytes      int64 // reserved past the end of the segments being written
+	LastAppend             time.Time
+	Appends, AppendedBytes int64 // since the partition was opened
 	Health                 HealthState
-	Err                    error // the failure behind a health other than ok
+	Err                    error
 }
 
-// Stats describes the partition now. A closed or deleted partition reports HealthClosed and no segments.
+// Stats describes the partition now; a closed or deleted one reports HealthClosed and no segments.
 func (p *Partition) Stats() PartitionStats {
 	st := PartitionStats{
 		Topic: p.topic, Partition: p.id,
@@ -71,7 +59,7 @@ func (p *Partition) Stats() PartitionStats {
 		DirtyBytes: p.w.dirty.Load(),
 	}
 	st.Health, st.Err = p.w.healthState()
-	// durable first: it never passes end, so the difference is never negative.
+	// durable first: end only grows, so the difference is never negative.
 	durable := p.w.durable.Load()
 	st.EndOffset = p.w.end.Load()
 	st.UnsyncedBytes = max(0, st.EndOffset-durable)
@@ -94,7 +82,6 @@ func (p *Partition) Stats() PartitionStats {
 	return st
 }
 
-// preallocated is the disk space reserved past s's logical end (zero once sealed).
 func (s *segment) preallocated() int64 {
 	if s.sealed.Load() {
 		return 0
@@ -132,14 +119,12 @@ func (l *Log) Stats() []PartitionStats {
 	return out
 }
 
-// DirtyMemory reports the chunk memory deferred appends hold (dirty or kept for readers behind the
-// flusher) and its cap, Config.MaxDirtyTotal.
+// DirtyMemory is the chunk memory deferred appends hold (read-behind included) and its cap.
 func (l *Log) DirtyMemory() (used, limit int64) {
 	return l.budget.inUse(), l.cfg.MaxDirtyTotal
 }
 
-// observeStart is when an event the Observer will be told about began (monoNow: one clock read,
-// where time.Now takes two); zero without an Observer, so a mount without metrics reads no clock.
+// observeStart reads the clock only for an Observer, and the monotonic one only: time.Now reads two.
 func (w *writer) observeStart() int64 {
 	if w.log.cfg.Observer == nil {
 		return 0
@@ -147,7 +132,6 @@ func (w *writer) observeStart() int64 {
 	return w.monoNow()
 }
 
-// appended counts a finished Append of n bytes that began at began (observeStart).
 func (p *Partition) appended(began int64, n int, err error) {
 	if err != nil || n == 0 {
 		return
@@ -177,14 +161,12 @@ func (w *writer) observeSeal(began int64) {
 	}
 }
 
-// logger is the log entry every warning or error about the partition starts from: topic and
-// partition as separate fields, so that log queries can filter on either.
+// logger carries topic and partition as fields of their own, for log queries.
 func (p *Partition) logger() *logrus.Entry {
 	return p.log.cfg.Logger.WithFields(logrus.Fields{"topic": p.topic, "partition": p.id})
 }
 
-// logger is Partition.logger for the write side, which knows its partition by name only:
-// newPartition makes it "topic/id", and topic names contain no '/'.
+// logger: the writer knows its partition by name, "topic/id" (topic names have no '/').
 func (w *writer) logger() *logrus.Entry {
 	topic, id, _ := strings.Cut(w.name, "/")
 	n, _ := strconv.Atoi(id)
