@@ -14,7 +14,8 @@ import (
 // sealedHandle is an open `<base>.log`, served from a descriptor of the backing file, which also keeps
 // it readable after a purge. With passthrough the kernel holds the file, and the handle nothing.
 type sealedHandle struct {
-	reads *atomic.Int64 // mountState.sealedReads
+	reads  *atomic.Int64 // mountState.sealedReads
+	onRead func()        // mountState.onSealedRead
 
 	mu sync.Mutex
 	fd int // -1 once closed
@@ -31,6 +32,7 @@ var (
 // Read lets go-fuse splice from the backing file, which holds exactly the logical bytes.
 func (h *sealedHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h.reads.Add(1)
+	h.onRead()
 	h.mu.Lock()
 	fd := h.fd
 	h.mu.Unlock()

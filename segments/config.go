@@ -84,6 +84,8 @@ type Config struct {
 	// OnRotate is called, outside any lock, once a rotation made `active` follow `sealed`. Deferred,
 	// the seal may still be running (Partition.WaitSealed waits for it).
 	OnRotate func(topic string, partition int, sealed, active int64)
+	// Observer, if set, is told the timings of appends, syncs, flushes and seals (see stats.go).
+	Observer Observer
 
 	// RotateOn says where a full segment may end (default RotateSize).
 	RotateOn RotateOn
