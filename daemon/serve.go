@@ -112,7 +112,8 @@ func Serve(cfg mountopts.Config, log *logrus.Logger, build Build) (err error) {
 	}
 	log.WithFields(logrus.Fields{
 		"mountpoint": cfg.Mountpoint, "data": cfg.DataDir, "options": cfg.Encode(), "pid": os.Getpid(),
-		"version": build.Version,
+		"max_open_files": seglog.Config().MaxOpenFiles,
+		"version":        build.Version,
 	}).Info("daemon ready")
 	ready.ready()
 

@@ -65,6 +65,8 @@ type mountState struct {
 	sealedReads  atomic.Int64
 	onSealedRead func() // Options.SealedRead, or a no-op
 	stats        func() ([]byte, error)
+	// passthroughOpens closes the descriptors that only served to register passthrough backing files.
+	passthroughOpens passthroughOpens
 	// nextPartition numbers partition nodes; it feeds the generation of segment nodes so a reused
 	// backing inode number never resolves to a stale node of a deleted or purged segment.
 	nextPartition atomic.Uint64
@@ -107,7 +109,7 @@ func mount(mountpoint string, segLog *segments.Log, opts Options) (*fuse.Server,
 
 	// fuse.NewServer mounts and completes INIT before any request is served, so the kernel's
 	// capabilities are known before the first OPEN.
-	raw := fs.NewNodeFS(root, fsOpts)
+	var raw fuse.RawFileSystem = rawFS{fs.NewNodeFS(root, fsOpts), ms}
 	if opts.WrapFS != nil {
 		raw = opts.WrapFS(raw)
 	}

@@ -218,7 +218,9 @@ func (s *sealedNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 	}
 	h := &sealedHandle{fd: fd, reads: &s.ms.sealedReads, onRead: s.ms.onSealedRead}
 	if s.ms.passthrough.Load() {
-		// go-fuse registers the descriptor as backing file and clears FOPEN_KEEP_CACHE when that works.
+		// go-fuse registers the descriptor as backing file and clears FOPEN_KEEP_CACHE when that
+		// works; the descriptor is closed as soon as the OPEN is answered.
+		s.ms.passthroughOpens.add(ctx.Done(), h)
 		return &passthroughHandle{h}, fuse.FOPEN_KEEP_CACHE, 0
 	}
 	return h, fuse.FOPEN_KEEP_CACHE, 0

@@ -46,6 +46,12 @@ func TestParse(t *testing.T) {
 		{"retention_bytes", []string{"retention_bytes=10GiB"}, func(c *Config) { c.Segments.RetentionBytes = 10 << 30 }},
 		{"retention_age", []string{"retention_age=168h"}, func(c *Config) { c.Segments.RetentionAge = 168 * time.Hour }},
 		{"retention_age zero", []string{"retention_age=0"}, func(c *Config) {}},
+		{"rotate_on newline", []string{"rotate_on=newline"}, func(c *Config) { c.Segments.RotateOn = segments.RotateNewline }},
+		{"rotate_on size", []string{"rotate_on=newline,rotate_on=size"}, func(c *Config) {}},
+		{"idle_release", []string{"idle_release=30s"}, func(c *Config) { c.Segments.IdleRelease = 30 * time.Second }},
+		{"idle_release off", []string{"idle_release=0"}, func(c *Config) { c.Segments.IdleRelease = -1 }},
+		{"max_open_files", []string{"max_open_files=100"}, func(c *Config) { c.Segments.MaxOpenFiles = 100 }},
+		{"max_open_files auto", []string{"max_open_files=100,max_open_files=auto"}, func(c *Config) {}},
 		{"bare booleans", []string{"allow_other,default_permissions,ro,debug"}, func(c *Config) {
 			c.AllowOther, c.DefaultPermissions, c.ReadOnly, c.Debug = true, true, true, true
 		}},
@@ -122,6 +128,11 @@ func TestParseErrorsNameTheOption(t *testing.T) {
 		{"partitions", []string{"option partitions needs a value"}},
 		{"retention_age=7d", []string{"option retention_age=7d", "Go duration"}},
 		{"retention_age=-1h", []string{"option retention_age=-1h", "negative"}},
+		{"rotate_on=lines", []string{"option rotate_on=lines", "size or newline"}},
+		{"idle_release=-1s", []string{"option idle_release=-1s", "negative"}},
+		{"idle_release=5", []string{"option idle_release=5", "Go duration"}},
+		{"max_open_files=8", []string{"option max_open_files=8", "at least 16"}},
+		{"max_open_files=many", []string{"option max_open_files=many", "integer or auto"}},
 		{"ro=maybe", []string{"option ro=maybe", "true or false"}},
 		{"debug=yes please", []string{"option debug=yes please"}},
 		{"allow_other=", []string{"option allow_other="}},
@@ -241,8 +252,8 @@ func TestSetAndSetFlag(t *testing.T) {
 
 func TestOptionsCoverEveryKeyAsFlag(t *testing.T) {
 	want := []string{"segment_size", "io", "persist", "partitions", "max_dirty", "max_dirty_total",
-		"retention_bytes", "retention_age", "allow_other", "default_permissions", "ro", "debug",
-		"metrics", "metrics_detail"}
+		"retention_bytes", "retention_age", "rotate_on", "idle_release", "max_open_files", "allow_other",
+		"default_permissions", "ro", "debug", "metrics", "metrics_detail"}
 	opts := Options()
 	if len(opts) != len(want) {
 		t.Fatalf("Options() has %d entries; want %d", len(opts), len(want))
@@ -275,7 +286,8 @@ func TestEncodeRoundTrips(t *testing.T) {
 	for _, opts := range []string{
 		"",
 		"segment_size=1536,io=buffered,persist=inline,partitions=7,max_dirty=3k,max_dirty_total=5M," +
-			"retention_bytes=9G,retention_age=1h30m,allow_other,default_permissions,debug,metrics=9464,metrics_detail=mount",
+			"retention_bytes=9G,retention_age=1h30m,rotate_on=newline,idle_release=0,max_open_files=64," +
+			"allow_other,default_permissions,debug,metrics=9464,metrics_detail=mount",
 		"io=direct,ro",
 	} {
 		c := Defaults()

@@ -154,6 +154,76 @@ var table = []option{
 		},
 		get: func(c *Config) string { return c.Segments.RetentionAge.String() },
 	},
+	{
+		key: "rotate_on", usage: "size: rotate before the write that would pass segment_size (writes stay whole, " +
+			"lines written in pieces may be split); newline: a full segment ends after a newline, so each " +
+			"sealed segment holds whole lines (it may grow to twice segment_size waiting for one)",
+		placeholder: "size|newline",
+		set: func(c *Config, v string) error {
+			r, err := segments.ParseRotateOn(v)
+			if err != nil {
+				return err
+			}
+			c.Segments.RotateOn = r
+			return nil
+		},
+		get: func(c *Config) string { return c.Segments.RotateOn.String() },
+	},
+	{
+		key: "idle_release", usage: "a partition without appends for this Go duration syncs, closes its files and " +
+			"gives back the disk space reserved ahead of its appends (0 = only when descriptors or space run short)",
+		placeholder: "DURATION",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("invalid duration %q: want a Go duration such as 5s or 1m", v)
+			}
+			if d < 0 {
+				return fmt.Errorf("must not be negative")
+			}
+			if d == 0 {
+				d = -1 // segments: never by time
+			}
+			c.Segments.IdleRelease = d
+			return nil
+		},
+		get: func(c *Config) string {
+			switch d := c.Segments.IdleRelease; {
+			case d < 0:
+				return "0s"
+			case d == 0:
+				return segments.DefaultIdleRelease.String()
+			default:
+				return d.String()
+			}
+		},
+	},
+	{
+		key: "max_open_files", usage: "descriptors segfs keeps open for partitions and sealed segments; past it, " +
+			"idle ones are closed (least recently used first) and reopened on demand; auto: half the " +
+			"daemon's descriptor limit", placeholder: "N|auto",
+		set: func(c *Config, v string) error {
+			if v == "auto" {
+				c.Segments.MaxOpenFiles = 0
+				return nil
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("invalid count %q: want an integer or auto", v)
+			}
+			if n < segments.MinMaxOpenFiles {
+				return fmt.Errorf("must be at least %d", segments.MinMaxOpenFiles)
+			}
+			c.Segments.MaxOpenFiles = n
+			return nil
+		},
+		get: func(c *Config) string {
+			if c.Segments.MaxOpenFiles == 0 {
+				return "auto"
+			}
+			return strconv.Itoa(c.Segments.MaxOpenFiles)
+		},
+	},
 	boolOption("allow_other", "let users other than the mounting one access the mount",
 		func(c *Config) *bool { return &c.AllowOther }),
 	boolOption("default_permissions", "let the kernel check permissions from the file modes",

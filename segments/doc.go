@@ -27,7 +27,9 @@
 // file-aligned pool chunks (at most MaxDirty per partition and MaxDirtyTotal in all; an append that
 // could never fit is written through) and a per-partition flusher writes them, in pieces of at most
 // 8 MiB; a rotation lists the next segment and leaves the seal to the flusher or to whoever needs it
-// first: Sync, WaitSealed, Purge, Close or the next rotation.
+// first: Sync, WaitSealed, Purge, Close or the next rotation. With RotateNewline, a full segment that
+// ends inside a line takes the next append up to its first newline, and the rest starts the next
+// segment (rotateon.go).
 //
 // Sync writes the dirty bytes, pads and writes the tail block, truncates to the exact size and
 // fdatasyncs. A seal does the same with fsync, then fsyncs the directory.
@@ -38,12 +40,18 @@
 // append that does not fit fails with ENOSPC, accepts nothing, and leaves the partition usable; every
 // accepted append survives. A rotation that finds no space changes nothing and fails the append; if
 // only the next segment cannot be created, the sealed one stays last and the next Append retries.
-// Sync and seals need no new space: the tail block and both .commit slots are allocated already.
+// Sync and seals need no new space: the tail block and both .commit slots are allocated already. An
+// append, or a topic's or partition's creation, that meets ENOSPC first takes back what the other
+// partitions reserved ahead and tries once more (space.go).
 //
 // A deferred write that still meets ENOSPC keeps its bytes in memory and readable; Append and Sync
 // retry it first and fail while it fails, and Close fails and loses them. Any other failed write, and
 // every failed fsync, is sticky: the partition refuses writes until the Log is reopened, because the
 // kernel may have dropped the data and cleared the error (the lesson PostgreSQL learned about fsync).
+//
+// Running out of descriptors is never sticky: a seal takes both descriptors it needs before it
+// changes anything, and one out of them (EMFILE, ENFILE) is retried like a deferred write on a full
+// disk, or, inline, fails the append with the segment still active.
 //
 // # The padded-block trap and the recovery rule
 //
@@ -92,13 +100,14 @@
 //   - Log.nsMu: namespace changes and Close. Log.mu and Topic.mu guard maps only.
 //   - Partition.nsMu: Purge against Purge, delete and close. Held across unlink and fsync.
 //   - writer.appendMu: the order of appends and rotations. Held across inline writes, seals and a
-//     deferred append's wait for memory.
+//     deferred append's wait for memory. Then idleState.mu, the idle timer's.
 //   - writer.mu: the files. The active and sealing Files, the commit log, reservations, the
 //     flusher's writes, seals, and recording a write failure. Held across disk I/O.
 //   - segList.mu: the segment list and the seal in progress, which a deferred rotation changes
 //     together without waiting for writer.mu. Memory only.
 //   - segment.mu: one segment's read source; readers hold it shared for one read. The seal switches
 //     the source, and purge and close close it, exclusively, so no read meets a reused descriptor.
+//   - fdCache.mu: the descriptor budget's count and cached descriptors. Memory only.
 //   - budget.mu: the Log's chunk memory; appends wait on its cond. Memory only.
 //   - dirtyBuf.mu: one deferred segment's chunks, shared by the appender, the flusher and readers.
 //     Memory only.
@@ -107,6 +116,17 @@
 // never wait for a write (WaitSealed may: it finishes the seal). The health (one sticky value that
 // only worsens), the flusher's state, sizes and offsets are atomics, read without locks.
 //
-// Every goroutine and timer has an owner that stops it: a partition's flusher and its lazy-start
-// timer stop at its close or delete; the Log's retention goroutine and chunk-trim timer at Close.
+// Every goroutine and timer has an owner that stops it: a partition's flusher, its lazy-start timer
+// and its idle timer stop at its close or delete; the Log's retention goroutine and chunk-trim timer
+// at Close.
+//
+// # Descriptors and idle partitions
+//
+// Every descriptor segments opens counts against Config.MaxOpenFiles (fdCache). Past it, idle ones are
+// closed, least recently used first: sealed segments' read descriptors, then whole idle partitions,
+// which also close after IdleRelease without an append (idle.go). A released partition's active
+// segment is exact and durable on disk (the release syncs it), its readers read the backing file, and
+// its next append reopens it. The budget never waits for a partition's lock (TryLock): a partition
+// someone holds is not idle, and so a release from inside another partition's operation cannot
+// deadlock. Running out of descriptors anyway fails only the operation that needed one.
 package segments

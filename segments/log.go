@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"segfs/directio"
 )
@@ -35,6 +36,10 @@ type Log struct {
 
 	stopRetention chan struct{}
 	retentionDone chan struct{}
+
+	// epoch is monoNow's zero (idle.go).
+	epoch      time.Time
+	shortUntil atomic.Int64 // monoNow until which partitions reserve nothing ahead (space.go)
 }
 
 // maxChunk is the chunk size unless the memory caps call for smaller ones: iovecs stay large, and a
@@ -61,7 +66,7 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, cfg: cfg, fs: newFS(cfg.Syscalls), lockFD: lockFD, topics: map[string]*Topic{}}
+	l := &Log{dir: dir, cfg: cfg, fs: newFS(cfg.Syscalls, cfg.MaxOpenFiles), lockFD: lockFD, topics: map[string]*Topic{}, epoch: time.Now()}
 	defer func() {
 		if err != nil {
 			l.closeAll()
@@ -230,7 +235,16 @@ func (l *Log) partitions() []*Partition {
 
 // CreateTopic creates a topic with partitions 0..partitions-1 (cfg.Partitions if partitions <= 0).
 // ErrInvalidName unless ValidTopicName(name); ErrExist if it exists.
-func (l *Log) CreateTopic(name string, partitions int) (_ *Topic, err error) {
+func (l *Log) CreateTopic(name string, partitions int) (*Topic, error) {
+	t, err := l.createTopic(name, partitions)
+	if err != nil && onlyNoSpace(err) && l.freeSpace(nil) {
+		// The disk was full: the space partitions reserved ahead of their appends came back first.
+		t, err = l.createTopic(name, partitions)
+	}
+	return t, err
+}
+
+func (l *Log) createTopic(name string, partitions int) (_ *Topic, err error) {
 	if !ValidTopicName(name) {
 		return nil, fmt.Errorf("topic %q: %w", name, ErrInvalidName)
 	}

@@ -12,7 +12,7 @@ type SegmentInfo struct {
 	Base    int64     // first partition offset; the file is SegmentName(Base)
 	Size    int64     // logical size, with bytes not yet persisted
 	Sealed  bool      // a later segment exists
-	ModTime time.Time // last append or seal
+	ModTime time.Time // last append
 	Path    string    // backing file
 	Ino     uint64    // backing file's inode, stable across rotation
 	Blocks  int64     // backing file's st_blocks
@@ -191,7 +191,9 @@ func (p *Partition) Purge(base int64) error {
 	p.list.segs = append(p.list.segs[:i:i], p.list.segs[i+1:]...)
 	p.list.mu.Unlock()
 	if _, err := s.closeRead(p.fs); err != nil {
-		return fmt.Errorf("purge: %w", err)
+		// close(2) frees the descriptor even when it reports an error, and a read-only descriptor
+		// holds nothing to lose: the file goes all the same, or it would come back at the next Open.
+		p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Warn("purge: closing the segment's read descriptor failed")
 	}
 	if err := p.fs.dirs.Unlink(s.path); err != nil {
 		return fmt.Errorf("purge %s: %w", s.path, err)

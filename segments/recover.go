@@ -58,6 +58,7 @@ func (l *Log) openPartition(topic string, id int, dir string, create bool) (_ *P
 	active := p.list.segs[len(p.list.segs)-1]
 	p.w.end.Store(active.base + active.size.Load())
 	p.w.durable.Store(p.w.end.Load())
+	l.fs.fds.register(p.w)
 	p.logger().WithFields(map[string]any{"segments": len(p.list.segs), "size": p.w.end.Load()}).Debug("opened partition")
 	return p, nil
 }
