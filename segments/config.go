@@ -72,6 +72,17 @@ type Config struct {
 	// in the background and may not be done yet (Partition.WaitSealed waits for it).
 	OnRotate func(topic string, partition int, sealed, active int64)
 
+	// Tiered storage (remote.go, upload.go): sealed segments are uploaded to Remote (nil: off).
+	// RetentionBytes and RetentionAge then apply to the whole log, local and remote; the local
+	// retentions only to the local copies, which leave the disk only once their upload is verified.
+	Remote              Remote
+	RemoteReadOnly      bool          // never write to the store: no uploads, evictions or deletes (ro mounts)
+	TierConcurrency     int           // segment uploads in flight (default 4)
+	LocalRetentionBytes int64         // 0 = no limit by size
+	LocalRetentionAge   time.Duration // 0 = no limit by age
+	TierRetry           time.Duration // first retry delay after a failed transfer (default 1s), doubling to 5 min
+	tierInterval        time.Duration // how often the uploader looks at every partition (tests)
+
 	// retentionInterval overrides defaultRetentionInterval (tests).
 	retentionInterval time.Duration
 	// flushWriteCap overrides maxFlushWrite (tests, to cut pieces without building a huge backlog).
@@ -120,6 +131,15 @@ func (c Config) withDefaults() (Config, error) {
 	if c.retentionInterval == 0 {
 		c.retentionInterval = defaultRetentionInterval
 	}
+	if c.TierConcurrency == 0 {
+		c.TierConcurrency = DefaultTierConcurrency
+	}
+	if c.TierRetry == 0 {
+		c.TierRetry = defaultTierRetry
+	}
+	if c.tierInterval == 0 {
+		c.tierInterval = defaultTierInterval
+	}
 	switch {
 	case c.SegmentSize < 0:
 		return c, fmt.Errorf("segment size %d is negative", c.SegmentSize)
@@ -127,6 +147,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("max dirty %d / %d is negative", c.MaxDirty, c.MaxDirtyTotal)
 	case c.RetentionBytes < 0 || c.RetentionAge < 0:
 		return c, fmt.Errorf("retention %d bytes / %v is negative", c.RetentionBytes, c.RetentionAge)
+	case c.LocalRetentionBytes < 0 || c.LocalRetentionAge < 0 || c.TierConcurrency < 0:
+		return c, fmt.Errorf("local retention %d bytes / %v or tier concurrency %d is negative", c.LocalRetentionBytes, c.LocalRetentionAge, c.TierConcurrency)
+	case c.Remote == nil && (c.LocalRetentionBytes > 0 || c.LocalRetentionAge > 0):
+		return c, errors.New("a local retention needs tiered storage: without it every segment is local")
 	case c.Partitions < 0:
 		return c, fmt.Errorf("default partition count %d is negative", c.Partitions)
 	case c.Persist != Inline && c.Persist != Deferred:

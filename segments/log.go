@@ -38,6 +38,8 @@ type Log struct {
 	closed  bool
 	tombSeq atomic.Uint64
 
+	tier *tierLog // tiered logs only (remote.go)
+
 	stopRetention chan struct{}
 	retentionDone chan struct{}
 
@@ -80,6 +82,7 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	l.trim.Stop()
 	defer func() {
 		if err != nil {
+			l.stopTier()
 			l.closeAll()
 			l.trim.Stop()
 			_ = unlockDir(lockFD)
@@ -106,6 +109,11 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	if err := l.recover(); err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
+	if cfg.Remote != nil { // tier hook
+		if err := l.openTier(); err != nil {
+			return nil, fmt.Errorf("open %s: %w", dir, err)
+		}
+	}
 	if cfg.RetentionBytes > 0 || cfg.RetentionAge > 0 {
 		l.stopRetention, l.retentionDone = make(chan struct{}), make(chan struct{})
 		go l.retentionLoop(l.stopRetention, l.retentionDone)
@@ -121,7 +129,7 @@ func (l *Log) recover() error {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if name == lockName {
+		if name == lockName || name == gcName || name == gcName+".tmp" || name == tierCacheDir {
 			continue
 		}
 		if !e.IsDir() || !ValidTopicName(name) {
@@ -176,6 +184,7 @@ func (l *Log) Close() error {
 		close(l.stopRetention)
 		<-l.retentionDone
 	}
+	l.stopTier() // tier hook: no transfer runs while the partitions close
 	err := l.closeAll()
 	l.trim.Stop() // after closeAll: no flusher is left to arm it again
 	if uerr := unlockDir(l.lockFD); uerr != nil {
@@ -322,6 +331,9 @@ func (l *Log) DeleteTopic(name string) error {
 	t.mu.Unlock()
 	var errs []error
 	for _, p := range parts {
+		if err := l.tierDeleting(p); err != nil { // tier hook
+			errs = append(errs, err)
+		}
 		if err := p.shutdown(fmt.Errorf("topic %s was deleted: %w", name, ErrNotExist), false); err != nil {
 			errs = append(errs, err)
 		}

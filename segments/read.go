@@ -16,6 +16,10 @@ type SegmentInfo struct {
 	Path    string    // backing file
 	Ino     uint64    // backing file inode number: stable across rotation
 	Blocks  int64     // backing file st_blocks
+	// Remote: the local file is gone (evicted, or never here); reads go to the object store.
+	Remote bool
+	// Uploaded: the object store holds a verified copy.
+	Uploaded bool
 }
 
 // snapshot returns the segment list, or the partition's state error once deleted or closed.
@@ -86,7 +90,7 @@ func (p *Partition) ReadSegment(base int64, b []byte, off int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return s.readAt(p.fs, b, off)
+	return p.readSeg(s, b, off)
 }
 
 // ReadAt reads partition offsets [off, off+len(b)) across segments, with io.ReaderAt semantics:
@@ -105,7 +109,7 @@ func (p *Partition) ReadAt(b []byte, off int64) (int, error) {
 		if s == done {
 			return n, io.EOF // no segment after it (yet)
 		}
-		k, err := s.readAt(p.fs, b[n:], off+int64(n)-s.base)
+		k, err := p.readSeg(s, b[n:], off+int64(n)-s.base)
 		n += k
 		// A retired segment never grows again, whether or not its seal is done yet; neither does a
 		// sealed last one (a full disk kept its successor from being created).
@@ -215,8 +219,12 @@ func (p *Partition) Purge(base int64) error {
 	}
 	p.segs = append(p.segs[:i:i], p.segs[i+1:]...)
 	p.mu.Unlock()
+	p.log.tierPurged(p, s) // tier hook: the object goes too
 	if _, err := s.closeRead(p.fs); err != nil {
 		return fmt.Errorf("purge: %w", err)
+	}
+	if s.tier.evicted.Load() {
+		return nil // no local file
 	}
 	if err := p.fs.dirs.Unlink(s.path); err != nil {
 		return fmt.Errorf("purge %s: %w", s.path, err)

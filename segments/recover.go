@@ -74,7 +74,7 @@ func (l *Log) listSegments(dir string) ([]int64, error) {
 	for _, e := range entries {
 		if base, ok := ParseSegmentName(e.Name()); ok && e.Type().IsRegular() {
 			bases = append(bases, base)
-		} else if e.Name() != commitName {
+		} else if e.Name() != commitName && e.Name() != manifestName && e.Name() != manifestName+".tmp" {
 			l.cfg.Logger.WithField("path", filepath.Join(dir, e.Name())).Warn("ignoring unexpected entry in partition directory")
 		}
 	}

@@ -104,6 +104,7 @@ func (p *Partition) sealLocked(seg *segment, syncDir bool) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("seal %s: %w", seg.path, err)
 	}
+	p.log.tierSealed() // tier hook: the uploader may take it once it is listed as sealed
 	if !syncDir {
 		return nil
 	}

@@ -43,6 +43,8 @@ type segment struct {
 	rfd    int           // sealed: read-only descriptor, -1 until first needed
 
 	rfdMu sync.Mutex // serializes the lazy open of rfd among readers
+
+	tier segmentTier // tiered logs: the copy in the object store (remote.go)
 }
 
 func newSealedSegment(base int64, path string, st *unix.Stat_t) *segment {
@@ -59,6 +61,7 @@ func (s *segment) info(superseded bool) SegmentInfo {
 	si := SegmentInfo{
 		Base: s.base, Size: s.size.Load(), Sealed: superseded,
 		ModTime: time.Unix(0, s.mtime.Load()), Path: s.path, Ino: s.ino,
+		Remote: s.tier.evicted.Load(), Uploaded: s.tier.copy.Load() != nil,
 	}
 	var st unix.Stat_t
 	if unix.Stat(s.path, &st) == nil {

@@ -7,10 +7,5 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The SDK's HTTP transport keeps idle connections with their own goroutines.
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
+	goleak.VerifyTestMain(m)
 }

@@ -22,10 +22,10 @@ type blockRef struct {
 	k    int64
 }
 
-// ReadAt reads obj's bytes [off, off+len(b)) with io.ReaderAt semantics. Every byte comes from a block
+// readObject reads obj's bytes [off, off+len(b)) with io.ReaderAt semantics. Every byte comes from a block
 // verified against the object's checksum table; a size or checksum mismatch, missing metadata or a
 // missing key fail with an error wrapping ErrBadObject. Each fetch is bounded by Config.Timeout.
-func (s *Store) ReadAt(obj Object, b []byte, off int64) (int, error) {
+func (s *Store) readObject(obj Object, b []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("tier: read at %d: negative offset", off)
 	}

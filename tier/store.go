@@ -38,6 +38,8 @@ type Store struct {
 	cache  *cache
 	flight flights
 
+	idle     func() // closes the idle connections, whose goroutines the transport owns
+
 	stop     chan struct{}
 	prefetch chan blockRef
 	wg       sync.WaitGroup
@@ -57,8 +59,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		opts = append(opts, config.WithRegion(cfg.Region))
 	}
 	// Each HTTP request, body included, is bounded; a read also bounds all its retries (see Timeout).
+	var transport *http.Transport
 	hc := awshttp.NewBuildableClient().WithTimeout(cfg.Timeout).WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConnsPerHost = 64
+		transport = t
 	})
 	opts = append(opts, config.WithHTTPClient(hc))
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
@@ -91,13 +95,20 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 			o.FailTimeout = cfg.Timeout
 		}),
+		idle: func() {
+			if transport != nil {
+				transport.CloseIdleConnections()
+			}
+		},
 		stop: make(chan struct{}), prefetch: make(chan blockRef, 64),
 		flight: flights{m: map[blockRef]*flight{}},
 	}
 	if err := s.preflight(ctx); err != nil {
+		s.idle()
 		return nil, err
 	}
 	if s.cache, err = openCache(cfg.CacheDir, cfg.CacheSize, cfg.Logger); err != nil {
+		s.idle()
 		return nil, err
 	}
 	s.seq.last = map[string]int{}
@@ -111,10 +122,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 // prefetchWorkers fetch readahead blocks; foreground reads never wait for them to start.
 const prefetchWorkers = 4
 
-// Close stops the prefetch workers.
+// Close stops the prefetch workers and closes idle connections.
 func (s *Store) Close() error {
 	close(s.stop)
 	s.wg.Wait()
+	s.idle()
 	return nil
 }
 
@@ -209,8 +221,8 @@ func (s *Store) timeout(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithTimeout(ctx, s.cfg.Timeout)
 }
 
-// List returns the segments of one partition in the store, sorted by base.
-func (s *Store) List(ctx context.Context, topic string, partition int) ([]Object, error) {
+// listObjects returns the segments of one partition in the store, sorted by base.
+func (s *Store) listObjects(ctx context.Context, topic string, partition int) ([]Object, error) {
 	prefix := s.partitionPrefix(topic, partition)
 	var out []Object
 	p := s3.NewListObjectsV2Paginator(s.s3, &s3.ListObjectsV2Input{Bucket: aws.String(s.cfg.Bucket), Prefix: aws.String(prefix)})
@@ -236,8 +248,8 @@ func (s *Store) List(ctx context.Context, topic string, partition int) ([]Object
 	return out, nil // ListObjectsV2 returns keys in UTF-8 order: zero-padded bases sort by value
 }
 
-// Partitions lists the topics and partitions the store holds segments of.
-func (s *Store) Partitions(ctx context.Context) (map[string][]int, error) {
+// partitions lists the topics and partitions the store holds segments of.
+func (s *Store) partitions(ctx context.Context) (map[string][]int, error) {
 	topics, err := s.dirs(ctx, s.root())
 	if err != nil {
 		return nil, err

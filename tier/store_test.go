@@ -74,7 +74,7 @@ func readAll(t *testing.T, st *Store, obj Object, step int) ([]byte, error) {
 	var out []byte
 	buf := make([]byte, step)
 	for off := int64(0); ; {
-		n, err := st.ReadAt(obj, buf, off)
+		n, err := st.readObject(obj, buf, off)
 		out = append(out, buf[:n]...)
 		off += int64(n)
 		if err == io.EOF {
@@ -90,7 +90,7 @@ func TestUploadListReadBack(t *testing.T) {
 	srv, st := startStore(t, nil)
 	path, data := segmentFile(t, 3<<20+12345, 1)
 	obj := Object{Topic: "orders", Partition: 2, Base: 1 << 30, Size: int64(len(data)), ModTime: time.Unix(1700000000, 5)}
-	up, err := st.Upload(context.Background(), obj, path)
+	up, err := st.uploadObject(context.Background(), obj, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,11 +105,11 @@ func TestUploadListReadBack(t *testing.T) {
 	if keys[want] != int64(len(data)) || len(keys) != 1 {
 		t.Fatalf("bucket holds %v, want only %s of %d bytes", keys, want, len(data))
 	}
-	listed, err := st.List(context.Background(), "orders", 2)
+	listed, err := st.listObjects(context.Background(), "orders", 2)
 	if err != nil || len(listed) != 1 || listed[0].Base != obj.Base || listed[0].Size != obj.Size || listed[0].ETag != up.ETag {
 		t.Fatalf("List = %+v, %v; want the one object with etag %s", listed, err, up.ETag)
 	}
-	parts, err := st.Partitions(context.Background())
+	parts, err := st.partitions(context.Background())
 	if err != nil || len(parts) != 1 || len(parts["orders"]) != 1 || parts["orders"][0] != 2 {
 		t.Fatalf("Partitions = %v, %v", parts, err)
 	}
@@ -122,13 +122,13 @@ func TestUploadListReadBack(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		off := r.Int64N(int64(len(data)))
 		b := make([]byte, r.IntN(3<<20))
-		n, err := st.ReadAt(up, b, off)
+		n, err := st.readObject(up, b, off)
 		if n != min(len(b), len(data)-int(off)) || (err != nil && err != io.EOF) || !bytes.Equal(b[:n], data[off:off+int64(n)]) {
 			t.Fatalf("ReadAt(%d, %d) = %d, %v", off, len(b), n, err)
 		}
 	}
 	// An upload of what is already there sends nothing and answers the same.
-	again, err := st.Upload(context.Background(), obj, path)
+	again, err := st.uploadObject(context.Background(), obj, path)
 	if err != nil || again.ETag != up.ETag {
 		t.Fatalf("second upload: %+v, %v", again, err)
 	}
@@ -146,7 +146,7 @@ func TestMultipartUpload(t *testing.T) {
 	srv, st := startStore(t, func(c *Config) { c.PartSize = 5 << 20 })
 	path, data := segmentFile(t, 12<<20+3, 3)
 	obj := Object{Topic: "t", Partition: 0, Base: 0, Size: int64(len(data))}
-	up, err := st.Upload(context.Background(), obj, path)
+	up, err := st.uploadObject(context.Background(), obj, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestBadObjects(t *testing.T) {
 	srv, st := startStore(t, func(c *Config) { c.CacheDir = "" })
 	path, data := segmentFile(t, 2<<20, 5)
 	obj := Object{Topic: "t", Partition: 0, Base: 0, Size: int64(len(data))}
-	up, err := st.Upload(context.Background(), obj, path)
+	up, err := st.uploadObject(context.Background(), obj, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,16 +236,16 @@ func TestBadObjects(t *testing.T) {
 	}
 	f.Close()
 	b := make([]byte, 4096)
-	if n, err := st.ReadAt(up, b, 0); err != nil || n != len(b) || !bytes.Equal(b, data[:4096]) {
+	if n, err := st.readObject(up, b, 0); err != nil || n != len(b) || !bytes.Equal(b, data[:4096]) {
 		t.Fatalf("block 0 is intact: read %d, %v", n, err)
 	}
-	if n, err := st.ReadAt(up, b, 1<<20); !IsBadObject(err) || n != 0 {
+	if n, err := st.readObject(up, b, 1<<20); !IsBadObject(err) || n != 0 {
 		t.Fatalf("corrupt block: read %d, %v; want ErrBadObject and no bytes", n, err)
 	}
 	// A segment of another size than the object's.
 	wrong := up
 	wrong.Size--
-	if _, err := st.ReadAt(wrong, b, 0); !IsBadObject(err) {
+	if _, err := st.readObject(wrong, b, 0); !IsBadObject(err) {
 		t.Fatalf("wrong size: %v; want ErrBadObject", err)
 	}
 	// An object replaced behind segfs's back: the ETag no longer matches.
@@ -254,19 +254,19 @@ func TestBadObjects(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.ReadAt(up, b, 1<<20); !IsBadObject(err) {
+	if _, err := st.readObject(up, b, 1<<20); !IsBadObject(err) {
 		t.Fatalf("replaced object: %v; want ErrBadObject", err)
 	}
 	// Without segfs's metadata, even with the right size.
 	noMeta := up
 	noMeta.ETag = ""
-	if _, err := st.ReadAt(noMeta, b, 0); !IsBadObject(err) {
+	if _, err := st.readObject(noMeta, b, 0); !IsBadObject(err) {
 		t.Fatalf("object without segfs metadata: %v; want ErrBadObject", err)
 	}
 	// A missing key.
 	gone := up
 	gone.Base = 1 << 40
-	if _, err := st.ReadAt(gone, b, 0); !IsBadObject(err) {
+	if _, err := st.readObject(gone, b, 0); !IsBadObject(err) {
 		t.Fatalf("missing key: %v; want ErrBadObject", err)
 	}
 }
@@ -276,20 +276,20 @@ func TestBadObjects(t *testing.T) {
 func TestReadStoreDown(t *testing.T) {
 	srv, st := startStore(t, func(c *Config) { c.Timeout = time.Second })
 	path, data := segmentFile(t, 12<<20, 6)
-	up, err := st.Upload(context.Background(), Object{Topic: "t", Size: int64(len(data))}, path)
+	up, err := st.uploadObject(context.Background(), Object{Topic: "t", Size: int64(len(data))}, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := make([]byte, 1000)
-	if _, err := st.ReadAt(up, b, 0); err != nil {
+	if _, err := st.readObject(up, b, 0); err != nil {
 		t.Fatal(err)
 	}
 	srv.Stop()
-	if n, err := st.ReadAt(up, b, 10); err != nil || !bytes.Equal(b[:n], data[10:1010]) {
+	if n, err := st.readObject(up, b, 10); err != nil || !bytes.Equal(b[:n], data[10:1010]) {
 		t.Fatalf("cached block with the store down: %d, %v", n, err)
 	}
 	start := time.Now()
-	_, err = st.ReadAt(up, b, 11<<20+5)
+	_, err = st.readObject(up, b, 11<<20+5)
 	if err == nil {
 		t.Fatal("read of an uncached block with the store down succeeded")
 	}
@@ -297,7 +297,7 @@ func TestReadStoreDown(t *testing.T) {
 		t.Fatalf("read failed after %v, timeout is 1s", took)
 	}
 	srv.Restart()
-	if n, err := st.ReadAt(up, b, 11<<20+5); err != nil || !bytes.Equal(b[:n], data[11<<20+5:11<<20+1005]) {
+	if n, err := st.readObject(up, b, 11<<20+5); err != nil || !bytes.Equal(b[:n], data[11<<20+5:11<<20+1005]) {
 		t.Fatalf("after restart: %d, %v", n, err)
 	}
 }

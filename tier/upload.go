@@ -15,12 +15,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Upload stores the sealed segment file at path as obj (obj.Size bytes, obj.ModTime its seal time)
+// uploadObject stores the sealed segment file at path as obj (obj.Size bytes, obj.ModTime its seal time)
 // and returns obj with its ETag and CRC once the store has verified the CRC-32C and a HEAD shows the
 // object with that size and checksum: only then does the segment count as uploaded. An object that
 // is already there with the same size and checksum (an upload a crash interrupted after it finished)
 // is not sent again.
-func (s *Store) Upload(ctx context.Context, obj Object, path string) (Object, error) {
+func (s *Store) uploadObject(ctx context.Context, obj Object, path string) (Object, error) {
 	key := s.Key(obj.Topic, obj.Partition, obj.Base)
 	f, err := os.Open(path)
 	if err != nil {
