@@ -38,7 +38,7 @@ type Store struct {
 	cache  *cache
 	flight flights
 
-	idle     func() // closes the idle connections, whose goroutines the transport owns
+	idle func() // closes the idle connections, whose goroutines the transport owns
 
 	stop     chan struct{}
 	prefetch chan blockRef
