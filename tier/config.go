@@ -41,6 +41,9 @@ type Config struct {
 // ParseURL parses s3://BUCKET[/PREFIX] into bucket and prefix (no leading or trailing slash).
 func ParseURL(s string) (bucket, prefix string, err error) {
 	u, err := url.Parse(s)
+	if err == nil && u.User != nil {
+		return "", "", errors.New("invalid tier URL: it carries credentials; give them through the AWS environment or profile, never in options")
+	}
 	if err != nil || u.Scheme != "s3" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return "", "", fmt.Errorf("invalid tier URL %q: want s3://BUCKET/PREFIX", s)
 	}
