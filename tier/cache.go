@@ -257,6 +257,12 @@ func (c *cache) put(ref blockRef, data []byte, foreground bool) {
 // every hit.
 func (c *cache) writeFile(name string, data []byte) error {
 	f, err := os.CreateTemp(c.dir, "tmp-")
+	if os.IsNotExist(err) {
+		// Removed under us (an operator emptying the cache): start a new one.
+		if err = os.MkdirAll(c.dir, 0o755); err == nil {
+			f, err = os.CreateTemp(c.dir, "tmp-")
+		}
+	}
 	if err != nil {
 		return err
 	}

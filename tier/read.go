@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -93,6 +94,10 @@ func (t *seqTracker) read(key string, k int64) {
 	t.last[key] = int(k)
 }
 
+// failFast is how long after a fetch the store did not answer others fail at once: long enough for
+// the request the kernel sends right behind a failed one, short enough not to outlast an outage.
+const failFast = 250 * time.Millisecond
+
 // readAheadBytes is how far ahead of a sequential reader blocks are fetched.
 const readAheadBytes = 8 << 20
 
@@ -134,12 +139,21 @@ func (s *Store) block(ref blockRef, access bool) ([]byte, error) {
 	if data, ok := s.cache.get(ref, access); ok {
 		return data, nil
 	}
+	// A store that just failed to answer fails the reads that follow at once, for a short while:
+	// the kernel's readahead and the read behind it must not each wait for a whole timeout.
+	if at := s.downAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < min(failFast, s.cfg.Timeout) {
+		return nil, fmt.Errorf("tier: read %s: the store did not answer %v ago", ref.key, time.Since(time.Unix(0, at)).Round(time.Millisecond))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 	defer cancel()
 	return s.flight.do(ctx, ref, func() ([]byte, error) {
 		data, err := s.fetch(ctx, ref)
-		if err == nil {
+		switch {
+		case err == nil:
+			s.downAt.Store(0)
 			s.cache.put(ref, data, access)
+		case !errors.Is(err, ErrBadObject):
+			s.downAt.Store(time.Now().UnixNano())
 		}
 		return data, err
 	})

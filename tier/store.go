@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -44,6 +45,7 @@ type Store struct {
 	prefetch chan blockRef
 	wg       sync.WaitGroup
 	seq      seqTracker
+	downAt   atomic.Int64 // Unix nanoseconds of the last fetch the store did not answer; 0 once one succeeds
 }
 
 // Open builds the client from the standard AWS chain (environment, shared config and profile) and

@@ -296,7 +296,13 @@ func TestReadStoreDown(t *testing.T) {
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("read failed after %v, timeout is 1s", took)
 	}
+	// A read right behind a failed one fails at once: it does not wait for a second timeout.
+	start = time.Now()
+	if _, err := st.readObject(up, b, 11<<20+5); err == nil || time.Since(start) > 100*time.Millisecond {
+		t.Fatalf("read right after a failure: %v after %v; want a fast failure", err, time.Since(start))
+	}
 	srv.Restart()
+	time.Sleep(failFast)
 	if n, err := st.readObject(up, b, 11<<20+5); err != nil || !bytes.Equal(b[:n], data[11<<20+5:11<<20+1005]) {
 		t.Fatalf("after restart: %d, %v", n, err)
 	}
