@@ -50,7 +50,9 @@ func Command(version string) *cli.Command {
 				"(250000000, 250MiB or 250MiB/s; decimal units such as MB are refused as ambiguous)"},
 			&cli.BoolFlag{Name: "seed-compare", Usage: fmt.Sprintf("the seed's shape at its %d bytes/s (250 MB/s), every IO mode; "+
 				"flags given explicitly still apply", SeedRate)},
-			&cli.StringFlag{Name: "modes", Value: strings.Join(allModes, ","), Usage: "comma list of columns"},
+			&cli.StringFlag{Name: "modes", Value: strings.Join(allModes, ","), Usage: "comma list of columns (tiered: dsync-deferred uploading to --tier)"},
+			&cli.StringFlag{Name: "tier", Usage: "the tiered column's object store, s3://BUCKET/PREFIX (credentials from the AWS environment)"},
+			&cli.StringFlag{Name: "tier-options", Value: "local_retention_bytes=0", Usage: "more -o options of the tiered column, e.g. tier_endpoint=URL,local_retention_bytes=1GiB"},
 			&cli.StringFlag{Name: "mount", Usage: "benchmark this existing segfs mount (one column) instead of mounting"},
 			&cli.StringFlag{Name: "segment-size", Value: units.FormatSize(d.SegmentSize), Usage: "segment_size of the bench's mounts"},
 			&cli.StringFlag{Name: "data", Value: os.TempDir(), Usage: "where temp data dirs go: a directory on the disk to measure"},
@@ -144,6 +146,9 @@ func benchConfig(c *cli.Context) (Config, error) {
 	}
 	if cfg.Modes, err = ParseModes(modes, cfg.Mount); err != nil {
 		return cfg, err
+	}
+	if t := c.String("tier"); t != "" {
+		cfg.Tier = "tier=" + t + "," + c.String("tier-options")
 	}
 	if cfg.Binary, err = os.Executable(); err != nil {
 		return cfg, fmt.Errorf("find the segfs binary to mount with: %w", err)

@@ -21,15 +21,17 @@
 // # Reads
 //
 // A read fetches the blocks it covers with ranged GETs (If-Match the ETag segfs knows), verifies each
-// against the table from the same response before any byte is returned, and keeps it in a small
-// memory cache and in the disk cache. A read that continues where the previous one of the object
-// ended prefetches the next blocks. The disk cache holds one file per block (data, then its CRC);
+// against the table from the same response before any of its bytes is returned, and keeps it in a
+// small memory cache and in the disk cache. One GET streams several consecutive blocks, and each is
+// handed out as soon as it arrived and verified: the first byte costs one block's transfer, the rest
+// follows behind it. A read that continues where the previous one of the object ended keeps up to
+// 16 MiB ahead of the reader in flight, in at most four GETs. The disk cache holds one file per block (data, then its CRC);
 // every hit is verified again, so a torn or corrupt file after a crash is dropped, never served.
 // It is a segmented LRU: a block enters on probation and is protected only when read again, so one
 // long scan cannot push out the blocks that are read over and over.
 //
 // # Goroutines
 //
-// Store owns its prefetch workers and stops them in Close. Foreground requests run in the caller's
-// goroutine, each bounded by Config.Timeout.
+// Every GET runs in a goroutine the Store owns; Close cancels them and waits. A reader waits for its
+// block at most Config.Timeout.
 package tier

@@ -91,15 +91,6 @@ func parseLayout(meta map[string]string, size int64) (layout, error) {
 	return l, nil
 }
 
-// metaTime is the seal time an object's metadata records, or zero.
-func metaTime(meta map[string]string) time.Time {
-	n, err := strconv.ParseInt(meta[metaMTime], 10, 64)
-	if err != nil {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
-}
-
 // crcBase64 is the form of x-amz-checksum-crc32c: base64 of the big-endian value.
 func crcBase64(c uint32) string {
 	var b [4]byte

@@ -23,9 +23,9 @@ type blockRef struct {
 	k    int64
 }
 
-// readObject reads obj's bytes [off, off+len(b)) with io.ReaderAt semantics. Every byte comes from a block
-// verified against the object's checksum table; a size or checksum mismatch, missing metadata or a
-// missing key fail with an error wrapping ErrBadObject. Each fetch is bounded by Config.Timeout.
+// readObject reads obj's bytes [off, off+len(b)) with io.ReaderAt semantics. Every byte comes from a
+// block verified against the object's checksum table; a size or checksum mismatch, missing metadata or
+// a missing key fail with an error wrapping ErrBadObject. Each read waits at most Config.Timeout.
 func (s *Store) readObject(obj Object, b []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("tier: read at %d: negative offset", off)
@@ -39,21 +39,22 @@ func (s *Store) readObject(obj Object, b []byte, off int64) (int, error) {
 	key := s.Key(obj.Topic, obj.Partition, obj.Base)
 	bs := BlockSize(obj.Size)
 	first := off / bs
-	if first == 0 || s.seq.sequential(key, first) {
-		s.readAhead(key, obj, first)
-	}
+	sequential := first == 0 || s.seq.sequential(key, first)
 	n := 0
 	for n < len(b) && off+int64(n) < obj.Size {
 		pos := off + int64(n)
 		ref := blockRef{key: key, etag: obj.ETag, size: obj.Size, k: pos / bs}
 		// A reader going on within the block it read last is not reading it again: only a new
 		// access counts toward protecting the block in the cache.
-		data, err := s.block(ref, !s.seq.same(key, ref.k))
+		data, err := s.block(ref, !s.seq.same(key, ref.k), sequential)
 		if err != nil {
 			return n, err
 		}
 		n += copy(b[n:], data[pos-ref.k*bs:])
 		s.seq.read(key, ref.k)
+		if sequential {
+			s.readAhead(ref)
+		}
 	}
 	if n < len(b) {
 		return n, io.EOF
@@ -94,48 +95,48 @@ func (t *seqTracker) read(key string, k int64) {
 	t.last[key] = int(k)
 }
 
-// failFast is how long after a fetch the store did not answer others fail at once: long enough for
-// the request the kernel sends right behind a failed one, short enough not to outlast an outage.
-const failFast = 250 * time.Millisecond
+const (
+	// failFast is how long after a fetch the store did not answer others fail at once: long enough
+	// for the request the kernel sends right behind a failed one, short enough not to outlast an outage.
+	failFast = 250 * time.Millisecond
+	// readAheadBytes is how far ahead of a sequential reader blocks are fetched.
+	readAheadBytes = 16 << 20
+	// runBytes bounds one GET of consecutive blocks: long enough that the store's cost per request
+	// (milliseconds) is small against the transfer, short enough to spread over parallel requests.
+	runBytes = 4 << 20
+	// maxRuns bounds the readahead GETs in flight for the whole Store.
+	maxRuns = 4
+)
 
-// readAheadBytes is how far ahead of a sequential reader blocks are fetched.
-const readAheadBytes = 8 << 20
-
-// readAhead queues the blocks after k that are neither cached nor being fetched. A full queue drops
-// them: readahead is a hint, and a foreground read fetches whatever it needs itself.
-func (s *Store) readAhead(key string, obj Object, k int64) {
-	bs := BlockSize(obj.Size)
-	last := (obj.Size - 1) / bs
-	for i := k + 1; i <= min(last, k+max(2, readAheadBytes/bs)); i++ {
-		ref := blockRef{key: key, etag: obj.ETag, size: obj.Size, k: i}
-		if s.cache.has(ref) || s.flight.busy(ref) {
+// readAhead starts a GET of the next blocks after ref that are neither cached nor being fetched,
+// within readAheadBytes, if fewer than maxRuns readahead GETs are in flight. It never waits.
+func (s *Store) readAhead(ref blockRef) {
+	bs := BlockSize(ref.size)
+	last := min((ref.size-1)/bs, ref.k+max(2, readAheadBytes/bs))
+	for k := ref.k + 1; k <= last; k++ {
+		next := ref
+		next.k = k
+		if s.cache.has(next) || s.flight.busy(next) {
 			continue
 		}
 		select {
-		case s.prefetch <- ref:
+		case s.runs <- struct{}{}:
 		default:
 			return
 		}
-	}
-}
-
-func (s *Store) prefetchLoop() {
-	defer s.wg.Done()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case ref := <-s.prefetch:
-			if _, err := s.block(ref, false); err != nil {
-				s.cfg.Logger.WithError(err).WithField("key", ref.key).Debug("tier: readahead failed")
-			}
+		n := min(last-k+1, max(1, runBytes/bs))
+		if !s.startRun(next, n, func() { <-s.runs }) {
+			<-s.runs
 		}
+		return
 	}
 }
 
-// block returns the verified bytes of one block: from the cache, from a fetch in flight, or fetched
-// now. access counts it as a reader's access for the cache (readahead does not).
-func (s *Store) block(ref blockRef, access bool) ([]byte, error) {
+// block returns the verified bytes of one block: from the cache, from a GET in flight, or from a
+// GET started now (of the next few blocks too if the reader is sequential, so the first byte costs
+// one block's transfer and the rest streams behind it). access counts it as a reader's access for
+// the cache (readahead does not).
+func (s *Store) block(ref blockRef, access, sequential bool) ([]byte, error) {
 	if data, ok := s.cache.get(ref, access); ok {
 		return data, nil
 	}
@@ -144,26 +145,85 @@ func (s *Store) block(ref blockRef, access bool) ([]byte, error) {
 	if at := s.downAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < min(failFast, s.cfg.Timeout) {
 		return nil, fmt.Errorf("tier: read %s: the store did not answer %v ago", ref.key, time.Since(time.Unix(0, at)).Round(time.Millisecond))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
-	defer cancel()
-	return s.flight.do(ctx, ref, func() ([]byte, error) {
-		data, err := s.fetch(ctx, ref)
+	fl := s.flight.get(ref)
+	if fl == nil {
+		n := int64(1)
+		if sequential {
+			n = max(1, runBytes/BlockSize(ref.size))
+		}
+		s.startRun(ref, n, nil)
+		if fl = s.flight.get(ref); fl == nil {
+			// Finished between the two looks: it is cached now, or failed.
+			if data, ok := s.cache.get(ref, false); ok {
+				return data, nil
+			}
+			return nil, fmt.Errorf("tier: read %s: block %d: %w", ref.key, ref.k, ErrBadObject)
+		}
+	}
+	timer := time.NewTimer(s.cfg.Timeout)
+	defer timer.Stop()
+	select {
+	case <-fl.done:
+		if fl.err == nil && access {
+			s.cache.get(ref, true) // count the access
+		}
+		return fl.data, fl.err
+	case <-timer.C:
+		return nil, fmt.Errorf("tier: read %s: no answer within %v: %w", ref.key, s.cfg.Timeout, context.DeadlineExceeded)
+	}
+}
+
+// startRun registers blocks ref.k.. (at most n, stopping at one already cached or in flight) and
+// fetches them with one ranged GET in a goroutine the Store owns; each block's waiters are released
+// as soon as its bytes arrived and verified. done, if set, runs when the GET ends. It reports whether
+// it started anything.
+func (s *Store) startRun(ref blockRef, n int64, done func()) bool {
+	bs := BlockSize(ref.size)
+	last := (ref.size - 1) / bs
+	var fls []*flight
+	for k := ref.k; k < ref.k+n && k <= last; k++ {
+		b := ref
+		b.k = k
+		fl := s.flight.add(b, s.cache.has)
+		if fl == nil {
+			break
+		}
+		fls = append(fls, fl)
+	}
+	if len(fls) == 0 {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if done != nil {
+			defer done()
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
+		defer cancel()
+		err := s.fetchRun(ctx, ref, fls)
 		switch {
 		case err == nil:
 			s.downAt.Store(0)
-			s.cache.put(ref, data, access)
-		case !errors.Is(err, ErrBadObject):
+		case !errors.Is(err, ErrBadObject) && !errors.Is(err, context.Canceled):
 			s.downAt.Store(time.Now().UnixNano())
 		}
-		return data, err
-	})
+	}()
+	return true
 }
 
-// fetch GETs one block and verifies it against the checksum table of the same response.
-func (s *Store) fetch(ctx context.Context, ref blockRef) ([]byte, error) {
+// fetchRun GETs the blocks of fls (consecutive from ref.k) and verifies each against the checksum
+// table of the same response. Every flight is finished, with its bytes or the error.
+func (s *Store) fetchRun(ctx context.Context, ref blockRef, fls []*flight) (err error) {
+	i := 0
+	defer func() {
+		for ; i < len(fls); i++ {
+			s.flight.finish(fls[i], nil, err)
+		}
+	}()
 	bs := BlockSize(ref.size)
 	start := ref.k * bs
-	end := min(start+bs, ref.size)
+	end := min((ref.k+int64(len(fls)))*bs, ref.size)
 	in := &s3.GetObjectInput{
 		Bucket: aws.String(s.cfg.Bucket), Key: aws.String(ref.key),
 		Range: aws.String(fmt.Sprintf("bytes=%d-%d", start, end-1)),
@@ -174,26 +234,31 @@ func (s *Store) fetch(ctx context.Context, ref blockRef) ([]byte, error) {
 	out, err := s.s3.GetObject(ctx, in)
 	if err != nil {
 		if isNotFound(err) || isPrecondition(err) {
-			return nil, fmt.Errorf("tier: read %s: %w: %v", ref.key, ErrBadObject, rootCause(err))
+			return fmt.Errorf("tier: read %s: %w: %v", ref.key, ErrBadObject, rootCause(err))
 		}
-		return nil, fmt.Errorf("tier: read %s: %w", ref.key, err)
+		return fmt.Errorf("tier: read %s: %w", ref.key, err)
 	}
 	defer out.Body.Close()
 	if total := contentTotal(aws.ToString(out.ContentRange)); total != ref.size {
-		return nil, fmt.Errorf("tier: read %s: %w: object holds %d bytes, the segment %d", ref.key, ErrBadObject, total, ref.size)
+		return fmt.Errorf("tier: read %s: %w: object holds %d bytes, the segment %d", ref.key, ErrBadObject, total, ref.size)
 	}
 	lay, err := parseLayout(out.Metadata, ref.size)
 	if err != nil {
-		return nil, fmt.Errorf("tier: read %s: %w", ref.key, err)
+		return fmt.Errorf("tier: read %s: %w", ref.key, err)
 	}
-	data := make([]byte, end-start)
-	if _, err := io.ReadFull(out.Body, data); err != nil {
-		return nil, fmt.Errorf("tier: read %s at %d: %w", ref.key, start, err)
+	for ; i < len(fls); i++ {
+		k := ref.k + int64(i)
+		data := make([]byte, min(bs, ref.size-k*bs))
+		if _, err := io.ReadFull(out.Body, data); err != nil {
+			return fmt.Errorf("tier: read %s at %d: %w", ref.key, k*bs, err)
+		}
+		if got, want := crc32c(data), lay.blocks[k]; got != want {
+			return fmt.Errorf("tier: read %s: %w: block %d has CRC-32C %08x, want %08x", ref.key, ErrBadObject, k, got, want)
+		}
+		s.cache.put(fls[i].ref, data, false)
+		s.flight.finish(fls[i], data, nil)
 	}
-	if got, want := crc32c(data), lay.blocks[ref.k]; got != want {
-		return nil, fmt.Errorf("tier: read %s: %w: block %d has CRC-32C %08x, want %08x", ref.key, ErrBadObject, ref.k, got, want)
-	}
-	return data, nil
+	return nil
 }
 
 // contentTotal is the complete length of a Content-Range "bytes a-b/TOTAL", or -1.
@@ -211,47 +276,46 @@ func contentTotal(cr string) int64 {
 
 func isPrecondition(err error) bool { return httpStatus(err) == http.StatusPreconditionFailed }
 
-// flights shares one fetch of a block among everyone who needs it at the same time.
+// flights are the blocks being fetched; whoever needs one waits for its flight instead of fetching it
+// again.
 type flights struct {
 	mu sync.Mutex
 	m  map[blockRef]*flight
 }
 
 type flight struct {
+	ref  blockRef
 	done chan struct{}
 	data []byte
 	err  error
 }
 
-func (f *flights) busy(ref blockRef) bool {
+func (f *flights) busy(ref blockRef) bool { return f.get(ref) != nil }
+
+func (f *flights) get(ref blockRef) *flight {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	_, ok := f.m[ref]
-	return ok
+	return f.m[ref]
 }
 
-// do runs fetch unless a fetch of ref is in flight, whose result it then waits for (at most until ctx
-// ends). The fetch runs in the caller's goroutine, with the caller's deadline.
-func (f *flights) do(ctx context.Context, ref blockRef, fetch func() ([]byte, error)) ([]byte, error) {
+// add registers a flight for ref, unless one exists or cached says the block is there already.
+func (f *flights) add(ref blockRef, cached func(blockRef) bool) *flight {
 	f.mu.Lock()
-	if fl, ok := f.m[ref]; ok {
-		f.mu.Unlock()
-		select {
-		case <-fl.done:
-			return fl.data, fl.err
-		case <-ctx.Done():
-			return nil, fmt.Errorf("tier: read %s: %w", ref.key, ctx.Err())
-		}
+	defer f.mu.Unlock()
+	if _, ok := f.m[ref]; ok || cached(ref) {
+		return nil
 	}
-	fl := &flight{done: make(chan struct{})}
+	fl := &flight{ref: ref, done: make(chan struct{})}
 	f.m[ref] = fl
-	f.mu.Unlock()
-	fl.data, fl.err = fetch()
+	return fl
+}
+
+func (f *flights) finish(fl *flight, data []byte, err error) {
 	f.mu.Lock()
-	delete(f.m, ref)
+	delete(f.m, fl.ref)
 	f.mu.Unlock()
+	fl.data, fl.err = data, err
 	close(fl.done)
-	return fl.data, fl.err
 }
 
 // IsBadObject reports whether err says the store holds something other than what segfs stored.

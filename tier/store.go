@@ -41,9 +41,10 @@ type Store struct {
 
 	idle func() // closes the idle connections, whose goroutines the transport owns
 
-	stop     chan struct{}
-	prefetch chan blockRef
-	wg       sync.WaitGroup
+	ctx    context.Context // canceled by Close: GETs in flight stop
+	cancel context.CancelFunc
+	runs   chan struct{}  // readahead GETs in flight, at most maxRuns
+	wg     sync.WaitGroup // the goroutines of GETs in flight
 	seq      seqTracker
 	downAt   atomic.Int64 // Unix nanoseconds of the last fetch the store did not answer; 0 once one succeeds
 }
@@ -102,7 +103,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 				transport.CloseIdleConnections()
 			}
 		},
-		stop: make(chan struct{}), prefetch: make(chan blockRef, 64),
+		runs:   make(chan struct{}, maxRuns),
 		flight: flights{m: map[blockRef]*flight{}},
 	}
 	if err := s.preflight(ctx); err != nil {
@@ -114,19 +115,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.seq.last = map[string]int{}
-	for range prefetchWorkers {
-		s.wg.Add(1)
-		go s.prefetchLoop()
-	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
 
-// prefetchWorkers fetch readahead blocks; foreground reads never wait for them to start.
-const prefetchWorkers = 4
-
-// Close stops the prefetch workers and closes idle connections.
+// Close stops the GETs in flight and closes idle connections.
 func (s *Store) Close() error {
-	close(s.stop)
+	s.cancel()
 	s.wg.Wait()
 	s.idle()
 	return nil
