@@ -40,8 +40,9 @@ type TierResult struct {
 	SDKMBps      []float64 `json:"sdk_mb_per_s,omitempty"`
 }
 
-// remoteReader reads evicted segments through the mount in a loop while the producers run: tiered
-// reads must not slow the producers down.
+// remoteReader reads each segment once, through the mount, as soon as it is evicted, at most
+// remoteReadRate bytes per second: a consumer catching up from the object store while the producers
+// run. Tiered reads must not slow the producers down.
 type remoteReader struct {
 	stopc chan struct{}
 	done  chan struct{}
@@ -49,39 +50,48 @@ type remoteReader struct {
 	start time.Time
 }
 
+// remoteReadRate is the catching-up consumer's pace.
+const remoteReadRate = 32 << 20
+
 func startRemoteReader(data, topicDir string) *remoteReader {
 	r := &remoteReader{stopc: make(chan struct{}), done: make(chan struct{}), start: time.Now()}
 	go func() {
 		defer close(r.done)
-		buf := make([]byte, 1<<20)
+		buf := make([]byte, 128<<10)
+		read := map[string]bool{}
 		for {
-			segs := evicted(data, topicDir)
-			if len(segs) == 0 {
-				select {
-				case <-r.stopc:
-					return
-				case <-time.After(100 * time.Millisecond):
+			for _, s := range evicted(data, topicDir) {
+				if read[s] {
+					continue
 				}
-				continue
-			}
-			for _, s := range segs {
-				select {
-				case <-r.stopc:
-					return
-				default:
-				}
+				read[s] = true
 				f, err := os.Open(s)
 				if err != nil {
 					continue
 				}
 				for {
+					select {
+					case <-r.stopc:
+						f.Close()
+						return
+					default:
+					}
 					n, err := f.Read(buf)
 					r.bytes.Add(int64(n))
 					if err != nil {
 						break
 					}
+					// Pace: the bytes read so far may not run ahead of the rate.
+					if ahead := time.Duration(float64(r.bytes.Load())/remoteReadRate*float64(time.Second)) - time.Since(r.start); ahead > 0 {
+						time.Sleep(ahead)
+					}
 				}
 				f.Close()
+			}
+			select {
+			case <-r.stopc:
+				return
+			case <-time.After(100 * time.Millisecond):
 			}
 		}
 	}()

@@ -45,8 +45,8 @@ type Store struct {
 	cancel context.CancelFunc
 	runs   chan struct{}  // readahead GETs in flight, at most maxRuns
 	wg     sync.WaitGroup // the goroutines of GETs in flight
-	seq      seqTracker
-	downAt   atomic.Int64 // Unix nanoseconds of the last fetch the store did not answer; 0 once one succeeds
+	seq    seqTracker
+	downAt atomic.Int64 // Unix nanoseconds of the last fetch the store did not answer; 0 once one succeeds
 }
 
 // Open builds the client from the standard AWS chain (environment, shared config and profile) and
