@@ -105,6 +105,8 @@ type Config struct {
 	// Tier holds the -o options of the tiered column (tier=s3://..., tier_endpoint, local retention);
 	// credentials come from the environment, as for any mount.
 	Tier string `json:"tier,omitempty"`
+	// TierReadRate paces the tiered column's reader of evicted segments (0: no reader).
+	TierReadRate int64 `json:"tier_read_rate,omitempty"`
 	// Rate, if positive, runs the producers open-loop: together they send this many bytes per second on a
 	// fixed schedule, and producer latency is measured from each write's scheduled time.
 	Rate int64 `json:"rate_bytes_per_s,omitempty"`

@@ -116,8 +116,8 @@ func runMounted(ctx context.Context, cfg *Config, m Mode, dir string, pr *progre
 		}
 	}()
 	var reader *remoteReader
-	if m.Tiered {
-		reader = startRemoteReader(data, filepath.Join(mnt, "bench"))
+	if m.Tiered && cfg.TierReadRate > 0 {
+		reader = startRemoteReader(data, filepath.Join(mnt, "bench"), cfg.TierReadRate)
 	}
 	// The daemon's /proc is evidence, not a measurement: a column without it is still a column.
 	before, perr := readProc(mo.cmd.Process.Pid)

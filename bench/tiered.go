@@ -41,7 +41,7 @@ type TierResult struct {
 }
 
 // remoteReader reads each segment once, through the mount, as soon as it is evicted, at most
-// remoteReadRate bytes per second: a consumer catching up from the object store while the producers
+// Config.TierReadRate bytes per second: a consumer catching up from the object store while the producers
 // run. Tiered reads must not slow the producers down.
 type remoteReader struct {
 	stopc chan struct{}
@@ -50,10 +50,7 @@ type remoteReader struct {
 	start time.Time
 }
 
-// remoteReadRate is the catching-up consumer's pace.
-const remoteReadRate = 32 << 20
-
-func startRemoteReader(data, topicDir string) *remoteReader {
+func startRemoteReader(data, topicDir string, remoteReadRate int64) *remoteReader {
 	r := &remoteReader{stopc: make(chan struct{}), done: make(chan struct{}), start: time.Now()}
 	go func() {
 		defer close(r.done)
@@ -82,7 +79,7 @@ func startRemoteReader(data, topicDir string) *remoteReader {
 						break
 					}
 					// Pace: the bytes read so far may not run ahead of the rate.
-					if ahead := time.Duration(float64(r.bytes.Load())/remoteReadRate*float64(time.Second)) - time.Since(r.start); ahead > 0 {
+					if ahead := time.Duration(float64(r.bytes.Load())/float64(remoteReadRate)*float64(time.Second)) - time.Since(r.start); ahead > 0 {
 						time.Sleep(ahead)
 					}
 				}

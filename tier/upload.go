@@ -36,7 +36,7 @@ func (s *Store) uploadObject(ctx context.Context, obj Object, path string) (Obje
 	}
 	// Read once for the checksums, once to send: tell the kernel to read ahead, as for any scan.
 	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
-	lay, err := computeLayout(f, obj.Size)
+	lay, err := idleIO(func() (layout, error) { return computeLayout(f, obj.Size) })
 	if err != nil {
 		return obj, fmt.Errorf("tier: upload %s: %w", key, err)
 	}
