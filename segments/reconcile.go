@@ -137,10 +137,10 @@ func (l *Log) reconcile(ctx context.Context, p *Partition) error {
 		}
 	}
 	local := map[int64]*segment{}
-	for _, s := range p.segs {
+	for _, s := range p.list.segs {
 		local[s.base] = s
 	}
-	active := p.segs[len(p.segs)-1]
+	active := p.list.segs[len(p.list.segs)-1]
 	var remote []*segment
 	next := manifest{Version: manifestVersion, Start: man.Start}
 	for _, e := range man.Segments {
@@ -189,7 +189,7 @@ func (l *Log) reconcile(ctx context.Context, p *Partition) error {
 			continue // past the local log's end: not this log's
 		}
 		s := newRemoteSegment(p, b, o.size, o.etag, o.mod)
-		if !fits(append(append([]*segment(nil), p.segs...), remote...), s) {
+		if !fits(append(append([]*segment(nil), p.list.segs...), remote...), s) {
 			l.cfg.Logger.WithFields(map[string]any{"partition": p.name(), "segment": b}).Warn("tier: ignoring a stored object that overlaps the log")
 			continue
 		}
@@ -202,16 +202,16 @@ func (l *Log) reconcile(ctx context.Context, p *Partition) error {
 		}
 		l.cfg.Logger.WithFields(map[string]any{"partition": p.name(), "objects": len(garbage)}).Info("tier: deleted objects left over by retention")
 	}
-	all := append(remote, p.segs...)
+	all := append(remote, p.list.segs...)
 	sort.Slice(all, func(i, j int) bool { return all[i].base < all[j].base })
 	for i := 0; i+1 < len(all); i++ {
 		if all[i].base+all[i].size.Load() > all[i+1].base {
 			return fmt.Errorf("segment %d (%d bytes) overlaps segment %d: the store and the data directory disagree", all[i].base, all[i].size.Load(), all[i+1].base)
 		}
 	}
-	p.mu.Lock()
-	p.segs = all
-	p.mu.Unlock()
+	p.list.mu.Lock()
+	p.list.segs = all
+	p.list.mu.Unlock()
 	if len(next.Segments) > 0 || next.Start > 0 {
 		if err := p.fs.writeManifest(p.dir, next); err != nil {
 			return err
