@@ -429,3 +429,72 @@ func firstOffset(names []string, sizes map[string]int64, name string) int64 {
 	}
 	return -1
 }
+
+// TestTierENOSPC: the ENOSPC policy. With the store down nothing is evicted: a small disk fills and
+// the append that does not fit fails with ENOSPC, every acknowledged byte kept. Once the store is
+// back, uploads resume and free space falls below two segments, verified segments leave the disk
+// early (no local retention is set), and appends succeed again without a remount.
+func TestTierENOSPC(t *testing.T) {
+	requireRoot(t)
+	srv, opts := startTier(t, "full", "tier_cache=256KiB")
+	data, mnt := smallExt4(t, "8M"), t.TempDir()
+	m := mountFS(t, data, mnt, opts)
+	mkdir(t, filepath.Join(mnt, "T"))
+	part := filepath.Join(mnt, "T", "0")
+	cur := filepath.Join(part, "current")
+	srv.Stop()
+	in := make([]byte, 16<<20)
+	for i := range in {
+		in[i] = 'a' + byte(i%23)
+	}
+	input := writeTemp(t, "input", in)
+	copied := fillWithDD(t, input, cur)
+	want := in[:copied]
+	if got, err := os.ReadFile(filepath.Join(part, ".stream")); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("full disk, store down: .stream %d bytes (%v), want the %d acknowledged", len(got), err, len(want))
+	}
+	srv.Restart()
+	// A producer that meets ENOSPC waits and retries, as it would for any full disk.
+	more := in[copied : copied+4<<20]
+	f, err := os.OpenFile(cur, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for off := 0; off < len(more); {
+		n, err := f.Write(more[off:min(len(more), off+64<<10)])
+		off += n
+		if err != nil {
+			if !strings.Contains(err.Error(), "no space left") || time.Now().After(deadline) {
+				t.Fatalf("append after the store came back: %v\n%s", err, m.grepLog("tier"))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, more...)
+	if got, err := os.ReadFile(filepath.Join(part, ".stream")); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("after the store came back: .stream %d bytes (%v), want %d (first difference at %d)", len(got), err, len(want), firstDiff(got, want))
+	}
+	if !strings.Contains(m.Log(), "evicted local copy") {
+		t.Fatal("nothing was evicted under disk pressure")
+	}
+	m.Unmount()
+}
+
+// grepLog is the daemon's log lines that contain s.
+func (m *fsMount) grepLog(s string) string {
+	b, err := os.ReadFile(m.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

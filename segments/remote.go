@@ -121,6 +121,7 @@ type partTier struct {
 	retryAt  time.Time
 	failures int
 	gone     bool // deleted or closed: nothing more starts
+	stale    bool // the manifest on disk is behind man (a full disk): written again every round
 }
 
 // tierSealed wakes the uploader: a segment was sealed. Safe under any lock; never blocks.

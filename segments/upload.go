@@ -60,6 +60,11 @@ func (l *Log) tierLoop() {
 			if pt == nil {
 				continue // closed or deleted
 			}
+			pt.mu.Lock()
+			if pt.stale {
+				l.saveManifestLocked(p, pt)
+			}
+			pt.mu.Unlock()
 			l.evict(p, pt, now, pressure)
 			l.startTransfer(p, pt, now)
 		}
@@ -173,10 +178,11 @@ func (l *Log) upload(ctx context.Context, p *Partition, pt *partTier, s *segment
 		e.State = stateDeleting // purged while it was uploading
 	}
 	pt.man.set(e)
-	if err := p.fs.writeManifest(p.dir, pt.man); err != nil {
-		return err
-	}
+	// The copy is verified whether or not the manifest can say so yet: on a full disk it cannot, and
+	// evicting is what frees the disk. The bucket describes itself, so a crash before the manifest
+	// catches up loses nothing (reconcile takes the object up again).
 	s.tier.copy.Store(&remoteCopy{etag: etag})
+	l.saveManifestLocked(p, pt)
 	l.cfg.Logger.WithFields(map[string]any{
 		"partition": p.name(), "segment": s.base, "size": s.size.Load(), "took": time.Since(start).Round(time.Millisecond).String(),
 	}).Info("tier: segment uploaded and verified")
@@ -193,7 +199,8 @@ func (l *Log) deleteRemote(ctx context.Context, p *Partition, pt *partTier, base
 	for _, b := range bases {
 		pt.man.remove(b)
 	}
-	return p.fs.writeManifest(p.dir, pt.man)
+	l.saveManifestLocked(p, pt)
+	return nil
 }
 
 // evict removes the local files of verified segments beyond the local retention, oldest first, and
@@ -232,8 +239,8 @@ func (l *Log) evict(p *Partition, pt *partTier, now time.Time, pressure bool) {
 			return
 		}
 		local -= size
-		if pressure {
-			return // one per partition and round, then look at the disk again
+		if pressure && !l.diskPressure() {
+			pressure = false // relieved: the retentions decide again
 		}
 	}
 }
@@ -254,11 +261,9 @@ func (l *Log) evictOne(p *Partition, pt *partTier, s *segment) error {
 		return nil
 	}
 	e.State = stateEvicted
-	if err := p.fs.writeManifest(p.dir, pt.man); err != nil {
-		e.State = stateVerified
-		pt.mu.Unlock()
-		return err
-	}
+	// Manifest first when it can be written; on a full disk the file goes first and the manifest
+	// follows once there is room (saveManifestLocked).
+	recorded := l.saveManifestLocked(p, pt)
 	pt.mu.Unlock()
 	s.tier.evicted.Store(true)
 	s.mu.Lock() // waits for local reads in flight
@@ -274,8 +279,27 @@ func (l *Log) evictOne(p *Partition, pt *partTier, s *segment) error {
 	if err := p.fs.syncDir(p.dir); err != nil {
 		return err
 	}
+	if !recorded {
+		pt.mu.Lock()
+		l.saveManifestLocked(p, pt)
+		pt.mu.Unlock()
+	}
 	l.cfg.Logger.WithFields(map[string]any{"partition": p.name(), "segment": s.base, "size": s.size.Load()}).Info("tier: evicted local copy; reads go to the object store")
 	return nil
+}
+
+// saveManifestLocked writes the manifest, or leaves it to be written again later (stale), and
+// reports whether it is written. Caller holds pt.mu.
+func (l *Log) saveManifestLocked(p *Partition, pt *partTier) bool {
+	if err := p.fs.writeManifest(p.dir, pt.man); err != nil {
+		if !pt.stale {
+			l.cfg.Logger.WithError(err).WithField("partition", p.name()).Warn("tier: could not write the manifest; retrying")
+		}
+		pt.stale = true
+		return false
+	}
+	pt.stale = false
+	return true
 }
 
 // diskPressure reports whether the data directory's filesystem has less free space than two
@@ -309,9 +333,7 @@ func (l *Log) tierPurged(p *Partition, s *segment) {
 		changed = true
 	}
 	if changed {
-		if err := p.fs.writeManifest(p.dir, pt.man); err != nil {
-			l.cfg.Logger.WithError(err).WithField("partition", p.name()).Warn("tier: could not record a purge; the next mount deletes the object")
-		}
+		l.saveManifestLocked(p, pt)
 	}
 	l.tierSealed()
 }
