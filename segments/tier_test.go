@@ -257,3 +257,26 @@ func TestTierDeletePartition(t *testing.T) {
 	}
 	waitFor(t, "the objects to go", func() bool { return len(storedKeys(t, srv)) == 0 })
 }
+
+// Retries back off exponentially from TierRetry to five minutes, each delay jittered over its upper
+// half so that partitions that failed together do not retry together.
+func TestTierBackoff(t *testing.T) {
+	l := &Log{cfg: Config{TierRetry: time.Second}}
+	seen := map[time.Duration]bool{}
+	for n := 1; n <= 30; n++ {
+		d := time.Second << min(n-1, 20)
+		if d > maxTierRetry {
+			d = maxTierRetry
+		}
+		for i := 0; i < 20; i++ {
+			got := l.backoff(n)
+			if got < d/2 || got > d {
+				t.Fatalf("retry %d: %v, want within [%v, %v]", n, got, d/2, d)
+			}
+			seen[got] = true
+		}
+	}
+	if len(seen) < 100 {
+		t.Fatalf("only %d distinct delays in 600: no jitter", len(seen))
+	}
+}
