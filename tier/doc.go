@@ -25,7 +25,7 @@
 // small memory cache and in the disk cache. One GET streams several consecutive blocks, and each is
 // handed out as soon as it arrived and verified: the first byte costs one block's transfer, the rest
 // follows behind it. A read that continues where the previous one of the object ended keeps up to
-// 16 MiB ahead of the reader in flight, in at most four GETs. The disk cache holds one file per block (data, then its CRC);
+// 32 MiB ahead of the reader in flight, in GETs of up to 16 MiB, at most four at a time. The disk cache holds one file per block (data, then its CRC);
 // every hit is verified again, so a torn or corrupt file after a crash is dropped, never served.
 // It is a segmented LRU: a block enters on probation and is protected only when read again, so one
 // long scan cannot push out the blocks that are read over and over.

@@ -39,7 +39,10 @@ func (s *Store) readObject(obj Object, b []byte, off int64) (int, error) {
 	key := s.Key(obj.Topic, obj.Partition, obj.Base)
 	bs := BlockSize(obj.Size)
 	first := off / bs
-	sequential := first == 0 || s.seq.sequential(key, first)
+	// A scan: the object's start, near the last block read, or right after a block that is cached
+	// or on its way (the kernel's readahead runs ahead of the reader).
+	prev := blockRef{key: key, etag: obj.ETag, size: obj.Size, k: first - 1}
+	sequential := first == 0 || s.seq.sequential(key, first) || s.flight.busy(prev) || s.cache.has(prev)
 	n := 0
 	for n < len(b) && off+int64(n) < obj.Size {
 		pos := off + int64(n)
@@ -76,8 +79,13 @@ func (t *seqTracker) sequential(key string, k int64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	last, ok := t.last[key]
-	return ok && (int64(last) == k || int64(last)+1 == k)
+	// The kernel's readahead sends several reads of a file at once, served in any order: a read
+	// within a few blocks of the last one is still part of a scan.
+	return ok && k >= int64(last)-seqSlack && k <= int64(last)+seqSlack
 }
+
+// seqSlack is how far from the last block read a read may land and still count as sequential.
+const seqSlack = 4
 
 func (t *seqTracker) same(key string, k int64) bool {
 	t.mu.Lock()
@@ -100,10 +108,10 @@ const (
 	// for the request the kernel sends right behind a failed one, short enough not to outlast an outage.
 	failFast = 250 * time.Millisecond
 	// readAheadBytes is how far ahead of a sequential reader blocks are fetched.
-	readAheadBytes = 16 << 20
+	readAheadBytes = 32 << 20
 	// runBytes bounds one GET of consecutive blocks: long enough that the store's cost per request
 	// (milliseconds) is small against the transfer, short enough to spread over parallel requests.
-	runBytes = 4 << 20
+	runBytes = 16 << 20
 	// maxRuns bounds the readahead GETs in flight for the whole Store.
 	maxRuns = 4
 )
@@ -124,8 +132,9 @@ func (s *Store) readAhead(ref blockRef) {
 		default:
 			return
 		}
-		n := min(last-k+1, max(1, runBytes/bs))
-		if !s.startRun(next, n, func() { <-s.runs }) {
+		// A whole run from the first missing block, even past the window's edge: a window that
+		// creeps forward one block at a time would otherwise cost a GET per block.
+		if !s.startRun(next, max(1, runBytes/bs), func() { <-s.runs }) {
 			<-s.runs
 		}
 		return
@@ -224,6 +233,10 @@ func (s *Store) fetchRun(ctx context.Context, ref blockRef, fls []*flight) (err 
 	bs := BlockSize(ref.size)
 	start := ref.k * bs
 	end := min((ref.k+int64(len(fls)))*bs, ref.size)
+	began := time.Now()
+	defer func() {
+		s.cfg.Logger.WithFields(map[string]any{"key": ref.key, "block": ref.k, "blocks": len(fls), "took": time.Since(began).String(), "error": err}).Debug("tier: GET")
+	}()
 	in := &s3.GetObjectInput{
 		Bucket: aws.String(s.cfg.Bucket), Key: aws.String(ref.key),
 		Range: aws.String(fmt.Sprintf("bytes=%d-%d", start, end-1)),
