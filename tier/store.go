@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
@@ -78,7 +79,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		awsCfg.Region = "us-east-1"
 	}
-	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+	options := func(o *s3.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
@@ -87,10 +88,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		// checksums against ranges.
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+	}
+	client := s3.NewFromConfig(awsCfg, options)
+	// Uploads do not sign their payload: without TLS SigV4 would hash every byte with SHA-256 on the
+	// daemon's CPU, next to the producers, while the CRC-32C the store verifies already covers them.
+	uploads := s3.NewFromConfig(awsCfg, options, func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 	})
 	s := &Store{
 		cfg: cfg, s3: client,
-		tm: transfermanager.New(client, func(o *transfermanager.Options) {
+		tm: transfermanager.New(uploads, func(o *transfermanager.Options) {
 			o.PartSizeBytes = cfg.PartSize
 			o.MultipartUploadThreshold = 2 * cfg.PartSize
 			o.Concurrency = cfg.Concurrency
