@@ -98,6 +98,22 @@ func listing(t *testing.T, dir string) (names []string, sizes map[string]int64) 
 	return names, sizes
 }
 
+// uploaded reports whether the bucket holds every sealed segment ls shows in part, with its size,
+// under key prefix pre; exact also wants nothing else there.
+func uploaded(t *testing.T, srv *s3test.Server, part, pre string, exact bool) bool {
+	names, sizes := listing(t, part)
+	keys := bucketKeys(t, srv)
+	if exact && len(keys) != len(names)-1 {
+		return false
+	}
+	for _, n := range names {
+		if n != "current" && keys[pre+n] != sizes[n] {
+			return false
+		}
+	}
+	return true
+}
+
 func waitUntil(t *testing.T, what string, limit time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
@@ -133,14 +149,8 @@ func TestTierEvictAndRead(t *testing.T) {
 
 	// Wait for the uploads and evictions: the local disk keeps about 512 KiB of sealed segments.
 	waitUntil(t, "uploads and evictions", 30*time.Second, func() bool {
-		names, sizes := listing(t, part)
-		keys := bucketKeys(t, srv)
-		for _, n := range names {
-			if n != "current" && keys["it/T/0/"+n] != sizes[n] {
-				return false
-			}
-		}
-		return len(names)-len(localFiles(t, backing)) >= 8
+		names, _ := listing(t, part)
+		return uploaded(t, srv, part, "it/T/0/", false) && len(names)-len(localFiles(t, backing)) >= 8
 	})
 	names, sizes := listing(t, part)
 	keys := bucketKeys(t, srv)
@@ -240,14 +250,7 @@ func TestTierEvictAndRead(t *testing.T) {
 	})
 	// Segments sealed while the store was down upload now, without a remount.
 	waitUntil(t, "uploads after the store came back", 30*time.Second, func() bool {
-		names, sizes := listing(t, part)
-		keys := bucketKeys(t, srv)
-		for _, n := range names {
-			if n != "current" && keys["it/T/0/"+n] != sizes[n] {
-				return false
-			}
-		}
-		return true
+		return uploaded(t, srv, part, "it/T/0/", false)
 	})
 	if stream, err := os.ReadFile(filepath.Join(part, ".stream")); err != nil || !bytes.Equal(stream, append(want, more...)) {
 		t.Fatalf(".stream after the outage: %d bytes, %v", len(stream), err)
@@ -265,14 +268,8 @@ func TestTierReadOnlyElsewhere(t *testing.T) {
 	want := appendData(t, filepath.Join(mnt, "T", "0", "current"), 2<<20, 3)
 	part := filepath.Join(mnt, "T", "0")
 	waitUntil(t, "uploads", 30*time.Second, func() bool {
-		names, sizes := listing(t, part)
-		keys := bucketKeys(t, srv)
-		for _, n := range names {
-			if n != "current" && keys["ro/T/0/"+n] != sizes[n] {
-				return false
-			}
-		}
-		return len(names) > 5
+		names, _ := listing(t, part)
+		return uploaded(t, srv, part, "ro/T/0/", false) && len(names) > 5
 	})
 	names, sizes := listing(t, part)
 	data2, mnt2 := newDirs(t)
@@ -308,17 +305,8 @@ func TestTierRetention(t *testing.T) {
 	part := filepath.Join(mnt, "T", "0")
 	appendData(t, filepath.Join(part, "current"), 4<<20, 4)
 	waitUntil(t, "retention in the store", 30*time.Second, func() bool {
-		names, sizes := listing(t, part)
-		keys := bucketKeys(t, srv)
-		if len(keys) != len(names)-1 || names[0] == "00000000000000000000.log" {
-			return false
-		}
-		for _, n := range names[:len(names)-1] {
-			if keys["ret/T/0/"+n] != sizes[n] {
-				return false
-			}
-		}
-		return true
+		names, _ := listing(t, part)
+		return names[0] != "00000000000000000000.log" && uploaded(t, srv, part, "ret/T/0/", true)
 	})
 	if _, ok := bucketKeys(t, srv)["ret/T/0/00000000000000000000.log"]; ok {
 		t.Fatal("the first segment is still in the store after retention")
@@ -354,17 +342,7 @@ func TestTierKill9(t *testing.T) {
 			len(stream), err, len(want), firstDiff(stream, want), m.Log())
 	}
 	waitUntil(t, "the bucket to match the sealed segments", 30*time.Second, func() bool {
-		names, sizes := listing(t, part)
-		keys := bucketKeys(t, srv)
-		if len(keys) != len(names)-1 {
-			return false
-		}
-		for _, n := range names[:len(names)-1] {
-			if keys["k9/T/0/"+n] != sizes[n] {
-				return false
-			}
-		}
-		return true
+		return uploaded(t, srv, part, "k9/T/0/", true)
 	})
 	ups, err := srv.Client().ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(srv.Bucket)})
 	if err != nil || len(ups.Uploads) != 0 {

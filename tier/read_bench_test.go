@@ -10,8 +10,8 @@ import (
 // BenchmarkColdRead reads a 64 MiB segment from versitygw in 128 KiB reads, as cat through the
 // mount does, with an empty cache each time: first-byte latency and throughput of the read path.
 func BenchmarkColdRead(b *testing.B) {
-	_, st := startStoreB(b)
-	path, data := segmentFileB(b, 64<<20)
+	_, st := startStore(b, func(c *Config) { c.Timeout = 10 * time.Second; c.CacheSize = 1 << 30 })
+	path, data := segmentFile(b, 64<<20, 9)
 	up, err := st.uploadObject(context.Background(), Object{Topic: "t", Size: int64(len(data))}, path)
 	if err != nil {
 		b.Fatal(err)

@@ -229,14 +229,7 @@ func (s *Store) timeout(ctx context.Context) (context.Context, context.CancelFun
 func (s *Store) listObjects(ctx context.Context, topic string, partition int) ([]Object, error) {
 	prefix := s.partitionPrefix(topic, partition)
 	var out []Object
-	p := s3.NewListObjectsV2Paginator(s.s3, &s3.ListObjectsV2Input{Bucket: aws.String(s.cfg.Bucket), Prefix: aws.String(prefix)})
-	for p.HasMorePages() {
-		rctx, cancel := s.timeout(ctx)
-		page, err := p.NextPage(rctx)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("tier: list %s: %w", prefix, err)
-		}
+	err := s.pages(ctx, prefix, "", func(page *s3.ListObjectsV2Output) {
 		for _, o := range page.Contents {
 			name := strings.TrimPrefix(aws.ToString(o.Key), prefix)
 			base, ok := parseBase(name)
@@ -248,8 +241,27 @@ func (s *Store) listObjects(ctx context.Context, topic string, partition int) ([
 				ETag: aws.ToString(o.ETag), ModTime: aws.ToTime(o.LastModified),
 			})
 		}
+	})
+	return out, err // ListObjectsV2 returns keys in UTF-8 order: zero-padded bases sort by value
+}
+
+// pages calls each for every page of a listing of prefix, each request bounded by the timeout.
+func (s *Store) pages(ctx context.Context, prefix, delimiter string, each func(*s3.ListObjectsV2Output)) error {
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.cfg.Bucket), Prefix: aws.String(prefix)}
+	if delimiter != "" {
+		in.Delimiter = aws.String(delimiter)
 	}
-	return out, nil // ListObjectsV2 returns keys in UTF-8 order: zero-padded bases sort by value
+	p := s3.NewListObjectsV2Paginator(s.s3, in)
+	for p.HasMorePages() {
+		rctx, cancel := s.timeout(ctx)
+		page, err := p.NextPage(rctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("tier: list %s: %w", prefix, err)
+		}
+		each(page)
+	}
+	return nil
 }
 
 // partitions lists the topics and partitions the store holds segments of.
@@ -276,21 +288,12 @@ func (s *Store) partitions(ctx context.Context) (map[string][]int, error) {
 // dirs lists the "directories" (common prefixes) right below prefix.
 func (s *Store) dirs(ctx context.Context, prefix string) ([]string, error) {
 	var out []string
-	p := s3.NewListObjectsV2Paginator(s.s3, &s3.ListObjectsV2Input{
-		Bucket: aws.String(s.cfg.Bucket), Prefix: aws.String(prefix), Delimiter: aws.String("/"),
-	})
-	for p.HasMorePages() {
-		rctx, cancel := s.timeout(ctx)
-		page, err := p.NextPage(rctx)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("tier: list %s: %w", prefix, err)
-		}
+	err := s.pages(ctx, prefix, "/", func(page *s3.ListObjectsV2Output) {
 		for _, cp := range page.CommonPrefixes {
 			out = append(out, strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), prefix), "/"))
 		}
-	}
-	return out, nil
+	})
+	return out, err
 }
 
 // Delete removes segments from the store; a missing object is not an error. Cached blocks of them go

@@ -20,40 +20,9 @@ import (
 	"segfs/internal/s3test"
 )
 
-// startStoreB is startStore for benchmarks.
-func startStoreB(b *testing.B) (*s3test.Server, *Store) {
-	srv := s3test.Start(b)
-	for _, kv := range srv.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		b.Setenv(k, v)
-	}
-	st, err := Open(context.Background(), Config{
-		Bucket: srv.Bucket, Prefix: "logs", Endpoint: srv.Endpoint, Timeout: 10 * time.Second,
-		CacheDir: os.Getenv("BENCH_CACHE"), CacheSize: 1 << 30, Logger: quietLogger(),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = st.Close() })
-	return srv, st
-}
-
-func segmentFileB(b *testing.B, n int) (string, []byte) {
-	data := make([]byte, n)
-	r := rand.New(rand.NewPCG(9, 9))
-	for i := range data {
-		data[i] = byte(r.Uint32())
-	}
-	path := filepath.Join(b.TempDir(), "seg.log")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		b.Fatal(err)
-	}
-	return path, data
-}
-
 // startStore runs versitygw and opens a Store on it, with the credentials in the environment as a
 // user would pass them.
-func startStore(t *testing.T, mod func(*Config)) (*s3test.Server, *Store) {
+func startStore(t testing.TB, mod func(*Config)) (*s3test.Server, *Store) {
 	t.Helper()
 	srv := s3test.Start(t)
 	setEnv(t, srv.Env())
@@ -72,7 +41,7 @@ func startStore(t *testing.T, mod func(*Config)) (*s3test.Server, *Store) {
 	return srv, st
 }
 
-func setEnv(t *testing.T, env []string) {
+func setEnv(t testing.TB, env []string) {
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
@@ -86,7 +55,7 @@ func quietLogger() *logrus.Logger {
 }
 
 // segmentFile writes n random bytes as a segment file.
-func segmentFile(t *testing.T, n int, seed uint64) (string, []byte) {
+func segmentFile(t testing.TB, n int, seed uint64) (string, []byte) {
 	t.Helper()
 	data := make([]byte, n)
 	r := rand.New(rand.NewPCG(seed, seed))
