@@ -149,7 +149,9 @@ func benchConfig(c *cli.Context) (Config, error) {
 		return cfg, err
 	}
 	if t := c.String("tier"); t != "" {
-		cfg.Tier = "tier=" + t + "," + c.String("tier-options")
+		// A prefix of its own per run: the store may hold earlier runs' topics, which a mount on an
+		// empty data dir would take up. The run deletes its objects at the end.
+		cfg.Tier = fmt.Sprintf("tier=%s/segfs-bench-%d,%s", strings.TrimSuffix(t, "/"), time.Now().UnixNano(), c.String("tier-options"))
 	}
 	if s := c.String("tier-read-rate"); s != "0" {
 		if cfg.TierReadRate, err = units.ParseRate(s); err != nil {

@@ -20,6 +20,9 @@ import (
 // reads a block in many small requests, which should not each read and verify a file.
 const memCacheBytes = 64 << 20
 
+// cacheQueue bounds the blocks waiting to be written to the disk cache.
+const cacheQueue = 32
+
 // protectedShare is the part of the disk cache that blocks read more than once may hold.
 const protectedShare = 0.8
 
@@ -42,6 +45,7 @@ type cache struct {
 	memUsed   int64
 	stats     CacheStats
 	pending   evictedNames // evicted under mu, removed from disk after it
+	writes    chan cacheWrite
 }
 
 // CacheStats counts the cache's work since the Store opened.
@@ -69,6 +73,7 @@ func openCache(dir string, capacity int64, log logrus.FieldLogger) (*cache, erro
 	c := &cache{
 		dir: dir, capacity: capacity, log: log, entries: map[string]*list.Element{},
 		probation: list.New(), protected: list.New(), mem: map[blockRef]*list.Element{}, memLRU: list.New(),
+		writes: make(chan cacheWrite, cacheQueue),
 	}
 	if dir == "" {
 		return c, nil
@@ -234,6 +239,34 @@ func (c *cache) put(ref blockRef, data []byte, foreground bool) {
 	if c.dir == "" || exists || int64(len(data))+4 > c.capacity {
 		return
 	}
+	// The disk write happens behind the read: a GET streaming blocks must not wait for the page
+	// cache's writeback throttling. A full queue skips the block (the memory cache has it).
+	select {
+	case c.writes <- cacheWrite{name, data, foreground}:
+	default:
+	}
+}
+
+type cacheWrite struct {
+	name       string
+	data       []byte
+	foreground bool
+}
+
+// writeLoop writes queued blocks to disk until stop is closed. The Store owns it.
+func (c *cache) writeLoop(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case w := <-c.writes:
+			c.store(w.name, w.data, w.foreground)
+		}
+	}
+}
+
+// store writes one block file and lists it on probation.
+func (c *cache) store(name string, data []byte, foreground bool) {
 	if err := c.writeFile(name, data); err != nil {
 		c.log.WithError(err).Warn("tier: cache write failed; reads go on from the store")
 		return

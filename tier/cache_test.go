@@ -23,7 +23,7 @@ func TestCacheAfterCrash(t *testing.T) {
 	}
 	for k := int64(0); k < 4; k++ {
 		ref, data := block(k, 1000)
-		c.put(ref, data, true)
+		putSync(c, ref, data, true)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "tmp-123"), []byte("half"), 0o644); err != nil {
 		t.Fatal(err)
@@ -72,13 +72,13 @@ func TestCacheScanResistance(t *testing.T) {
 	for round := 0; round < 2; round++ {
 		for k := int64(0); k < 30; k++ {
 			if _, ok := c.get(hot(k), true); !ok {
-				c.put(hot(k), make([]byte, blk), true)
+				putSync(c, hot(k), make([]byte, blk), true)
 			}
 		}
 	}
 	for k := int64(0); k < 500; k++ {
 		ref := blockRef{key: fmt.Sprintf("scan-%d", k/50), etag: "e", size: 1 << 30, k: k}
-		c.put(ref, make([]byte, blk), false) // readahead
+		putSync(c, ref, make([]byte, blk), false) // readahead
 		c.get(ref, true)                     // the reader consumes it once
 	}
 	c.mu.Lock()
@@ -97,5 +97,14 @@ func TestCacheScanResistance(t *testing.T) {
 	}
 	if st := c.snapshot(); st.Used > st.Capacity {
 		t.Fatalf("cache holds %d bytes, capacity %d", st.Used, st.Capacity)
+	}
+}
+
+// putSync is put with the queued disk write done before it returns.
+func putSync(c *cache, ref blockRef, data []byte, foreground bool) {
+	c.put(ref, data, foreground)
+	for len(c.writes) > 0 {
+		w := <-c.writes
+		c.store(w.name, w.data, w.foreground)
 	}
 }

@@ -123,6 +123,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.seq.last = map[string]int{}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.cache.writeLoop(s.ctx.Done())
+	}()
 	return s, nil
 }
 
