@@ -127,15 +127,20 @@ func (s *Store) readAhead(ref blockRef) {
 		if s.cache.has(next) || s.flight.busy(next) {
 			continue
 		}
+		if !s.flight.claim(ref.key) {
+			return // this object's readahead GET is still streaming
+		}
 		select {
 		case s.runs <- struct{}{}:
 		default:
+			s.flight.release(ref.key)
 			return
 		}
+		done := func() { <-s.runs; s.flight.release(ref.key) }
 		// A whole run from the first missing block, even past the window's edge: a window that
 		// creeps forward one block at a time would otherwise cost a GET per block.
-		if !s.startRun(next, max(1, runBytes/bs), func() { <-s.runs }) {
-			<-s.runs
+		if !s.startRun(next, max(1, runBytes/bs), done) {
+			done()
 		}
 		return
 	}
@@ -234,8 +239,10 @@ func (s *Store) fetchRun(ctx context.Context, ref blockRef, fls []*flight) (err 
 	start := ref.k * bs
 	end := min((ref.k+int64(len(fls)))*bs, ref.size)
 	began := time.Now()
+	var answered, verifying time.Duration
 	defer func() {
-		s.cfg.Logger.WithFields(map[string]any{"key": ref.key, "block": ref.k, "blocks": len(fls), "took": time.Since(began).String(), "error": err}).Debug("tier: GET")
+		s.cfg.Logger.WithFields(map[string]any{"key": ref.key, "block": ref.k, "blocks": len(fls), "took": time.Since(began).String(),
+			"answered": answered.String(), "verifying": verifying.String(), "error": err}).Debug("tier: GET")
 	}()
 	in := &s3.GetObjectInput{
 		Bucket: aws.String(s.cfg.Bucket), Key: aws.String(ref.key),
@@ -245,6 +252,7 @@ func (s *Store) fetchRun(ctx context.Context, ref blockRef, fls []*flight) (err 
 		in.IfMatch = aws.String(ref.etag)
 	}
 	out, err := s.s3.GetObject(ctx, in)
+	answered = time.Since(began)
 	if err != nil {
 		if isNotFound(err) || isPrecondition(err) {
 			return fmt.Errorf("tier: read %s: %w: %v", ref.key, ErrBadObject, rootCause(err))
@@ -265,11 +273,13 @@ func (s *Store) fetchRun(ctx context.Context, ref blockRef, fls []*flight) (err 
 		if _, err := io.ReadFull(out.Body, data); err != nil {
 			return fmt.Errorf("tier: read %s at %d: %w", ref.key, k*bs, err)
 		}
+		t0 := time.Now()
 		if got, want := crc32c(data), lay.blocks[k]; got != want {
 			return fmt.Errorf("tier: read %s: %w: block %d has CRC-32C %08x, want %08x", ref.key, ErrBadObject, k, got, want)
 		}
 		s.cache.put(fls[i].ref, data, false)
 		s.flight.finish(fls[i], data, nil)
+		verifying += time.Since(t0)
 	}
 	return nil
 }
@@ -292,8 +302,28 @@ func isPrecondition(err error) bool { return httpStatus(err) == http.StatusPreco
 // flights are the blocks being fetched; whoever needs one waits for its flight instead of fetching it
 // again.
 type flights struct {
-	mu sync.Mutex
-	m  map[blockRef]*flight
+	mu    sync.Mutex
+	m     map[blockRef]*flight
+	ahead map[string]bool // objects with a readahead GET in flight: one each, read in order
+}
+
+// claim takes the object's one readahead GET; false if it is taken. One stream per object reads the
+// object in order, as the store's disk and its readahead serve best; several objects read at once
+// still use up to maxRuns GETs.
+func (f *flights) claim(key string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ahead[key] {
+		return false
+	}
+	f.ahead[key] = true
+	return true
+}
+
+func (f *flights) release(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.ahead, key)
 }
 
 type flight struct {

@@ -111,7 +111,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			}
 		},
 		runs:   make(chan struct{}, maxRuns),
-		flight: flights{m: map[blockRef]*flight{}},
+		flight: flights{m: map[blockRef]*flight{}, ahead: map[string]bool{}},
 	}
 	if err := s.preflight(ctx); err != nil {
 		s.idle()
