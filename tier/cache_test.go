@@ -79,7 +79,7 @@ func TestCacheScanResistance(t *testing.T) {
 	for k := int64(0); k < 500; k++ {
 		ref := blockRef{key: fmt.Sprintf("scan-%d", k/50), etag: "e", size: 1 << 30, k: k}
 		putSync(c, ref, make([]byte, blk), false) // readahead
-		c.get(ref, true)                     // the reader consumes it once
+		c.get(ref, true)                          // the reader consumes it once
 	}
 	c.mu.Lock()
 	clear(c.mem) // look at the disk cache alone
