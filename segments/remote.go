@@ -46,7 +46,8 @@ type remoteCopy struct{ etag string }
 
 // newRemoteSegment is a sealed segment that only the object store holds.
 func newRemoteSegment(p *Partition, base, size int64, etag string, sealed time.Time) *segment {
-	s := &segment{base: base, path: p.dir + "/" + SegmentName(base), ino: remoteIno(p.topic, p.id, base), rfd: -1}
+	s := newSegment(base, p.dir+"/"+SegmentName(base))
+	s.ino = remoteIno(p.topic, p.id, base)
 	s.size.Store(size)
 	s.mtime.Store(sealed.UnixNano())
 	s.sealed.Store(true)

@@ -27,9 +27,8 @@ func (l *Log) retentionLoop(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// applyRetention purges the oldest sealed segments, Kafka style: by size while the partition would
-// still hold at least RetentionBytes without the segment, by age while the segment was last written
-// more than RetentionAge ago. The active segment is never purged.
+// applyRetention purges the oldest sealed segments, Kafka style: while the rest still holds
+// RetentionBytes, or while the segment is older than RetentionAge.
 func (p *Partition) applyRetention(now time.Time) {
 	cfg := &p.log.cfg
 	segs, err := p.snapshot()

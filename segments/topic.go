@@ -92,8 +92,8 @@ func (t *Topic) usable() error {
 	return nil
 }
 
-// DeletePartition deletes partition n and all its segments. It returns once the partition's flusher
-// has stopped and its directory is gone; appends and reads still holding it fail with ErrNotExist.
+// DeletePartition deletes partition n and returns once its flusher stopped and its directory is gone.
+// Later calls on it fail with ErrNotExist.
 func (t *Topic) DeletePartition(n int) error {
 	l := t.log
 	l.nsMu.Lock()

@@ -267,8 +267,7 @@ func (l *Log) evictOne(p *Partition, pt *partTier, s *segment) error {
 	pt.mu.Unlock()
 	s.tier.evicted.Store(true)
 	s.mu.Lock() // waits for local reads in flight
-	fd := s.rfd
-	s.rfd = -1
+	fd := int(s.rfd.Swap(-1))
 	s.mu.Unlock()
 	if fd >= 0 {
 		_ = p.fs.sys.Close(fd)
