@@ -64,6 +64,7 @@ type diskEntry struct {
 type memEntry struct {
 	ref  blockRef
 	data []byte
+	hits int // reader accesses while in memory
 }
 
 // openCache opens the disk cache in dir (created if missing), or a memory-only cache for "". What a
@@ -143,11 +144,20 @@ func (c *cache) get(ref blockRef, count bool) ([]byte, bool) {
 	if el, ok := c.mem[ref]; ok {
 		c.memLRU.MoveToFront(el)
 		c.stats.MemHits++
-		if d, ok := c.entries[name]; ok && count {
+		e := el.Value.(*memEntry)
+		d, onDisk := c.entries[name]
+		switch {
+		case onDisk && count:
 			c.touchLocked(d)
+		case !onDisk && count:
+			// A block a reader comes back to earns its place on disk; one a scan passes through once
+			// does not (see put).
+			if e.hits++; e.hits >= 2 {
+				c.queueLocked(name, e.data, true)
+			}
 		}
 		c.mu.Unlock()
-		return el.Value.(*memEntry).data, true
+		return e.data, true
 	}
 	_, onDisk := c.entries[name]
 	c.mu.Unlock()
@@ -228,19 +238,24 @@ func (c *cache) touchLocked(el *list.Element) {
 	}
 }
 
-// put stores a verified block in memory and on disk. A foreground fetch counts as the block's first
-// read; a readahead fetch does not, so a scan's blocks stay on probation.
+// put stores a verified block in memory, and on disk if a reader asked for it (foreground). Blocks
+// readahead fetched go to disk only once a reader comes back to them (get): a scan, read once, never
+// costs disk writes next to the appends, nor pushes anything out of the disk cache.
 func (c *cache) put(ref blockRef, data []byte, foreground bool) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.memPutLocked(ref, data)
-	name := fileName(ref)
-	_, exists := c.entries[name]
-	c.mu.Unlock()
-	if c.dir == "" || exists || int64(len(data))+4 > c.capacity {
+	if foreground {
+		c.queueLocked(fileName(ref), data, true)
+	}
+}
+
+// queueLocked hands a block to the disk writer. The write happens behind the read: a GET streaming
+// blocks must not wait for writeback. A full queue skips the block (the memory cache has it).
+func (c *cache) queueLocked(name string, data []byte, foreground bool) {
+	if _, exists := c.entries[name]; c.dir == "" || exists || int64(len(data))+4 > c.capacity {
 		return
 	}
-	// The disk write happens behind the read: a GET streaming blocks must not wait for the page
-	// cache's writeback throttling. A full queue skips the block (the memory cache has it).
 	select {
 	case c.writes <- cacheWrite{name, data, foreground}:
 	default:

@@ -28,7 +28,9 @@
 // 32 MiB ahead of the reader in flight, in GETs of up to 16 MiB, at most four at a time. The disk cache holds one file per block (data, then its CRC);
 // every hit is verified again, so a torn or corrupt file after a crash is dropped, never served.
 // It is a segmented LRU: a block enters on probation and is protected only when read again, so one
-// long scan cannot push out the blocks that are read over and over.
+// long scan cannot push out the blocks that are read over and over. Blocks readahead fetched for a
+// scan stay in memory and reach the disk only if a reader comes back to them: a scan read once
+// writes nothing to the data disk, where the appends are.
 //
 // # Goroutines
 //

@@ -215,7 +215,7 @@ func (s *Store) startRun(ref blockRef, n int64, done func()) bool {
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
 		defer cancel()
-		err := s.fetchRun(ctx, ref, fls)
+		err := s.fetchRun(ctx, ref, fls, done == nil)
 		switch {
 		case err == nil:
 			s.downAt.Store(0)
@@ -228,7 +228,7 @@ func (s *Store) startRun(ref blockRef, n int64, done func()) bool {
 
 // fetchRun GETs the blocks of fls (consecutive from ref.k) and verifies each against the checksum
 // table of the same response. Every flight is finished, with its bytes or the error.
-func (s *Store) fetchRun(ctx context.Context, ref blockRef, fls []*flight) (err error) {
+func (s *Store) fetchRun(ctx context.Context, ref blockRef, fls []*flight, foreground bool) (err error) {
 	i := 0
 	defer func() {
 		for ; i < len(fls); i++ {
@@ -277,7 +277,7 @@ func (s *Store) fetchRun(ctx context.Context, ref blockRef, fls []*flight) (err 
 		if got, want := crc32c(data), lay.blocks[k]; got != want {
 			return fmt.Errorf("tier: read %s: %w: block %d has CRC-32C %08x, want %08x", ref.key, ErrBadObject, k, got, want)
 		}
-		s.cache.put(fls[i].ref, data, false)
+		s.cache.put(fls[i].ref, data, i == 0 && foreground)
 		s.flight.finish(fls[i], data, nil)
 		verifying += time.Since(t0)
 	}
