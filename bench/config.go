@@ -50,7 +50,7 @@ func AllModes() []Mode {
 // FUSE modes cannot be chosen (the mount's options are fixed), so the list may only add raw and limit
 // after the single "mount" column.
 func ParseModes(list, mount string) ([]Mode, error) {
-	known := map[string]Mode{TieredMode.Name: TieredMode}
+	known := map[string]Mode{TieredMode().Name: TieredMode()}
 	for _, m := range AllModes() {
 		known[m.Name] = m
 	}

@@ -22,7 +22,9 @@ import (
 
 // TieredMode is the column that uploads to an object store while it runs: dsync-deferred, the default
 // mode, with Config.Tier's options, so its producer latency reads against dsync-deferred's.
-var TieredMode = Mode{Name: "tiered", Kind: KindFUSE, IO: "dsync", Persist: "deferred", Tiered: true}
+func TieredMode() Mode {
+	return Mode{Name: "tiered", Kind: KindFUSE, IO: "dsync", Persist: "deferred", Tiered: true}
+}
 
 // TierResult is what the tiered column measured besides the workload.
 type TierResult struct {
