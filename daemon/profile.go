@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/sirupsen/logrus"
+
+	"segfs/internal/logfields"
 )
 
 // Opt-in profiling of a serving daemon, for performance work on the real mount (segfs bench-limits
@@ -44,12 +46,12 @@ func startProfiles(log logrus.FieldLogger) (stop func(), err error) {
 		if cpu != nil {
 			pprof.StopCPUProfile()
 			if err := cpu.Close(); err != nil {
-				log.WithError(err).Error("close CPU profile")
+				logfields.Err(log.WithField("op", "profile"), err).Error("close CPU profile")
 			}
 		}
 		if memPath != "" {
 			if err := writeHeapProfile(memPath); err != nil {
-				log.WithError(err).Error("write heap profile")
+				logfields.Err(log.WithField("op", "profile"), err).Error("write heap profile")
 			}
 		}
 	}, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -123,7 +124,8 @@ func TestSealedReads(t *testing.T) {
 }
 
 func testSealedReads(t *testing.T, persist segments.Persist) {
-	m := newTestMount(t, segments.Config{Persist: persist}, Options{})
+	var hooked atomic.Int64
+	m := newTestMount(t, segments.Config{Persist: persist}, Options{SealedRead: func() { hooked.Add(1) }})
 	m.mkdir("t")
 	var all bytes.Buffer
 	for i := 0; i < 4; i++ {
@@ -150,6 +152,9 @@ func testSealedReads(t *testing.T, persist segments.Persist) {
 	}
 	if !m.ms.passthrough.Load() && reads == 0 {
 		t.Errorf("no passthrough, yet no sealed READ reached segfs")
+	}
+	if hooked.Load() != reads {
+		t.Errorf("Options.SealedRead was called %d times for %d sealed READs", hooked.Load(), reads)
 	}
 }
 

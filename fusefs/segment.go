@@ -224,7 +224,7 @@ func (s *sealedNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 	if err != nil {
 		return nil, 0, s.ms.fail("open", path, err)
 	}
-	h := &sealedHandle{fd: fd, reads: &s.ms.sealedReads}
+	h := &sealedHandle{fd: fd, reads: &s.ms.sealedReads, onRead: s.ms.onSealedRead}
 	if s.ms.passthrough.Load() {
 		// go-fuse registers the descriptor as backing file and clears FOPEN_KEEP_CACHE when that works.
 		return &passthroughHandle{h}, fuse.FOPEN_KEEP_CACHE, 0

@@ -19,13 +19,17 @@ type Config struct {
 	Tier                Tier
 
 	AllowOther, DefaultPermissions, ReadOnly, Debug bool
+
+	// Metrics is "" (MNT/.stats only), "off" (no metrics at all) or the address of the endpoint.
+	Metrics       string
+	MetricsDetail string // partition, topic or mount
 }
 
 // Defaults returns the configuration of a mount given no options.
 func Defaults() Config {
 	s := segments.DefaultConfig()
 	s.TierConcurrency = segments.DefaultTierConcurrency
-	return Config{Segments: s, Tier: defaultTier()}
+	return Config{Segments: s, Tier: defaultTier(), MetricsDetail: "partition"}
 }
 
 // ignored holds the generic options mount(8), mount.fuse3 and systemd pass to every helper. They describe the

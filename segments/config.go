@@ -68,6 +68,8 @@ type Config struct {
 	// OnRotate is called, outside any lock, once a rotation made `active` follow `sealed`. Deferred,
 	// the seal may still be running (Partition.WaitSealed waits for it).
 	OnRotate func(topic string, partition int, sealed, active int64)
+	// Observer, if set, is told the timings of appends, syncs, flushes and seals (see stats.go).
+	Observer Observer
 
 	// Tiered storage (remote.go): sealed segments go to Remote (nil: off). RetentionBytes and
 	// RetentionAge then bound the whole log; the local retentions only evict uploaded segments.

@@ -6,6 +6,8 @@ import (
 	"math"
 	"sync/atomic"
 	"time"
+
+	"segfs/internal/logfields"
 )
 
 // deferredPolicy copies appends into memory for the flusher, and seals in the background.
@@ -107,7 +109,7 @@ func (w *writer) sealLater(old *segment) (*rotation, error) {
 	// Now, or next's first appends would wait for mu behind the flusher to reserve. A failure is
 	// left to the append that needs the space.
 	if err := w.reserveLocked(next, 1, w.reserveAhead()); err != nil {
-		w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Debug("could not reserve ahead in the new segment")
+		logfields.Err(w.logger(), err).WithField("segment", next.base).Debug("could not reserve ahead in the new segment")
 	}
 	w.list.rotate(next, old)
 	w.kick()
@@ -146,6 +148,7 @@ func (w *writer) sealStepLocked(old *segment) error {
 		return err
 	}
 	prev := old.reserved.Load()
+	began := w.observeStart() // stats.go: metrics hook
 	if err := old.wfile.FlushAndTruncate(); err != nil {
 		err = fmt.Errorf("seal %s: %w", old.path, err)
 		if onlyNoSpace(err) {
@@ -157,11 +160,10 @@ func (w *writer) sealStepLocked(old *segment) error {
 	if err := w.sealLocked(old, true); err != nil {
 		return w.failLocked(err)
 	}
+	w.observeSeal(began) // stats.go: metrics hook
 	w.raiseDurable(old.base + old.size.Load())
 	w.list.sealDone()
-	w.log.cfg.Logger.WithFields(map[string]any{
-		"partition": w.name, "segment": old.base, "size": old.size.Load(),
-	}).Info("sealed segment")
+	w.logger().WithFields(map[string]any{"segment": old.base, "size": old.size.Load()}).Info("sealed segment")
 	return nil
 }
 
@@ -233,10 +235,10 @@ func (w *writer) flushLoop() {
 		w.mu.Unlock()
 		switch {
 		case err != nil && sticky:
-			w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Error("deferred write failed; partition stops accepting appends")
+			logfields.Err(w.logger(), err).Error("deferred write failed; partition stops accepting appends")
 		case err != nil:
 			// A retry loop would only spin; the next Append or Sync retries.
-			w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Warn("deferred write failed for lack of space; kept in memory, retried by the next append or sync")
+			logfields.Err(w.logger(), err).Warn("deferred write failed for lack of space; kept in memory, retried by the next append or sync")
 		}
 		if !w.fl.state.CompareAndSwap(flusherRunning, flusherIdle) {
 			w.fl.state.Store(flusherStopped) // stopFlusher is waiting
@@ -314,7 +316,9 @@ func (w *writer) writePieceLocked(seg *segment, upto int64) (done bool, err erro
 			seg.dropReservation()
 		} else {
 			// A failed write measures nothing.
-			w.recordFlushRate(end-lo, time.Since(began))
+			took := time.Since(began)
+			w.recordFlushRate(end-lo, took)
+			w.observeFlush(end-lo, took) // stats.go: metrics hook
 			w.lastArrived.Store(w.end.Load() - arrivedFrom)
 		}
 	}
@@ -344,6 +348,6 @@ func (w *writer) deferredWriteFailedLocked(err error) error {
 func (w *writer) flushSucceeded() {
 	if w.stall.Load() != nil {
 		w.stall.Store(nil)
-		w.log.cfg.Logger.WithField("partition", w.name).Info("deferred write succeeded after running out of space")
+		w.logger().Info("deferred write succeeded after running out of space")
 	}
 }

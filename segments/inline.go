@@ -1,6 +1,10 @@
 package segments
 
-import "fmt"
+import (
+	"fmt"
+
+	"segfs/internal/logfields"
+)
 
 // inlinePolicy writes every full block before Append returns, and seals before the next segment.
 type inlinePolicy struct{}
@@ -22,6 +26,7 @@ func (w *writer) rotateInline(old *segment) (*rotation, error) {
 		return nil, err
 	}
 	prev := old.reserved.Load()
+	began := w.observeStart() // stats.go: metrics hook
 	if err := old.wfile.FlushAndTruncate(); err != nil {
 		err = fmt.Errorf("seal %s: %w", old.path, err)
 		if onlyNoSpace(err) {
@@ -33,12 +38,12 @@ func (w *writer) rotateInline(old *segment) (*rotation, error) {
 	if err := w.sealLocked(old, true); err != nil {
 		return nil, w.failLocked(err)
 	}
+	w.observeSeal(began) // stats.go: metrics hook
 	w.raiseDurable(old.base + old.size.Load())
 	rot, err := w.createSuccessorLocked(old)
 	if err != nil {
-		w.log.cfg.Logger.WithError(err).WithFields(map[string]any{
-			"partition": w.name, "segment": old.base, "size": old.size.Load(),
-		}).Warn("sealed segment, but could not create the next one; the next append retries")
+		logfields.Err(w.logger(), err).WithFields(map[string]any{"segment": old.base, "size": old.size.Load()}).
+			Warn("sealed segment, but could not create the next one; the next append retries")
 	}
 	return rot, err
 }
@@ -59,8 +64,7 @@ func (w *writer) createSuccessorLocked(old *segment) (*rotation, error) {
 		return nil, fmt.Errorf("append to %s: %w", w.name, err)
 	}
 	w.list.rotate(next, nil)
-	w.log.cfg.Logger.WithFields(map[string]any{
-		"partition": w.name, "segment": old.base, "size": old.size.Load(), "next": next.base,
-	}).Info("sealed segment")
+	w.logger().WithFields(map[string]any{"segment": old.base, "size": old.size.Load(), "next": next.base}).
+		Info("sealed segment")
 	return &rotation{sealed: old.base, active: next.base}, nil
 }

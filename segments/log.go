@@ -127,7 +127,8 @@ func (l *Log) recover() error {
 		for _, pe := range parts {
 			id, ok := ParsePartitionName(pe.Name())
 			if !ok || !pe.IsDir() {
-				l.cfg.Logger.WithField("path", filepath.Join(t.dir, pe.Name())).Warn("ignoring unexpected entry in topic directory")
+				l.cfg.Logger.WithFields(map[string]any{"path": filepath.Join(t.dir, pe.Name()), "topic": name}).
+					Warn("ignoring unexpected entry in topic directory")
 				continue
 			}
 			p, err := l.openPartition(name, id, filepath.Join(t.dir, pe.Name()), false)

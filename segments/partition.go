@@ -17,6 +17,8 @@ type Partition struct {
 
 	list segList
 	w    *writer
+
+	counters partitionCounters // stats.go: metrics hook
 }
 
 func newPartition(l *Log, topic string, id int, dir string) *Partition {
@@ -45,10 +47,12 @@ func (p *Partition) Unsynced() bool { return p.w.unsynced() }
 // Append appends b as one unit, in one segment, and returns its offset. Inline, it returns once
 // every full block is written; deferred, once b is in memory, waiting while the caps are reached.
 func (p *Partition) Append(b []byte) (int64, error) {
+	began := p.w.observeStart() // stats.go: metrics hook
 	off, rot, err := p.w.append(b)
 	if rot != nil && p.log.cfg.OnRotate != nil {
 		p.log.cfg.OnRotate(p.topic, p.id, rot.sealed, rot.active)
 	}
+	p.appended(began, len(b), err) // stats.go: metrics hook
 	return off, err
 }
 

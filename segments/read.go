@@ -207,6 +207,6 @@ func (p *Partition) Purge(base int64) error {
 	if err := p.fs.syncDir(p.dir); err != nil {
 		return fmt.Errorf("purge: %w", err)
 	}
-	p.log.cfg.Logger.WithFields(map[string]any{"partition": p.name(), "segment": base}).Debug("purged segment")
+	p.logger().WithField("segment", base).Debug("purged segment")
 	return nil
 }

@@ -58,7 +58,7 @@ func (l *Log) openPartition(topic string, id int, dir string, create bool) (_ *P
 	active := p.list.segs[len(p.list.segs)-1]
 	p.w.end.Store(active.base + active.size.Load())
 	p.w.durable.Store(p.w.end.Load())
-	l.cfg.Logger.WithFields(map[string]any{"partition": p.name(), "segments": len(p.list.segs), "size": p.w.end.Load()}).Debug("opened partition")
+	p.logger().WithFields(map[string]any{"segments": len(p.list.segs), "size": p.w.end.Load()}).Debug("opened partition")
 	return p, nil
 }
 
@@ -72,7 +72,10 @@ func (l *Log) listSegments(dir string) ([]int64, error) {
 		if base, ok := ParseSegmentName(e.Name()); ok && e.Type().IsRegular() {
 			bases = append(bases, base)
 		} else if e.Name() != commitName && e.Name() != manifestName && e.Name() != manifestName+".tmp" {
-			l.cfg.Logger.WithField("path", filepath.Join(dir, e.Name())).Warn("ignoring unexpected entry in partition directory")
+			id, _ := ParsePartitionName(filepath.Base(dir))
+			l.cfg.Logger.WithFields(map[string]any{
+				"path": filepath.Join(dir, e.Name()), "topic": filepath.Base(filepath.Dir(dir)), "partition": id,
+			}).Warn("ignoring unexpected entry in partition directory")
 		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
@@ -131,9 +134,8 @@ func (p *Partition) recoverRotation(bases []int64) ([]int64, error) {
 	if err := p.fs.syncDir(p.dir); err != nil {
 		return nil, fmt.Errorf("recover %s: %w", p.dir, err)
 	}
-	p.log.cfg.Logger.WithFields(map[string]any{
-		"partition": p.name(), "segment": bases[n-2], "size": size, "removed": bases[n-1],
-	}).Info("a crash interrupted a seal: the unsealed segment is active again")
+	p.logger().WithFields(map[string]any{"segment": bases[n-2], "size": size, "removed": bases[n-1]}).
+		Info("a crash interrupted a seal: the unsealed segment is active again")
 	return bases[:n-1], nil
 }
 
@@ -175,8 +177,8 @@ func (p *Partition) repairTail(base int64, path string) (int64, error) {
 		if err := p.fs.sys.Ftruncate(fd, size); err != nil {
 			return 0, fmt.Errorf("recover %s: truncate to %d: %w", path, size, err)
 		}
-		p.log.cfg.Logger.WithFields(map[string]any{
-			"path": path, "size": st.Size, "logical": size, "record": rec.Seq,
+		p.logger().WithFields(map[string]any{
+			"segment": base, "path": path, "size": st.Size, "logical": size, "record": rec.Seq,
 		}).Info("recovery cut the zero padding of an interrupted flush")
 	}
 	// So that Unsynced is honest from the start.

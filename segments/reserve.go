@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
+
+	"segfs/internal/logfields"
 )
 
 // The reservation rule: an append ending at segment offset e is accepted only if e <= seg.reserved.
@@ -80,7 +82,7 @@ func (w *writer) topUpLocked() {
 	}
 	target := min(end+ahead+ahead/2, limit)
 	if err := seg.wfile.Reserve(target); err != nil {
-		w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Debug("could not reserve ahead of appends")
+		logfields.Err(w.logger(), err).Debug("could not reserve ahead of appends")
 		return
 	}
 	seg.reserved.Store(target)
@@ -107,6 +109,6 @@ func (w *writer) restoreReservationLocked(seg *segment, prev int64) {
 		need = seg.buf.endOffset()
 	}
 	if err := w.reserveLocked(seg, need, 0); err != nil {
-		w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Warn("lost the disk space reserved for appended bytes; their write may fail with ENOSPC")
+		logfields.Err(w.logger(), err).WithField("segment", seg.base).Warn("lost the disk space reserved for appended bytes; their write may fail with ENOSPC")
 	}
 }

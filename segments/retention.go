@@ -3,6 +3,8 @@ package segments
 import (
 	"errors"
 	"time"
+
+	"segfs/internal/logfields"
 )
 
 // retentionLoop applies RetentionBytes and RetentionAge to every partition until stop is closed.
@@ -48,11 +50,11 @@ func (p *Partition) applyRetention(now time.Time) {
 		}
 		if err := p.Purge(s.base); err != nil {
 			if !errors.Is(err, ErrNotExist) {
-				cfg.Logger.WithError(err).WithField("partition", p.name()).Warn("retention could not purge a segment")
+				logfields.Err(p.logger(), err).WithField("segment", s.base).Warn("retention could not purge a segment")
 			}
 			return
 		}
-		cfg.Logger.WithFields(map[string]any{"partition": p.name(), "segment": s.base, "size": size}).Info("retention purged segment")
+		p.logger().WithFields(map[string]any{"segment": s.base, "size": size}).Info("retention purged segment")
 		total -= size
 	}
 }

@@ -116,6 +116,6 @@ func (t *Topic) DeletePartition(n int) error {
 	if err != nil {
 		return fmt.Errorf("delete partition %s/%d: %w", t.name, n, err)
 	}
-	l.cfg.Logger.WithField("partition", p.name()).Info("deleted partition")
+	p.logger().Info("deleted partition")
 	return nil
 }

@@ -217,6 +217,7 @@ func (w *writer) sync() error {
 	if !w.unsynced() {
 		return nil
 	}
+	defer w.observeSync(w.observeStart()) // stats.go: metrics hook
 	// Sync the segment written, not the active one: a rotation may have listed an empty one since.
 	seg, err := w.writePendingLocked()
 	if err != nil {
