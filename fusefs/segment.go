@@ -212,7 +212,15 @@ func (s *sealedNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 		}
 		return nil, 0, s.ms.fail("open", path, err)
 	}
+	if info.Remote {
+		return s.openRemote()
+	}
 	fd, err := openBacking(info)
+	if err != nil && errors.Is(err, syscall.ENOENT) {
+		if info, ierr := s.info(); ierr == nil && info.Remote {
+			return s.openRemote() // evicted since the lookup
+		}
+	}
 	if err != nil {
 		return nil, 0, s.ms.fail("open", path, err)
 	}

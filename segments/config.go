@@ -96,8 +96,17 @@ type Config struct {
 	// MaxOpenFiles bounds the descriptors kept open between operations (see fdCache); 0 means
 	// DefaultMaxOpenFiles.
 	MaxOpenFiles int
+	// Tiered storage (remote.go): sealed segments go to Remote (nil: off). RetentionBytes and
+	// RetentionAge then bound the whole log; the local retentions only evict uploaded segments.
+	Remote              Remote
+	RemoteReadOnly      bool          // never write to the store (ro mounts)
+	TierConcurrency     int           // segment uploads in flight (default 4)
+	LocalRetentionBytes int64         // 0 = off
+	LocalRetentionAge   time.Duration // 0 = off
+	TierRetry           time.Duration // first retry delay (default 1s), doubling to 5 min
 
 	// Tests override these.
+	tierInterval      time.Duration
 	retentionInterval time.Duration
 	flushWriteCap     int64
 	lazyKickDelay     time.Duration
@@ -150,6 +159,15 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxOpenFiles == 0 {
 		c.MaxOpenFiles = DefaultMaxOpenFiles()
 	}
+	if c.TierConcurrency == 0 {
+		c.TierConcurrency = DefaultTierConcurrency
+	}
+	if c.TierRetry == 0 {
+		c.TierRetry = defaultTierRetry
+	}
+	if c.tierInterval == 0 {
+		c.tierInterval = defaultTierInterval
+	}
 	switch {
 	case c.SegmentSize < 0:
 		return c, fmt.Errorf("segment size %d is negative", c.SegmentSize)
@@ -159,6 +177,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("retention %d bytes / %v is negative", c.RetentionBytes, c.RetentionAge)
 	case c.MaxOpenFiles < MinMaxOpenFiles:
 		return c, fmt.Errorf("max open files %d is below %d", c.MaxOpenFiles, MinMaxOpenFiles)
+	case c.LocalRetentionBytes < 0 || c.LocalRetentionAge < 0 || c.TierConcurrency < 0:
+		return c, fmt.Errorf("local retention %d bytes / %v or tier concurrency %d is negative", c.LocalRetentionBytes, c.LocalRetentionAge, c.TierConcurrency)
+	case c.Remote == nil && (c.LocalRetentionBytes > 0 || c.LocalRetentionAge > 0):
+		return c, errors.New("a local retention needs tiered storage: without it every segment is local")
 	case c.Partitions < 0:
 		return c, fmt.Errorf("default partition count %d is negative", c.Partitions)
 	case c.Persist != Inline && c.Persist != Deferred:

@@ -118,7 +118,7 @@
 //
 // Every goroutine and timer has an owner that stops it: a partition's flusher, its lazy-start timer
 // and its idle timer stop at its close or delete; the Log's retention goroutine and chunk-trim timer
-// at Close.
+// at Close; the tier's uploader and the transfers it starts at Close (a partition's at its delete).
 //
 // # Descriptors and idle partitions
 //
@@ -129,4 +129,35 @@
 // its next append reopens it. The budget never waits for a partition's lock (TryLock): a partition
 // someone holds is not idle, and so a release from inside another partition's operation cannot
 // deadlock. Running out of descriptors anyway fails only the operation that needed one.
+//
+// # Tiered storage
+//
+// With Config.Remote set, sealed segments are uploaded to an object store and their local files may
+// go (remote.go, upload.go, reconcile.go, tiergc.go). A tiered partition has a manifest,
+// DATA/<topic>/<partition>/.tier, JSON, replaced atomically (temp file, fsync, rename, fsync of the
+// directory): the log's start offset and an entry per stored segment with its size, ETag, seal time
+// and state: uploading (written before the upload, best effort), verified (the store verified the
+// CRC-32C and a HEAD showed the object whole), evicted (the local file is gone; reads go to the
+// store), deleting (purged; the object is deleted in the background). DATA/.tier-gc lists deleted
+// partitions whose objects are still being deleted; a partition made again under the name uploads
+// nothing until they are gone.
+//
+// One goroutine of the Log starts transfers: per partition one at a time, oldest sealed segment
+// first, at most TierConcurrency in flight, a failed one retried after an exponential backoff with
+// jitter. It takes Partition.nsMu only to evict (against Purge, delete and close) and never a lock of
+// the write path, so uploads do not stall appends. partTier.mu (the manifest) comes after nsMu.
+//
+// Eviction needs a verified copy. The manifest says evicted before the file goes whenever it can be
+// written; on a full disk the file goes first and the manifest follows, because the bucket
+// describes itself: reconcile, at Open, lists each partition's objects and takes up those that fit
+// the log where no local segment or entry covers them. It also keeps verified entries whose object
+// is still there, lists evicted ones as remote segments, forgets uploading entries (the uploader
+// sees an object that arrived whole with a HEAD and does not send it again), aborts unfinished
+// multipart uploads, and deletes objects below the log's start (retention that a crash interrupted).
+// A fresh data directory takes up every partition the store holds, with an empty active segment at
+// the stored log's end. RemoteReadOnly (ro mounts) never writes to the store.
+//
+// RetentionBytes and RetentionAge bound the whole log and delete objects too; LocalRetentionBytes and
+// LocalRetentionAge only evict. Under disk pressure (free space below two segments, at most a tenth
+// of the filesystem) verified segments are evicted oldest first whatever the local retention says.
 package segments

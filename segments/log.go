@@ -34,6 +34,8 @@ type Log struct {
 	closed  bool
 	tombSeq atomic.Uint64
 
+	tier *tierLog // tiered logs only (remote.go)
+
 	stopRetention chan struct{}
 	retentionDone chan struct{}
 
@@ -69,6 +71,7 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	l := &Log{dir: dir, cfg: cfg, fs: newFS(cfg.Syscalls, cfg.MaxOpenFiles), lockFD: lockFD, topics: map[string]*Topic{}, epoch: time.Now()}
 	defer func() {
 		if err != nil {
+			l.stopTier()
 			l.closeAll()
 			if l.budget != nil {
 				l.budget.trim.Stop()
@@ -94,6 +97,11 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	if err := l.recover(); err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
+	if cfg.Remote != nil { // tier hook
+		if err := l.openTier(); err != nil {
+			return nil, fmt.Errorf("open %s: %w", dir, err)
+		}
+	}
 	if cfg.RetentionBytes > 0 || cfg.RetentionAge > 0 {
 		l.stopRetention, l.retentionDone = make(chan struct{}), make(chan struct{})
 		go l.retentionLoop(l.stopRetention, l.retentionDone)
@@ -108,7 +116,7 @@ func (l *Log) recover() error {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if name == lockName {
+		if name == lockName || name == gcName || name == gcName+".tmp" || name == tierCacheDir {
 			continue
 		}
 		if !e.IsDir() || !ValidTopicName(name) {
@@ -164,6 +172,7 @@ func (l *Log) Close() error {
 		close(l.stopRetention)
 		<-l.retentionDone
 	}
+	l.stopTier() // tier hook: no transfer runs while the partitions close
 	err := l.closeAll()
 	l.budget.trim.Stop() // closeAll released the last chunks
 	if uerr := unlockDir(l.lockFD); uerr != nil {
@@ -316,6 +325,9 @@ func (l *Log) DeleteTopic(name string) error {
 	t.mu.Unlock()
 	var errs []error
 	for _, p := range parts {
+		if err := l.tierDeleting(p); err != nil { // tier hook
+			errs = append(errs, err)
+		}
 		if err := p.shutdown(fmt.Errorf("topic %s was deleted: %w", name, ErrNotExist), false); err != nil {
 			errs = append(errs, err)
 		}

@@ -72,7 +72,7 @@ func (l *Log) listSegments(dir string) ([]int64, error) {
 	for _, e := range entries {
 		if base, ok := ParseSegmentName(e.Name()); ok && e.Type().IsRegular() {
 			bases = append(bases, base)
-		} else if e.Name() != commitName {
+		} else if e.Name() != commitName && e.Name() != manifestName && e.Name() != manifestName+".tmp" {
 			id, _ := ParsePartitionName(filepath.Base(dir))
 			l.cfg.Logger.WithFields(map[string]any{
 				"path": filepath.Join(dir, e.Name()), "topic": filepath.Base(filepath.Dir(dir)), "partition": id,

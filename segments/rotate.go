@@ -53,6 +53,7 @@ func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 	if err := seg.keepMtime(); err != nil { // a sealed segment's mtime is its last append's
 		w.log.cfg.Logger.WithError(err).Debug("seal")
 	}
+	w.log.tierSealed() // tier hook: the uploader may take it once it is listed as sealed
 	if !syncDir {
 		return nil
 	}

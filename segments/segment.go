@@ -35,6 +35,8 @@ type segment struct {
 	file   directio.File // active: the writer's File, whose ReadAt never waits for its I/O
 	buf    *dirtyBuf     // active, deferred: bytes not yet in file
 	rfd    cachedFD      // sealed (or released): read descriptor, kept by the Log's fdCache
+
+	tier segmentTier // tiered logs: the copy in the object store (remote.go)
 }
 
 func newSegment(base int64, path string) *segment {
@@ -55,6 +57,7 @@ func (s *segment) info(superseded bool) SegmentInfo {
 	si := SegmentInfo{
 		Base: s.base, Size: s.size.Load(), Sealed: superseded,
 		ModTime: time.Unix(0, s.mtime.Load()), Path: s.path, Ino: s.ino,
+		Remote: s.tier.evicted.Load(), Uploaded: s.tier.copy.Load() != nil,
 	}
 	var st unix.Stat_t
 	if unix.Stat(s.path, &st) == nil {

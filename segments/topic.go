@@ -116,7 +116,8 @@ func (t *Topic) DeletePartition(n int) error {
 	if !ok {
 		return fmt.Errorf("partition %s/%d: %w", t.name, n, ErrNotExist)
 	}
-	err := p.shutdown(fmt.Errorf("partition %s/%d was deleted: %w", t.name, n, ErrNotExist), false)
+	err := l.tierDeleting(p) // tier hook
+	err = errors.Join(err, p.shutdown(fmt.Errorf("partition %s/%d was deleted: %w", t.name, n, ErrNotExist), false))
 	if berr := l.fs.bury(p.dir, l.tombSeq.Add(1)); berr != nil {
 		err = errors.Join(err, berr)
 	}
