@@ -84,7 +84,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.PartSize <= 0 {
 		c.PartSize = DefaultPartSize
 	}
-	c.PartSize = max(c.PartSize, minPartSize)
+	c.PartSize = (max(c.PartSize, minPartSize) + layoutChunk - 1) / layoutChunk * layoutChunk
 	if c.Logger == nil {
 		c.Logger = logrus.StandardLogger()
 	}

@@ -40,23 +40,39 @@ func crc32c(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Ca
 
 // layout is what an upload computes from the segment's bytes before sending them.
 type layout struct {
-	block  int64
-	blocks []uint32 // CRC-32C of each block
-	crc    uint32   // CRC-32C of the whole segment
+	block    int64
+	blocks   []uint32 // CRC-32C of each block
+	crc      uint32   // CRC-32C of the whole segment
+	partSize int64    // multipart part size; 0: one PUT
+	parts    []uint32 // CRC-32C of each part
 }
 
-// computeLayout reads size bytes of r once.
-func computeLayout(r io.ReaderAt, size int64) (layout, error) {
+// layoutChunk is the unit computeLayout reads in: it divides every block size and part size, and
+// small enough that the three CRCs of a chunk read it from the CPU cache.
+const layoutChunk = 256 << 10
+
+// computeLayout reads size bytes of r once, in pieces of len(buf) (layoutChunk), computing the
+// CRC-32C of every block, of every part of partSize (if not 0), and of the whole.
+func computeLayout(r io.ReaderAt, size, partSize int64, buf []byte) (layout, error) {
 	tab := crc32.MakeTable(crc32.Castagnoli)
-	l := layout{block: BlockSize(size)}
-	buf := make([]byte, min(l.block, max(size, 1)))
-	for off := int64(0); off < size; off += l.block {
-		n := min(l.block, size-off)
+	l := layout{block: BlockSize(size), partSize: partSize}
+	for off := int64(0); off < size; off += int64(len(buf)) {
+		n := min(int64(len(buf)), size-off)
 		if _, err := r.ReadAt(buf[:n], off); err != nil {
 			return l, fmt.Errorf("read at %d: %w", off, err)
 		}
-		l.blocks = append(l.blocks, crc32.Checksum(buf[:n], tab))
-		l.crc = crc32.Update(l.crc, tab, buf[:n])
+		b := buf[:n]
+		if off%l.block == 0 {
+			l.blocks = append(l.blocks, 0)
+		}
+		l.blocks[len(l.blocks)-1] = crc32.Update(l.blocks[len(l.blocks)-1], tab, b)
+		if partSize > 0 {
+			if off%partSize == 0 {
+				l.parts = append(l.parts, 0)
+			}
+			l.parts[len(l.parts)-1] = crc32.Update(l.parts[len(l.parts)-1], tab, b)
+		}
+		l.crc = crc32.Update(l.crc, tab, b)
 	}
 	return l, nil
 }

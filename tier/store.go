@@ -16,7 +16,6 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 )
@@ -36,7 +35,8 @@ type Object struct {
 type Store struct {
 	cfg    Config
 	s3     *s3.Client
-	tm     *transfermanager.Client
+	up     *s3.Client // uploads: payload not signed
+	bufs   sync.Pool  // of *[]byte, layoutChunk each: computeLayout's reads
 	cache  *cache
 	flight flights
 
@@ -96,15 +96,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 	})
 	s := &Store{
-		cfg: cfg, s3: client,
-		tm: transfermanager.New(uploads, func(o *transfermanager.Options) {
-			o.PartSizeBytes = cfg.PartSize
-			o.MultipartUploadThreshold = 2 * cfg.PartSize
-			o.Concurrency = cfg.Concurrency
-			o.ChecksumAlgorithm = "CRC32C"
-			o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-			o.FailTimeout = cfg.Timeout
-		}),
+		cfg: cfg, s3: client, up: uploads,
+		bufs: sync.Pool{New: func() any { b := make([]byte, layoutChunk); return &b }},
 		idle: func() {
 			if transport != nil {
 				transport.CloseIdleConnections()

@@ -2,14 +2,14 @@ package tier
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
-	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sys/unix"
@@ -36,7 +36,9 @@ func (s *Store) uploadObject(ctx context.Context, obj Object, path string) (Obje
 	}
 	// Read once for the checksums, once to send: tell the kernel to read ahead, as for any scan.
 	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
-	lay, err := idleIO(func() (layout, error) { return computeLayout(f, obj.Size) })
+	buf := s.bufs.Get().(*[]byte)
+	lay, err := idleIO(func() (layout, error) { return computeLayout(f, obj.Size, s.partSize(obj.Size), *buf) })
+	s.bufs.Put(buf)
 	if err != nil {
 		return obj, fmt.Errorf("tier: upload %s: %w", key, err)
 	}
@@ -44,30 +46,44 @@ func (s *Store) uploadObject(ctx context.Context, obj Object, path string) (Obje
 		obj.ETag, obj.CRC = etag, lay.crc
 		return obj, nil
 	}
-	return s.put(ctx, obj, io.NewSectionReader(f, 0, obj.Size), lay)
+	return s.put(ctx, obj, f, lay)
 }
 
-// put sends body, whose checksums lay holds, and verifies the result.
-func (s *Store) put(ctx context.Context, obj Object, body io.ReadSeeker, lay layout) (Object, error) {
+// partSize is the multipart part size of an object of size bytes, or 0 if it goes in one PUT. It
+// is a multiple of layoutChunk, so that one pass over the file computes every part's CRC too.
+func (s *Store) partSize(size int64) int64 {
+	ps := s.cfg.PartSize
+	if size < 2*ps {
+		return 0
+	}
+	ps = max(ps, (size+maxParts-1)/maxParts)
+	return (ps + layoutChunk - 1) / layoutChunk * layoutChunk
+}
+
+// maxParts is S3's limit on the parts of one multipart upload.
+const maxParts = 10000
+
+// put sends the obj.Size bytes of body, whose checksums lay holds, and verifies the result. Each
+// request's body is a section of body, read as the request is sent: nothing is buffered, so an
+// upload costs the daemon no heap (buffering the parts, as the SDK's transfer manager does, made
+// garbage collections that held the daemon's few threads away from FUSE requests).
+func (s *Store) put(ctx context.Context, obj Object, body io.ReaderAt, lay layout) (Object, error) {
 	key := s.Key(obj.Topic, obj.Partition, obj.Base)
 	mtime := obj.ModTime
 	if mtime.IsZero() {
 		mtime = time.Now()
 	}
-	_, err := s.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
-		Bucket:            aws.String(s.cfg.Bucket),
-		Key:               aws.String(key),
-		Body:              body,
-		ContentLength:     aws.Int64(obj.Size),
-		ContentType:       aws.String("application/octet-stream"),
-		Metadata:          lay.metadata(mtime),
-		ChecksumAlgorithm: tmtypes.ChecksumAlgorithmCrc32c,
-		// FULL_OBJECT: the store checks this value against all the bytes, also of a multipart
-		// upload, where it combines the parts' CRCs.
-		ChecksumType:   tmtypes.ChecksumTypeFullObject,
-		ChecksumCRC32C: aws.String(crcBase64(lay.crc)),
-		MpuObjectSize:  aws.Int64(obj.Size),
-	})
+	var err error
+	if len(lay.parts) == 0 {
+		_, err = s.up.PutObject(ctx, &s3.PutObjectInput{
+			Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key),
+			Body: io.NewSectionReader(body, 0, obj.Size), ContentLength: aws.Int64(obj.Size),
+			ContentType: aws.String(contentType), Metadata: lay.metadata(mtime),
+			ChecksumAlgorithm: s3types.ChecksumAlgorithmCrc32c, ChecksumCRC32C: aws.String(crcBase64(lay.crc)),
+		})
+	} else {
+		err = s.putMultipart(ctx, key, obj.Size, body, lay, mtime)
+	}
 	if err != nil {
 		return obj, fmt.Errorf("tier: upload %s: %w", key, err)
 	}
@@ -77,6 +93,81 @@ func (s *Store) put(ctx context.Context, obj Object, body io.ReadSeeker, lay lay
 	}
 	obj.ETag, obj.CRC = etag, lay.crc
 	return obj, nil
+}
+
+const contentType = "application/octet-stream"
+
+// putMultipart sends body in parts of lay.partSize, at most Config.Concurrency at a time, each with
+// its own CRC-32C, and completes the upload with the full-object CRC-32C, which the store checks
+// against all the bytes (FULL_OBJECT, combining the parts' CRCs). A failed upload is aborted.
+func (s *Store) putMultipart(ctx context.Context, key string, size int64, body io.ReaderAt, lay layout, mtime time.Time) error {
+	mpu, err := s.up.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), ContentType: aws.String(contentType),
+		Metadata: lay.metadata(mtime), ChecksumAlgorithm: s3types.ChecksumAlgorithmCrc32c,
+		ChecksumType: s3types.ChecksumTypeFullObject,
+	})
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	parts := make([]s3types.CompletedPart, len(lay.parts))
+	errs := make([]error, len(lay.parts))
+	sem := make(chan struct{}, s.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for i, crc := range lay.parts {
+		select {
+		case sem <- struct{}{}:
+		case <-pctx.Done():
+		}
+		if pctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			off := int64(i) * lay.partSize
+			n := min(lay.partSize, size-off)
+			out, err := s.up.UploadPart(pctx, &s3.UploadPartInput{
+				Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), UploadId: mpu.UploadId,
+				PartNumber: aws.Int32(int32(i + 1)), Body: io.NewSectionReader(body, off, n), ContentLength: aws.Int64(n),
+				ChecksumAlgorithm: s3types.ChecksumAlgorithmCrc32c, ChecksumCRC32C: aws.String(crcBase64(crc)),
+			})
+			if err != nil {
+				errs[i] = fmt.Errorf("part %d: %w", i+1, err)
+				cancel()
+				return
+			}
+			parts[i] = s3types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag, ChecksumCRC32C: out.ChecksumCRC32C}
+		}()
+	}
+	wg.Wait()
+	err = ctx.Err() // canceled before every part started
+	for _, e := range errs {
+		// The failure itself, not the cancellations it caused in the other parts.
+		if e != nil && (err == nil || errors.Is(err, context.Canceled) && !errors.Is(e, context.Canceled)) {
+			err = e
+		}
+	}
+	if err == nil {
+		_, err = s.up.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+			Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), UploadId: mpu.UploadId,
+			MultipartUpload: &s3types.CompletedMultipartUpload{Parts: parts},
+			ChecksumCRC32C:  aws.String(crcBase64(lay.crc)), ChecksumType: s3types.ChecksumTypeFullObject,
+			MpuObjectSize: aws.Int64(size),
+		})
+	}
+	if err != nil {
+		// A context of its own: the upload's may be what was canceled. What this misses, the next
+		// mount's AbortUploads finds.
+		actx, acancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+		defer acancel()
+		_, _ = s.up.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+			Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), UploadId: mpu.UploadId,
+		})
+	}
+	return err
 }
 
 // stored reports whether key holds an object of size bytes whose full-object CRC-32C the store
