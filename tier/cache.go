@@ -23,6 +23,10 @@ const memCacheBytes = 64 << 20
 // cacheQueue bounds the blocks waiting to be written to the disk cache.
 const cacheQueue = 32
 
+// freeBlockBytes bounds the released block buffers kept for reuse: one GET's worth. A scan turning
+// the memory cache over recycles its buffers one for one.
+const freeBlockBytes = runBytes
+
 // protectedShare is the part of the disk cache that blocks read more than once may hold.
 const protectedShare = 0.8
 
@@ -46,6 +50,7 @@ type cache struct {
 	stats     CacheStats
 	pending   evictedNames // evicted under mu, removed from disk after it
 	writes    chan cacheWrite
+	pool      *blockPool // the buffers of blocks, in memory and read from disk
 }
 
 // CacheStats counts the cache's work since the Store opened.
@@ -63,8 +68,8 @@ type diskEntry struct {
 
 type memEntry struct {
 	ref  blockRef
-	data []byte
-	hits int // reader accesses while in memory
+	data *blockBuf // one reference held while cached
+	hits int       // reader accesses while in memory
 }
 
 // openCache opens the disk cache in dir (created if missing), or a memory-only cache for "". What a
@@ -74,7 +79,7 @@ func openCache(dir string, capacity int64, log logrus.FieldLogger) (*cache, erro
 	c := &cache{
 		dir: dir, capacity: capacity, log: log, entries: map[string]*list.Element{},
 		probation: list.New(), protected: list.New(), mem: map[blockRef]*list.Element{}, memLRU: list.New(),
-		writes: make(chan cacheWrite, cacheQueue),
+		writes: make(chan cacheWrite, cacheQueue), pool: &blockPool{maxFree: freeBlockBytes},
 	}
 	if dir == "" {
 		return c, nil
@@ -136,15 +141,17 @@ func (c *cache) has(ref blockRef) bool {
 	return ok
 }
 
-// get returns a cached block. A disk hit is verified against the CRC stored with it; a file that
-// fails is dropped. Accesses with count set count toward promotion (see touchLocked).
-func (c *cache) get(ref blockRef, count bool) ([]byte, bool) {
+// get returns a cached block, with a reference the caller releases. A disk hit is verified against
+// the CRC stored with it; a file that fails is dropped. Accesses with count set count toward
+// promotion (see touchLocked).
+func (c *cache) get(ref blockRef, count bool) (*blockBuf, bool) {
 	c.mu.Lock()
 	name := fileName(ref)
 	if el, ok := c.mem[ref]; ok {
 		c.memLRU.MoveToFront(el)
 		c.stats.MemHits++
 		e := el.Value.(*memEntry)
+		e.data.acquire()
 		d, onDisk := c.entries[name]
 		switch {
 		case onDisk && count:
@@ -165,7 +172,7 @@ func (c *cache) get(ref blockRef, count bool) ([]byte, bool) {
 		c.count(func(s *CacheStats) { s.Misses++ })
 		return nil, false
 	}
-	data, err := c.readFile(name)
+	data, err := c.readFile(name, BlockSize(ref.size))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.entries[name]
@@ -196,20 +203,34 @@ func (c *cache) count(f func(*CacheStats)) {
 	c.mu.Unlock()
 }
 
-// readFile reads a block file: the data, then its CRC-32C, big endian.
-func (c *cache) readFile(name string) ([]byte, error) {
-	b, err := os.ReadFile(filepath.Join(c.dir, name))
+// readFile reads a block file, the data then its CRC-32C (big endian), into a buffer of capacity bs.
+func (c *cache) readFile(name string, bs int64) (*blockBuf, error) {
+	f, err := os.Open(filepath.Join(c.dir, name))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) < 4 {
-		return nil, fmt.Errorf("%d bytes, shorter than its checksum", len(b))
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
 	}
-	data, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
-	if crc32c(data) != sum {
-		return nil, fmt.Errorf("checksum mismatch")
+	n := fi.Size() - 4
+	if n < 0 || n > bs {
+		return nil, fmt.Errorf("%d bytes, not a block of at most %d and its checksum", fi.Size(), bs)
 	}
-	return data, nil
+	d := c.pool.get(bs, n)
+	var sum [4]byte
+	if _, err = f.ReadAt(d.b, 0); err == nil {
+		_, err = f.ReadAt(sum[:], n)
+	}
+	if err == nil && crc32c(d.b) != binary.BigEndian.Uint32(sum[:]) {
+		err = fmt.Errorf("checksum mismatch")
+	}
+	if err != nil {
+		d.release()
+		return nil, err
+	}
+	return d, nil
 }
 
 // touchLocked records a foreground hit: a block on probation read again is protected.
@@ -241,7 +262,7 @@ func (c *cache) touchLocked(el *list.Element) {
 // put stores a verified block in memory, and on disk if a reader asked for it (foreground). Blocks
 // readahead fetched go to disk only once a reader comes back to them (get): a scan, read once, never
 // costs disk writes next to the appends, nor pushes anything out of the disk cache.
-func (c *cache) put(ref blockRef, data []byte, foreground bool) {
+func (c *cache) put(ref blockRef, data *blockBuf, foreground bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.memPutLocked(ref, data)
@@ -252,19 +273,21 @@ func (c *cache) put(ref blockRef, data []byte, foreground bool) {
 
 // queueLocked hands a block to the disk writer. The write happens behind the read: a GET streaming
 // blocks must not wait for writeback. A full queue skips the block (the memory cache has it).
-func (c *cache) queueLocked(name string, data []byte, foreground bool) {
-	if _, exists := c.entries[name]; c.dir == "" || exists || int64(len(data))+4 > c.capacity {
+func (c *cache) queueLocked(name string, data *blockBuf, foreground bool) {
+	if _, exists := c.entries[name]; c.dir == "" || exists || int64(len(data.b))+4 > c.capacity {
 		return
 	}
+	data.acquire()
 	select {
 	case c.writes <- cacheWrite{name, data, foreground}:
 	default:
+		data.release()
 	}
 }
 
 type cacheWrite struct {
 	name       string
-	data       []byte
+	data       *blockBuf // a reference, released once written
 	foreground bool
 }
 
@@ -275,7 +298,8 @@ func (c *cache) writeLoop(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case w := <-c.writes:
-			c.store(w.name, w.data, w.foreground)
+			c.store(w.name, w.data.b, w.foreground)
+			w.data.release()
 		}
 	}
 }
@@ -373,19 +397,21 @@ func (c *cache) removeEvicted() {
 	}
 }
 
-func (c *cache) memPutLocked(ref blockRef, data []byte) {
+func (c *cache) memPutLocked(ref blockRef, data *blockBuf) {
 	if el, ok := c.mem[ref]; ok {
 		c.memLRU.MoveToFront(el)
 		return
 	}
+	data.acquire()
 	c.mem[ref] = c.memLRU.PushFront(&memEntry{ref: ref, data: data})
-	c.memUsed += int64(len(data))
-	for c.memUsed > min(memCacheBytes, max(c.capacity, 2*int64(len(data)))) && c.memLRU.Len() > 1 {
+	c.memUsed += int64(cap(data.b))
+	for c.memUsed > min(memCacheBytes, max(c.capacity, 2*int64(cap(data.b)))) && c.memLRU.Len() > 1 {
 		back := c.memLRU.Back()
 		e := back.Value.(*memEntry)
 		c.memLRU.Remove(back)
 		delete(c.mem, e.ref)
-		c.memUsed -= int64(len(e.data))
+		c.memUsed -= int64(cap(e.data.b))
+		e.data.release()
 	}
 }
 
@@ -395,9 +421,11 @@ func (c *cache) dropKey(key string) {
 	c.mu.Lock()
 	for ref, el := range c.mem {
 		if ref.key == key {
+			e := el.Value.(*memEntry)
 			c.memLRU.Remove(el)
 			delete(c.mem, ref)
-			c.memUsed -= int64(len(el.Value.(*memEntry).data))
+			c.memUsed -= int64(cap(e.data.b))
+			e.data.release()
 		}
 	}
 	for name, el := range c.entries {

@@ -45,13 +45,14 @@ func TestCacheAfterCrash(t *testing.T) {
 		got, ok := c.get(ref, true)
 		if k == 2 {
 			if ok {
-				t.Fatalf("torn block served: %d bytes", len(got))
+				t.Fatalf("torn block served: %d bytes", len(got.b))
 			}
 			continue
 		}
-		if !ok || !bytes.Equal(got, data) {
+		if !ok || !bytes.Equal(got.b, data) {
 			t.Fatalf("block %d after reopening: ok %v", k, ok)
 		}
+		got.release()
 	}
 	if st := c.snapshot(); st.Dropped != 1 || st.DiskHits != 3 {
 		t.Fatalf("stats %+v; want 3 disk hits, 1 dropped", st)
@@ -71,7 +72,9 @@ func TestCacheScanResistance(t *testing.T) {
 	}
 	for round := 0; round < 2; round++ {
 		for k := int64(0); k < 30; k++ {
-			if _, ok := c.get(hot(k), true); !ok {
+			if d, ok := c.get(hot(k), true); ok {
+				d.release()
+			} else {
 				putSync(c, hot(k), make([]byte, blk), true)
 			}
 		}
@@ -79,7 +82,9 @@ func TestCacheScanResistance(t *testing.T) {
 	for k := int64(0); k < 500; k++ {
 		ref := blockRef{key: fmt.Sprintf("scan-%d", k/50), etag: "e", size: 1 << 30, k: k}
 		putSync(c, ref, make([]byte, blk), false) // readahead
-		c.get(ref, true)                          // the reader consumes it once
+		if d, ok := c.get(ref, true); ok {        // the reader consumes it once
+			d.release()
+		}
 	}
 	c.mu.Lock()
 	clear(c.mem) // look at the disk cache alone
@@ -88,7 +93,8 @@ func TestCacheScanResistance(t *testing.T) {
 	c.mu.Unlock()
 	kept := 0
 	for k := int64(0); k < 30; k++ {
-		if _, ok := c.get(hot(k), true); ok {
+		if d, ok := c.get(hot(k), true); ok {
+			d.release()
 			kept++
 		}
 	}
@@ -102,9 +108,13 @@ func TestCacheScanResistance(t *testing.T) {
 
 // putSync is put with the queued disk write done before it returns.
 func putSync(c *cache, ref blockRef, data []byte, foreground bool) {
-	c.put(ref, data, foreground)
+	d := c.pool.get(BlockSize(ref.size), int64(len(data)))
+	copy(d.b, data)
+	c.put(ref, d, foreground)
+	d.release()
 	for len(c.writes) > 0 {
 		w := <-c.writes
-		c.store(w.name, w.data, w.foreground)
+		c.store(w.name, w.data.b, w.foreground)
+		w.data.release()
 	}
 }

@@ -53,7 +53,8 @@ func (s *Store) readObject(obj Object, b []byte, off int64) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		n += copy(b[n:], data[pos-ref.k*bs:])
+		n += copy(b[n:], data.b[pos-ref.k*bs:])
+		data.release()
 		s.seq.read(key, ref.k)
 		if sequential {
 			s.readAhead(ref)
@@ -146,11 +147,11 @@ func (s *Store) readAhead(ref blockRef) {
 	}
 }
 
-// block returns the verified bytes of one block: from the cache, from a GET in flight, or from a
-// GET started now (of the next few blocks too if the reader is sequential, so the first byte costs
-// one block's transfer and the rest streams behind it). access counts it as a reader's access for
-// the cache (readahead does not).
-func (s *Store) block(ref blockRef, access, sequential bool) ([]byte, error) {
+// block returns the verified bytes of one block, with a reference the caller releases: from the
+// cache, from a GET in flight, or from a GET started now (of the next few blocks too if the reader is
+// sequential, so the first byte costs one block's transfer and the rest streams behind it). access
+// counts it as a reader's access for the cache (readahead does not).
+func (s *Store) block(ref blockRef, access, sequential bool) (*blockBuf, error) {
 	if data, ok := s.cache.get(ref, access); ok {
 		return data, nil
 	}
@@ -159,14 +160,14 @@ func (s *Store) block(ref blockRef, access, sequential bool) ([]byte, error) {
 	if at := s.downAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < min(failFast, s.cfg.Timeout) {
 		return nil, fmt.Errorf("tier: read %s: the store did not answer %v ago", ref.key, time.Since(time.Unix(0, at)).Round(time.Millisecond))
 	}
-	fl := s.flight.get(ref)
+	fl := s.flight.wait(ref)
 	if fl == nil {
 		n := int64(1)
 		if sequential {
 			n = max(1, runBytes/BlockSize(ref.size))
 		}
 		s.startRun(ref, n, nil)
-		if fl = s.flight.get(ref); fl == nil {
+		if fl = s.flight.wait(ref); fl == nil {
 			// Finished between the two looks: it is cached now, or failed.
 			if data, ok := s.cache.get(ref, false); ok {
 				return data, nil
@@ -174,14 +175,21 @@ func (s *Store) block(ref blockRef, access, sequential bool) ([]byte, error) {
 			return nil, fmt.Errorf("tier: read %s: block %d: %w", ref.key, ref.k, ErrBadObject)
 		}
 	}
+	defer s.flight.unref(fl)
 	timer := time.NewTimer(s.cfg.Timeout)
 	defer timer.Stop()
 	select {
 	case <-fl.done:
-		if fl.err == nil && access {
-			s.cache.get(ref, true) // count the access
+		if fl.err != nil {
+			return nil, fl.err
 		}
-		return fl.data, fl.err
+		if access {
+			if d, ok := s.cache.get(ref, true); ok { // count the access
+				d.release()
+			}
+		}
+		fl.data.acquire()
+		return fl.data, nil
 	case <-timer.C:
 		return nil, fmt.Errorf("tier: read %s: no answer within %v: %w", ref.key, s.cfg.Timeout, context.DeadlineExceeded)
 	}
@@ -269,16 +277,18 @@ func (s *Store) fetchRun(ctx context.Context, ref blockRef, fls []*flight, foreg
 	}
 	for ; i < len(fls); i++ {
 		k := ref.k + int64(i)
-		data := make([]byte, min(bs, ref.size-k*bs))
-		if _, err := io.ReadFull(out.Body, data); err != nil {
+		data := s.cache.pool.get(bs, min(bs, ref.size-k*bs))
+		if _, err := io.ReadFull(out.Body, data.b); err != nil {
+			data.release()
 			return fmt.Errorf("tier: read %s at %d: %w", ref.key, k*bs, err)
 		}
 		t0 := time.Now()
-		if got, want := crc32c(data), lay.blocks[k]; got != want {
+		if got, want := crc32c(data.b), lay.blocks[k]; got != want {
+			data.release()
 			return fmt.Errorf("tier: read %s: %w: block %d has CRC-32C %08x, want %08x", ref.key, ErrBadObject, k, got, want)
 		}
 		s.cache.put(fls[i].ref, data, i == 0 && foreground)
-		s.flight.finish(fls[i], data, nil)
+		s.flight.finish(fls[i], data, nil) // the flight takes the reference
 		verifying += time.Since(t0)
 	}
 	return nil
@@ -329,11 +339,34 @@ func (f *flights) release(key string) {
 type flight struct {
 	ref  blockRef
 	done chan struct{}
-	data []byte
+	data *blockBuf // set before done is closed; one reference, held while refs > 0
 	err  error
+	refs int // the fetcher's and each waiter's, under flights.mu
 }
 
 func (f *flights) busy(ref blockRef) bool { return f.get(ref) != nil }
+
+// wait returns ref's flight with a reference the caller gives back with unref, or nil.
+func (f *flights) wait(ref blockRef) *flight {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fl := f.m[ref]
+	if fl != nil {
+		fl.refs++
+	}
+	return fl
+}
+
+// unref gives back a reference; the last one releases the block's buffer.
+func (f *flights) unref(fl *flight) {
+	f.mu.Lock()
+	fl.refs--
+	last := fl.refs == 0
+	f.mu.Unlock()
+	if last && fl.data != nil {
+		fl.data.release()
+	}
+}
 
 func (f *flights) get(ref blockRef) *flight {
 	f.mu.Lock()
@@ -348,17 +381,20 @@ func (f *flights) add(ref blockRef, cached func(blockRef) bool) *flight {
 	if _, ok := f.m[ref]; ok || cached(ref) {
 		return nil
 	}
-	fl := &flight{ref: ref, done: make(chan struct{})}
+	fl := &flight{ref: ref, done: make(chan struct{}), refs: 1}
 	f.m[ref] = fl
 	return fl
 }
 
-func (f *flights) finish(fl *flight, data []byte, err error) {
+// finish ends a flight with its block, whose reference it takes, or its error, and gives back the
+// fetcher's reference.
+func (f *flights) finish(fl *flight, data *blockBuf, err error) {
 	f.mu.Lock()
 	delete(f.m, fl.ref)
 	f.mu.Unlock()
 	fl.data, fl.err = data, err
 	close(fl.done)
+	f.unref(fl)
 }
 
 // IsBadObject reports whether err says the store holds something other than what segfs stored.
