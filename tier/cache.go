@@ -70,6 +70,7 @@ type memEntry struct {
 	ref  blockRef
 	data *blockBuf // one reference held while cached
 	hits int       // reader accesses while in memory
+	read int       // bytes sequential readers copied out of it
 }
 
 // openCache opens the disk cache in dir (created if missing), or a memory-only cache for "". What a
@@ -413,6 +414,28 @@ func (c *cache) memPutLocked(ref blockRef, data *blockBuf) {
 		c.memUsed -= int64(cap(e.data.b))
 		e.data.release()
 	}
+}
+
+// consumed records that a sequential reader copied n bytes out of a block in memory. Once as many
+// bytes as it holds were read, the block leaves memory unless a reader came back to it: the kernel
+// keeps what it read, so a scan needs no copy of what it passed, and the buffer serves the blocks
+// ahead of it instead of fresh memory. Reads the kernel sends out of order still find the block:
+// it goes only after all of them.
+func (c *cache) consumed(ref blockRef, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.mem[ref]
+	if !ok {
+		return
+	}
+	e := el.Value.(*memEntry)
+	if e.read += n; e.read < len(e.data.b) || e.hits >= 2 {
+		return
+	}
+	c.memLRU.Remove(el)
+	delete(c.mem, ref)
+	c.memUsed -= int64(cap(e.data.b))
+	e.data.release()
 }
 
 // dropKey forgets every block of key, in memory and on disk.

@@ -118,3 +118,19 @@ func putSync(c *cache, ref blockRef, data []byte, foreground bool) {
 		w.data.release()
 	}
 }
+
+// A block counts as accessed once however the kernel splits and reorders the reads of it: what
+// protects a block in the cache (and frees a scan's buffers behind it) is a reader coming back.
+func TestSeqTrackerFirstReads(t *testing.T) {
+	tr := seqTracker{last: map[string]*seqState{}}
+	for i, c := range []struct {
+		k     int64
+		first bool
+	}{
+		{0, true}, {0, false}, {1, true}, {0, false}, {2, true}, {1, false}, {67, true}, {4, true}, {4, false}, {2, true}, {68, true}, {3, true}, {200, true}, {137, true}, {137, false},
+	} {
+		if got := tr.read("o", c.k); got != c.first {
+			t.Fatalf("read %d (block %d): first %v, want %v", i, c.k, got, c.first)
+		}
+	}
+}

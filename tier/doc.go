@@ -30,7 +30,10 @@
 // It is a segmented LRU: a block enters on probation and is protected only when read again, so one
 // long scan cannot push out the blocks that are read over and over. Blocks readahead fetched for a
 // scan stay in memory and reach the disk only if a reader comes back to them: a scan read once
-// writes nothing to the data disk, where the appends are.
+// writes nothing to the data disk, where the appends are. A read counts once however the kernel
+// splits a block into requests. A block a scan has read in full leaves memory too (the kernel keeps
+// what it read), and its buffer takes the next block: buffers are reference counted and reused,
+// since touching fresh memory costs more than the copy into it.
 //
 // # Goroutines
 //

@@ -47,16 +47,18 @@ func (s *Store) readObject(obj Object, b []byte, off int64) (int, error) {
 	for n < len(b) && off+int64(n) < obj.Size {
 		pos := off + int64(n)
 		ref := blockRef{key: key, etag: obj.ETag, size: obj.Size, k: pos / bs}
-		// A reader going on within the block it read last is not reading it again: only a new
-		// access counts toward protecting the block in the cache.
-		data, err := s.block(ref, !s.seq.same(key, ref.k), sequential)
+		// Only the first read of a block in a while counts toward protecting it in the cache: not a
+		// reader going on within it, nor the kernel's readahead reads of it, which arrive together.
+		access := s.seq.read(key, ref.k)
+		data, err := s.block(ref, access, sequential)
 		if err != nil {
 			return n, err
 		}
-		n += copy(b[n:], data.b[pos-ref.k*bs:])
+		c := copy(b[n:], data.b[pos-ref.k*bs:])
+		n += c
 		data.release()
-		s.seq.read(key, ref.k)
 		if sequential {
+			s.cache.consumed(ref, c)
 			s.readAhead(ref)
 		}
 	}
@@ -66,10 +68,16 @@ func (s *Store) readObject(obj Object, b []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// seqTracker remembers the last block read of each object, to tell sequential reads apart.
+// seqTracker remembers, for each object, the last block read and which of the 64 blocks up to the
+// highest one read were read, to tell sequential reads and new accesses apart.
 type seqTracker struct {
 	mu   sync.Mutex
-	last map[string]int
+	last map[string]*seqState
+}
+
+type seqState struct {
+	last, hi int64
+	seen     uint64 // bit i: block hi-i was read
 }
 
 // maxTracked bounds the objects tracked; beyond it the map starts over, which costs one missed
@@ -79,29 +87,40 @@ const maxTracked = 4096
 func (t *seqTracker) sequential(key string, k int64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	last, ok := t.last[key]
+	st, ok := t.last[key]
 	// The kernel's readahead sends several reads of a file at once, served in any order: a read
 	// within a few blocks of the last one is still part of a scan.
-	return ok && k >= int64(last)-seqSlack && k <= int64(last)+seqSlack
+	return ok && k >= st.last-seqSlack && k <= st.last+seqSlack
 }
 
 // seqSlack is how far from the last block read a read may land and still count as sequential.
 const seqSlack = 4
 
-func (t *seqTracker) same(key string, k int64) bool {
+// read records a read of block k and reports whether it is the first of that block among the last
+// 64 blocks read.
+func (t *seqTracker) read(key string, k int64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	last, ok := t.last[key]
-	return ok && int64(last) == k
-}
-
-func (t *seqTracker) read(key string, k int64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.last) >= maxTracked {
-		clear(t.last)
+	st := t.last[key]
+	if st == nil {
+		if len(t.last) >= maxTracked {
+			clear(t.last)
+		}
+		st = &seqState{last: k, hi: k, seen: 1}
+		t.last[key] = st
+		return true
 	}
-	t.last[key] = int(k)
+	st.last = k
+	switch d := st.hi - k; {
+	case d < 0:
+		st.seen, st.hi = st.seen<<uint64(-d)|1, k // a shift past 63 leaves 0
+		return true
+	case d < 64:
+		first := st.seen&(1<<d) == 0
+		st.seen |= 1 << d
+		return first
+	}
+	return true // far behind: a new reader, or one that went back
 }
 
 const (

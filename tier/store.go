@@ -114,7 +114,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.idle()
 		return nil, err
 	}
-	s.seq.last = map[string]int{}
+	s.seq.last = map[string]*seqState{}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go func() {

@@ -426,3 +426,44 @@ func TestConcurrentReadsRecycleBuffers(t *testing.T) {
 		}
 	}
 }
+
+// A scan read once, as the kernel sends it (its readahead reads of a block arrive together), leaves
+// neither the disk cache nor the memory cache holding it: only the first block a reader waited for
+// goes to disk, and every block leaves memory once read in full, its buffer ready for the next.
+func TestScanLeavesNoCopies(t *testing.T) {
+	_, st := startStore(t, nil)
+	path, data := segmentFile(t, 8<<20, 21)
+	up, err := st.uploadObject(context.Background(), Object{Topic: "t", Size: int64(len(data))}, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const step = 128 << 10
+	for off := int64(0); off < up.Size; off += 2 * step {
+		errs := make(chan error, 2)
+		for _, o := range []int64{off, off + step} {
+			go func() {
+				b := make([]byte, step)
+				n, err := st.readObject(up, b, o)
+				if err == nil && !bytes.Equal(b[:n], data[o:o+int64(n)]) {
+					err = fmt.Errorf("wrong bytes at %d", o)
+				}
+				errs <- err
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil && err != io.EOF {
+				t.Fatal(err)
+			}
+		}
+	}
+	for len(st.cache.writes) > 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // the last queued write
+	st.cache.mu.Lock()
+	onDisk, inMem, free := len(st.cache.entries), len(st.cache.mem), st.cache.pool.bytes
+	st.cache.mu.Unlock()
+	if onDisk > 1 || inMem != 0 || free == 0 {
+		t.Fatalf("after one scan: %d blocks on disk (want the first only), %d in memory (want none), %d bytes of buffers free", onDisk, inMem, free)
+	}
+}
