@@ -126,6 +126,7 @@ func mount(mountpoint string, segLog *segments.Log, opts Options) (*fuse.Server,
 		ms.stale.close()
 		return nil, nil, fmt.Errorf("mount %s: wait for mount: %w", mountpoint, err)
 	}
+	raiseReadahead(mountpoint, maxWrite, ms.logger)
 	if opts.Notifier != nil {
 		if err := opts.Notifier.attach(root.EmbeddedInode(), ms.logger); err != nil {
 			_ = server.Unmount()
