@@ -40,6 +40,13 @@ type TierResult struct {
 	MountMBps    []float64 `json:"mount_mb_per_s,omitempty"`
 	SDKFirstMs   []float64 `json:"sdk_first_byte_ms,omitempty"`
 	SDKMBps      []float64 `json:"sdk_mb_per_s,omitempty"`
+	// A consumer catching up: CatchUpSegments evicted segments in log order, the first of them
+	// included, through the same fresh mount, against the SDK downloading the same objects one
+	// after the other. Its MB/s covers the whole sequence.
+	CatchUpSegments  int       `json:"catch_up_segments,omitempty"`
+	CatchUpBytes     int64     `json:"catch_up_bytes,omitempty"`
+	MountCatchUpMBps []float64 `json:"mount_catch_up_mb_per_s,omitempty"`
+	SDKCatchUpMBps   []float64 `json:"sdk_catch_up_mb_per_s,omitempty"`
 	// StoreCold: the page cache was dropped before each read, so a store on this machine read from disk.
 	StoreCold bool `json:"store_cold,omitempty"`
 }
@@ -129,8 +136,12 @@ func evicted(data, topicDir string) []string {
 // coldPairs is how many interleaved pairs of cold reads the tiered column measures.
 const coldPairs = 3
 
-// coldReads measures first-byte latency and throughput of reading one evicted segment cold, through a
-// fresh mount whose read cache is emptied first, against a plain SDK download of the same object.
+// catchUpSegments is how many evicted segments the catch-up read takes at most.
+const catchUpSegments = 8
+
+// coldReads measures first-byte latency and throughput of reading evicted segments cold, through a
+// fresh mount whose read cache is emptied first: the first segment alone, then it and the ones after
+// it as a consumer catching up reads them; each against plain SDK downloads of the same objects.
 func coldReads(ctx context.Context, cfg *Config, data, mnt, opts string, res *TierResult, pr *progress) (*TierResult, error) {
 	if res == nil {
 		res = &TierResult{}
@@ -162,38 +173,60 @@ func coldReads(ctx context.Context, cfg *Config, data, mnt, opts string, res *Ti
 			pr.note("no segment was evicted during the run: no cold read (set local_retention_bytes in --tier-options)")
 			return res, nil
 		}
-		seg := segs[0]
+		segs = segs[:min(len(segs), catchUpSegments)]
 		// Both sides read with the store's page cache empty too (when the bench may drop it), or the
 		// second would read what the first brought in.
 		cold := dropCaches() == nil
-		first, mbps, n, rerr := timedRead(func() (io.ReadCloser, error) { return os.Open(seg) })
+		first, mbps, n, rerr := timedRead(func() (io.ReadCloser, error) { return os.Open(segs[0]) })
+		start, total := time.Now(), n
+		for _, seg := range segs[1:] {
+			if rerr != nil {
+				break
+			}
+			var k int64
+			_, _, k, rerr = timedRead(func() (io.ReadCloser, error) { return os.Open(seg) })
+			total += k
+		}
+		catchUp := float64(total) / 1e6 / (time.Since(start).Seconds() + float64(n)/1e6/mbps)
 		if uerr := m.unmount(); rerr == nil {
 			rerr = uerr
 		}
 		if rerr != nil {
-			return res, fmt.Errorf("cold read of %s: %w", seg, rerr)
-		}
-		rel, _ := filepath.Rel(mnt, seg)
-		key := rel
-		if prefix != "" {
-			key = prefix + "/" + rel
+			return res, fmt.Errorf("cold read through the mount: %w", rerr)
 		}
 		if cold {
 			_ = dropCaches()
 		}
-		sfirst, smbps, _, serr := timedRead(func() (io.ReadCloser, error) {
-			out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-			if err != nil {
-				return nil, err
+		var sfirst, smbps, stotal float64
+		sstart := time.Now()
+		for j, seg := range segs {
+			rel, _ := filepath.Rel(mnt, seg)
+			key := rel
+			if prefix != "" {
+				key = prefix + "/" + rel
 			}
-			return out.Body, nil
-		})
-		if serr != nil {
-			return res, fmt.Errorf("SDK download of %s: %w", key, serr)
+			f, mb, k, serr := timedRead(func() (io.ReadCloser, error) {
+				out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+				if err != nil {
+					return nil, err
+				}
+				return out.Body, nil
+			})
+			if serr != nil {
+				return res, fmt.Errorf("SDK download of %s: %w", key, serr)
+			}
+			if j == 0 {
+				sfirst, smbps = f, mb
+			}
+			stotal += float64(k)
 		}
+		sdkCatchUp := stotal / 1e6 / time.Since(sstart).Seconds()
+		rel, _ := filepath.Rel(mnt, segs[0])
 		res.ColdSegment, res.ColdBytes, res.Pairs, res.StoreCold = rel, n, i+1, cold
+		res.CatchUpSegments, res.CatchUpBytes = len(segs), total
 		res.MountFirstMs, res.MountMBps = append(res.MountFirstMs, first), append(res.MountMBps, mbps)
 		res.SDKFirstMs, res.SDKMBps = append(res.SDKFirstMs, sfirst), append(res.SDKMBps, smbps)
+		res.MountCatchUpMBps, res.SDKCatchUpMBps = append(res.MountCatchUpMBps, catchUp), append(res.SDKCatchUpMBps, sdkCatchUp)
 	}
 	return res, nil
 }
@@ -274,6 +307,13 @@ func writeTier(b *strings.Builder, r *Report) {
 		b.WriteString("| | first byte | throughput |\n| --- | ---: | ---: |\n")
 		fmt.Fprintf(b, "| segfs mount, empty cache | %.1f ms (%s) | %.0f MB/s (%s) |\n", median(t.MountFirstMs), minMax(t.MountFirstMs), median(t.MountMBps), minMax(t.MountMBps))
 		fmt.Fprintf(b, "| SDK GetObject | %.1f ms (%s) | %.0f MB/s (%s) |\n", median(t.SDKFirstMs), minMax(t.SDKFirstMs), median(t.SDKMBps), minMax(t.SDKMBps))
+		if len(t.MountCatchUpMBps) > 0 {
+			fmt.Fprintf(b, "\nCatching up: %d evicted segments (%.1f MB) in log order, through the same fresh mount and with one SDK GetObject after the other:\n\n",
+				t.CatchUpSegments, float64(t.CatchUpBytes)/1e6)
+			b.WriteString("| | throughput |\n| --- | ---: |\n")
+			fmt.Fprintf(b, "| segfs mount | %.0f MB/s (%s) |\n", median(t.MountCatchUpMBps), minMax(t.MountCatchUpMBps))
+			fmt.Fprintf(b, "| SDK GetObject | %.0f MB/s (%s) |\n", median(t.SDKCatchUpMBps), minMax(t.SDKCatchUpMBps))
+		}
 	}
 }
 
