@@ -89,6 +89,7 @@ func (p *Partition) readRemote(s *segment, b []byte, off int64) (int, error) {
 	c := s.tier.copy.Load()
 	n, err := p.log.cfg.Remote.ReadAt(p.topic, p.id, s.base, s.size.Load(), c.etag, b, off)
 	if err != nil && err != io.EOF {
+		p.counters.remoteReadErrors.Add(1) // stats.go: metrics hook
 		// %v, not %w: an errno inside the SDK's error (ECONNREFUSED) must not become the read's.
 		return n, fmt.Errorf("read segment %d of %s: %w: %v", s.base, p.name(), ErrRemote, err)
 	}

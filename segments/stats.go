@@ -22,6 +22,8 @@ type Observer interface {
 type partitionCounters struct {
 	appends       atomic.Int64
 	appendedBytes atomic.Int64
+	// Tiered logs: failed uploads, and reads of evicted segments that failed.
+	uploadErrors, remoteReadErrors atomic.Int64
 }
 
 // HealthState is a partition's condition as Stats reports it. Stalled: deferred bytes wait for
@@ -49,6 +51,15 @@ type PartitionStats struct {
 	Appends, AppendedBytes int64 // since the partition was opened
 	Health                 HealthState
 	Err                    error
+	Tier                   *TierStats // nil unless the log is tiered
+}
+
+// TierStats is a tiered partition's upload state.
+type TierStats struct {
+	PendingBytes     int64     // of sealed segments without a verified copy in the store
+	OldestPending    time.Time // seal time of the oldest of them; zero if none
+	UploadErrors     int64     // failed uploads since the partition was opened (each is retried)
+	RemoteReadErrors int64     // failed reads of evicted segments (EIO)
 }
 
 // Stats describes the partition now; a closed or deleted one reports HealthClosed and no segments.
@@ -74,12 +85,32 @@ func (p *Partition) Stats() PartitionStats {
 		st.SizeBytes += s.size.Load()
 	}
 	active := segs[len(segs)-1]
+	if p.log.cfg.Remote != nil {
+		st.Tier = p.tierStats(segs)
+	}
 	st.LastAppend = time.Unix(0, active.mtime.Load())
 	st.PreallocatedBytes = active.preallocated()
 	if s := p.list.beingSealed(); s != nil && s != active {
 		st.PreallocatedBytes += s.preallocated()
 	}
 	return st
+}
+
+func (p *Partition) tierStats(segs []*segment) *TierStats {
+	ts := &TierStats{UploadErrors: p.counters.uploadErrors.Load(), RemoteReadErrors: p.counters.remoteReadErrors.Load()}
+	if p.log.cfg.RemoteReadOnly {
+		return ts // a read-only mount uploads nothing
+	}
+	for _, s := range segs[:len(segs)-1] {
+		if !s.sealed.Load() || s.tier.copy.Load() != nil {
+			continue
+		}
+		ts.PendingBytes += s.size.Load()
+		if t := time.Unix(0, s.mtime.Load()); ts.OldestPending.IsZero() || t.Before(ts.OldestPending) {
+			ts.OldestPending = t
+		}
+	}
+	return ts
 }
 
 func (s *segment) preallocated() int64 {
@@ -118,6 +149,18 @@ func (l *Log) Stats() []PartitionStats {
 	})
 	return out
 }
+
+// Descriptors is how many descriptors count against the MaxOpenFiles budget now, and the budget.
+func (l *Log) Descriptors() (open, limit int) { return l.fs.fds.usage() }
+
+func (c *fdCache) usage() (open, limit int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.open, c.limit
+}
+
+// Tiered reports whether the log has an object store (Config.Remote).
+func (l *Log) Tiered() bool { return l.cfg.Remote != nil }
 
 // DirtyMemory is the chunk memory deferred appends hold (read-behind included) and its cap.
 func (l *Log) DirtyMemory() (used, limit int64) {

@@ -140,6 +140,9 @@ func (l *Log) startTransfer(p *Partition, pt *partTier, now time.Time) {
 		pt.busy = false
 		close(pt.done)
 		if err != nil && !errors.Is(err, context.Canceled) {
+			if next != nil {
+				p.counters.uploadErrors.Add(1) // stats.go: metrics hook
+			}
 			pt.failures++
 			pt.retryAt = time.Now().Add(l.backoff(pt.failures))
 			if pt.failures == 1 || pt.failures%10 == 0 {
