@@ -43,14 +43,22 @@ func (s *Store) readObject(obj Object, b []byte, off int64) (int, error) {
 	// or on its way (the kernel's readahead runs ahead of the reader).
 	prev := blockRef{key: key, etag: obj.ETag, size: obj.Size, k: first - 1}
 	sequential := first == 0 || s.seq.sequential(key, first) || s.flight.busy(prev) || s.cache.has(prev)
-	n := 0
+	n, waited := 0, false
+	defer func() {
+		if waited {
+			s.misses.Add(1)
+		} else {
+			s.hits.Add(1)
+		}
+	}()
 	for n < len(b) && off+int64(n) < obj.Size {
 		pos := off + int64(n)
 		ref := blockRef{key: key, etag: obj.ETag, size: obj.Size, k: pos / bs}
 		// Only the first read of a block in a while counts toward protecting it in the cache: not a
 		// reader going on within it, nor the kernel's readahead reads of it, which arrive together.
 		access := s.seq.read(key, ref.k)
-		data, err := s.block(ref, access, sequential)
+		data, fetched, err := s.block(ref, access, sequential)
+		waited = waited || fetched
 		if err != nil {
 			return n, err
 		}
@@ -169,15 +177,16 @@ func (s *Store) readAhead(ref blockRef) {
 // block returns the verified bytes of one block, with a reference the caller releases: from the
 // cache, from a GET in flight, or from a GET started now (of the next few blocks too if the reader is
 // sequential, so the first byte costs one block's transfer and the rest streams behind it). access
-// counts it as a reader's access for the cache (readahead does not).
-func (s *Store) block(ref blockRef, access, sequential bool) (*blockBuf, error) {
+// counts it as a reader's access for the cache (readahead does not). waited says it came from the
+// store rather than the cache.
+func (s *Store) block(ref blockRef, access, sequential bool) (data *blockBuf, waited bool, err error) {
 	if data, ok := s.cache.get(ref, access); ok {
-		return data, nil
+		return data, false, nil
 	}
 	// A store that just failed to answer fails the reads that follow at once, for a short while:
 	// the kernel's readahead and the read behind it must not each wait for a whole timeout.
 	if at := s.downAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < min(failFast, s.cfg.Timeout) {
-		return nil, fmt.Errorf("tier: read %s: the store did not answer %v ago", ref.key, time.Since(time.Unix(0, at)).Round(time.Millisecond))
+		return nil, true, fmt.Errorf("tier: read %s: the store did not answer %v ago", ref.key, time.Since(time.Unix(0, at)).Round(time.Millisecond))
 	}
 	fl := s.flight.wait(ref)
 	if fl == nil {
@@ -189,9 +198,9 @@ func (s *Store) block(ref blockRef, access, sequential bool) (*blockBuf, error) 
 		if fl = s.flight.wait(ref); fl == nil {
 			// Finished between the two looks: it is cached now, or failed.
 			if data, ok := s.cache.get(ref, false); ok {
-				return data, nil
+				return data, true, nil
 			}
-			return nil, fmt.Errorf("tier: read %s: block %d: %w", ref.key, ref.k, ErrBadObject)
+			return nil, true, fmt.Errorf("tier: read %s: block %d: %w", ref.key, ref.k, ErrBadObject)
 		}
 	}
 	defer s.flight.unref(fl)
@@ -200,7 +209,7 @@ func (s *Store) block(ref blockRef, access, sequential bool) (*blockBuf, error) 
 	select {
 	case <-fl.done:
 		if fl.err != nil {
-			return nil, fl.err
+			return nil, true, fl.err
 		}
 		if access {
 			if d, ok := s.cache.get(ref, true); ok { // count the access
@@ -208,9 +217,9 @@ func (s *Store) block(ref blockRef, access, sequential bool) (*blockBuf, error) 
 			}
 		}
 		fl.data.acquire()
-		return fl.data, nil
+		return fl.data, true, nil
 	case <-timer.C:
-		return nil, fmt.Errorf("tier: read %s: no answer within %v: %w", ref.key, s.cfg.Timeout, context.DeadlineExceeded)
+		return nil, true, fmt.Errorf("tier: read %s: no answer within %v: %w", ref.key, s.cfg.Timeout, context.DeadlineExceeded)
 	}
 }
 

@@ -48,7 +48,13 @@ type Store struct {
 	wg     sync.WaitGroup // the goroutines of GETs in flight
 	seq    seqTracker
 	downAt atomic.Int64 // Unix nanoseconds of the last fetch the store did not answer; 0 once one succeeds
+
+	hits, misses atomic.Int64 // reads served by the cache alone, and reads that waited for the store
 }
+
+// Reads counts the reads the cache (memory or disk) served alone, and those that waited for the
+// store for at least one block.
+func (s *Store) Reads() (hits, misses int64) { return s.hits.Load(), s.misses.Load() }
 
 // Open builds the client from the standard AWS chain (environment, shared config and profile) and
 // proves the bucket is reachable, exists and lets these credentials list it. Each failure is one clear
