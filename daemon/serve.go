@@ -87,6 +87,11 @@ func Serve(cfg mountopts.Config, log *logrus.Logger, build Build) (err error) {
 	if obs != nil {
 		scfg.Observer = obs.Observer()
 		fopts.Stats, fopts.WrapFS, fopts.SealedRead = obs.Exposition, obs.WrapFUSE, obs.SealedRead
+		if store != nil {
+			if err := obs.AddTierCache(store.Reads); err != nil {
+				return err
+			}
+		}
 	}
 	seglog, err := segments.Open(cfg.DataDir, scfg)
 	if err != nil {
@@ -249,8 +254,7 @@ func newMetrics(cfg mountopts.Config, build Build) (*metrics.Metrics, *metrics.S
 	obs, err := metrics.New(metrics.Options{
 		Detail: detail,
 		Build:  metrics.Build(build),
-		// Every budget of descriptors goes in this list; a bounded cache of segment descriptors adds
-		// its own entry (budget "max_open_files"), reading the Log once it is open.
+		// The log's own budget (max_open_files) joins when the log is open (AddLog).
 		Descriptors: []metrics.Descriptors{metrics.ProcessDescriptors()},
 	})
 	if err != nil || cfg.Metrics == "" {

@@ -109,17 +109,32 @@ func partitionValue(t *testing.T, fams map[string]*dto.MetricFamily, name, topic
 	return 0
 }
 
-// TestMetricsEndpointStatsFileAndDashboard: /metrics and MNT/.stats pass promtool and export the
-// same metrics, FUSE errors and sealed reads are counted, and every metric the Grafana dashboard
-// queries exists in a scrape.
+// TestMetricsEndpointStatsFileAndDashboard: /metrics and MNT/.stats of a tiered mount pass promtool
+// and export the same metrics, FUSE errors, sealed reads and the tier's uploads and reads are counted,
+// and every metric the Grafana dashboard queries exists in a scrape.
 func TestMetricsEndpointStatsFileAndDashboard(t *testing.T) {
+	_, tierOpts := startTier(t, "mt", "local_retention_bytes=512KiB")
 	data, mnt := newDirs(t)
-	m := mountFS(t, data, mnt, "metrics=127.0.0.1:0,segment_size=1MiB,partitions=2")
+	m := mountFS(t, data, mnt, tierOpts+",metrics=127.0.0.1:0,partitions=2")
 	url := metricsURL(t, mnt)
 	mkdir(t, filepath.Join(mnt, "T"))
 	part := filepath.Join(mnt, "T", "0")
-	mustSh(t, `dd if=/dev/urandom of="$P/current" bs=256k count=10 oflag=append conv=notrunc status=none && cat "$P/00000000000000000000.log" >/dev/null`,
-		"P="+part)
+	backing := filepath.Join(data, "T", "0")
+	mustSh(t, `dd if=/dev/urandom of="$P/current" bs=256k count=10 oflag=append conv=notrunc status=none`, "P="+part)
+	// Segments of 256 KiB upload, and all but the last 512 KiB leave the local disk.
+	waitUntil(t, "uploads and evictions", 30*time.Second, func() bool {
+		fams := promcheck.Families(t, scrape(t, url))
+		return fams["segfs_tier_pending_upload_bytes"] != nil &&
+			partitionValue(t, fams, "segfs_tier_pending_upload_bytes", "T", "0") == 0 && !localFiles(t, backing)["00000000000000000000.log"]
+	})
+	local := "" // the newest sealed segment, still on disk
+	listed, _ := listing(t, part)
+	for _, n := range listed {
+		if n != "current" && localFiles(t, backing)[n] {
+			local = n
+		}
+	}
+	mustSh(t, `cat "$P/00000000000000000000.log" "$P/$L" >/dev/null`, "P="+part, "L="+local)
 	if _, err := os.Stat(filepath.Join(mnt, "T", "nope")); err == nil {
 		t.Fatal("stat of a missing name succeeded")
 	}
@@ -150,6 +165,26 @@ func TestMetricsEndpointStatsFileAndDashboard(t *testing.T) {
 		fromFile["segfs_sealed_daemon_reads_total"].GetMetric()[0].GetCounter().GetValue()
 	if served < 1 {
 		t.Errorf("reading a sealed segment counted neither a passthrough open nor a daemon READ")
+	}
+	// The tier: everything sealed is uploaded, nothing failed, and the evicted segment's cold read
+	// waited for the store.
+	for name, want := range map[string]float64{
+		"segfs_tier_pending_upload_bytes": 0, "segfs_tier_upload_lag_seconds": 0,
+		"segfs_tier_upload_errors_total": 0, "segfs_tier_remote_read_errors_total": 0,
+	} {
+		if got := partitionValue(t, fromFile, name, "T", "0"); got != want {
+			t.Errorf("%s{T/0} = %v; want %v", name, got, want)
+		}
+	}
+	if misses := fromFile["segfs_tier_cache_misses_total"].GetMetric()[0].GetCounter().GetValue(); misses < 1 {
+		t.Errorf("a cold read of an evicted segment counted no cache miss")
+	}
+	var budget bool
+	for _, s := range fromFile["segfs_descriptors_limit"].GetMetric() {
+		budget = budget || hasLabels(s, "budget", "max_open_files") && s.GetGauge().GetValue() > 0
+	}
+	if !budget {
+		t.Errorf("no segfs_descriptors_limit{budget=\"max_open_files\"}")
 	}
 	for _, n := range dashboardMetrics(t) {
 		if !exported(fromHTTP, n) {

@@ -3,6 +3,7 @@ package metrics
 import (
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
@@ -29,17 +30,24 @@ func processDescriptors() (open, limit int64, err error) {
 
 // descriptorCollector exports each budget as segfs_descriptors_open and segfs_descriptors_limit.
 type descriptorCollector struct {
-	budgets     []Descriptors
+	mu          sync.Mutex
+	budgets     []Descriptors // grows when the log opens (AddLog)
 	open, limit *prometheus.Desc
+}
+
+func (c *descriptorCollector) add(b Descriptors) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.budgets = append(c.budgets, b)
 }
 
 func newDescriptorCollector(budgets []Descriptors) *descriptorCollector {
 	return &descriptorCollector{
 		budgets: budgets,
 		open: prometheus.NewDesc("segfs_descriptors_open",
-			"Descriptors counted against a budget: process is every descriptor the daemon holds.", []string{"budget"}, nil),
+			"Descriptors counted against a budget: process is every descriptor the daemon holds, max_open_files the ones segfs keeps for segments.", []string{"budget"}, nil),
 		limit: prometheus.NewDesc("segfs_descriptors_limit",
-			"The limit of each descriptor budget: process is the soft RLIMIT_NOFILE.", []string{"budget"}, nil),
+			"The limit of each descriptor budget: process is the soft RLIMIT_NOFILE, max_open_files the mount option.", []string{"budget"}, nil),
 	}
 }
 
@@ -49,7 +57,10 @@ func (c *descriptorCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *descriptorCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, b := range c.budgets {
+	c.mu.Lock()
+	budgets := c.budgets
+	c.mu.Unlock()
+	for _, b := range budgets {
 		open, limit, err := b.Usage()
 		if err != nil {
 			ch <- prometheus.NewInvalidMetric(c.open, fmt.Errorf("descriptor budget %s: %w", b.Budget, err))

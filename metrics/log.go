@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -18,6 +19,8 @@ type logCollector struct {
 	startOffset, endOffset, segments, size, unsynced, dirty *prometheus.Desc
 	appends, appendedBytes, lastAppend, failed, stalled     *prometheus.Desc
 	topics, partitions, preallocated, dirtyMem, dirtyLimit  *prometheus.Desc
+	// Tiered logs only; nil otherwise.
+	tierPending, tierLag, uploadErrors, remoteReadErrors *prometheus.Desc
 }
 
 func newLogCollector(l *segments.Log, detail Detail) *logCollector {
@@ -30,7 +33,7 @@ func newLogCollector(l *segments.Log, detail Detail) *logCollector {
 	}
 	desc := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, labels, nil) }
 	mount := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
-	return &logCollector{
+	c := &logCollector{
 		log: l, detail: detail,
 		startOffset: desc("segfs_log_start_offset_bytes", "Partition offset of the first retained byte (Kafka's LogStartOffset, in bytes)."),
 		endOffset:   desc("segfs_log_end_offset_bytes", "Partition offset after the last appended byte (Kafka's LogEndOffset, in bytes); the size of .stream."),
@@ -54,14 +57,25 @@ func newLogCollector(l *segments.Log, detail Detail) *logCollector {
 			"Memory holding deferred bytes not yet written, or kept for readers just behind the flusher."),
 		dirtyLimit: mount("segfs_dirty_memory_limit_bytes", "The cap on deferred memory (max_dirty_total)."),
 	}
+	if l.Tiered() {
+		c.tierPending = desc("segfs_tier_pending_upload_bytes", "Bytes of sealed segments not yet uploaded to the object store and verified.")
+		c.tierLag = desc("segfs_tier_upload_lag_seconds",
+			"Age of the oldest sealed segment not yet uploaded and verified (the oldest over the partitions summed); 0 when none waits.")
+		c.uploadErrors = desc("segfs_tier_upload_errors_total", "Failed uploads of sealed segments to the object store; each is retried.")
+		c.remoteReadErrors = desc("segfs_tier_remote_read_errors_total", "Reads of evicted segments that failed (EIO): the store down, slow or holding a bad object.")
+	}
+	return c
 }
 
 func (c *logCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.startOffset, c.endOffset, c.segments, c.size, c.unsynced, c.dirty, c.appends, c.appendedBytes,
 		c.lastAppend, c.failed, c.stalled, c.topics, c.partitions, c.preallocated, c.dirtyMem, c.dirtyLimit,
+		c.tierPending, c.tierLag, c.uploadErrors, c.remoteReadErrors,
 	} {
-		ch <- d
+		if d != nil {
+			ch <- d
+		}
 	}
 }
 
@@ -71,6 +85,8 @@ type sums struct {
 	start, end, segments, size, unsynced, dirty int64
 	appends, appended, failed, stalled          int64
 	lastAppend                                  float64
+	pending, uploadErrors, remoteReadErrors     int64
+	oldestPending                               time.Time
 }
 
 func (s *sums) add(st segments.PartitionStats) {
@@ -90,6 +106,14 @@ func (s *sums) add(st segments.PartitionStats) {
 	}
 	if !st.LastAppend.IsZero() {
 		s.lastAppend = max(s.lastAppend, float64(st.LastAppend.UnixNano())/1e9)
+	}
+	if t := st.Tier; t != nil {
+		s.pending += t.PendingBytes
+		s.uploadErrors += t.UploadErrors
+		s.remoteReadErrors += t.RemoteReadErrors
+		if !t.OldestPending.IsZero() && (s.oldestPending.IsZero() || t.OldestPending.Before(s.oldestPending)) {
+			s.oldestPending = t.OldestPending
+		}
 	}
 }
 
@@ -139,6 +163,16 @@ func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.lastAppend, g.lastAppend, g.labels)
 		gauge(c.failed, float64(g.failed), g.labels)
 		gauge(c.stalled, float64(g.stalled), g.labels)
+		if c.tierPending != nil {
+			lag := 0.0
+			if !g.oldestPending.IsZero() {
+				lag = max(0, time.Since(g.oldestPending).Seconds())
+			}
+			gauge(c.tierPending, float64(g.pending), g.labels)
+			gauge(c.tierLag, lag, g.labels)
+			counter(c.uploadErrors, float64(g.uploadErrors), g.labels)
+			counter(c.remoteReadErrors, float64(g.remoteReadErrors), g.labels)
+		}
 	}
 	used, limit := c.log.DirtyMemory()
 	gauge(c.topics, float64(topics), nil)

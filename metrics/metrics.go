@@ -52,15 +52,16 @@ type Options struct {
 	Detail Detail
 	Build  Build
 	// Descriptors lists the descriptor budgets to export; ProcessDescriptors is the one every mount has.
-	// A bounded descriptor cache in segments adds its own entry here.
+	// AddLog adds the log's own (max_open_files).
 	Descriptors []Descriptors
 }
 
 // Metrics is one mount's registry and the recorders that feed it.
 type Metrics struct {
-	reg  *prometheus.Registry
-	opts Options
-	fuse *fuseStats
+	reg         *prometheus.Registry
+	opts        Options
+	fuse        *fuseStats
+	descriptors *descriptorCollector
 
 	appendLatency, syncLatency, flushLatency, sealLatency prometheus.Histogram
 	flushedBytes                                          prometheus.Counter
@@ -95,6 +96,7 @@ func New(opts Options) (*Metrics, error) {
 	m.sealedDaemonReads = prometheus.NewCounter(prometheus.CounterOpts{Name: "segfs_sealed_daemon_reads_total",
 		Help: "READ requests of sealed segments served by the segfs daemon (none while passthrough works)."})
 	m.fuse = newFUSEStats(m)
+	m.descriptors = newDescriptorCollector(opts.Descriptors)
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "segfs_build_info", Help: "Always 1; the labels describe the running segfs binary.",
 		ConstLabels: prometheus.Labels{"version": opts.Build.Version, "revision": opts.Build.Revision, "goversion": opts.Build.GoVersion},
@@ -107,7 +109,7 @@ func New(opts Options) (*Metrics, error) {
 		m.appendLatency, m.syncLatency, m.flushLatency, m.sealLatency, m.flushedBytes,
 		m.passthroughOpens, m.sealedDaemonReads,
 		m.fuse,
-		newDescriptorCollector(opts.Descriptors),
+		m.descriptors,
 	} {
 		if err := m.reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
@@ -122,10 +124,33 @@ func latencyBuckets() []float64 {
 	return []float64{1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 }
 
-// AddLog exports the per-partition and per-mount state of l, read at each scrape.
+// AddLog exports the per-partition and per-mount state of l, read at each scrape, and its
+// descriptor budget (max_open_files).
 func (m *Metrics) AddLog(l *segments.Log) error {
 	if err := m.reg.Register(newLogCollector(l, m.opts.Detail)); err != nil {
 		return fmt.Errorf("metrics: %w", err)
+	}
+	m.descriptors.add(Descriptors{Budget: "max_open_files", Usage: func() (int64, int64, error) {
+		open, limit := l.Descriptors()
+		return int64(open), int64(limit), nil
+	}})
+	return nil
+}
+
+// AddTierCache exports the object store's read cache: reads counts the reads of evicted segments
+// the cache (memory or disk) served alone, and those that waited for the store.
+func (m *Metrics) AddTierCache(reads func() (hits, misses int64)) error {
+	for _, c := range []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "segfs_tier_cache_hits_total",
+			Help: "Reads of evicted segments the read cache (memory or disk, readahead included) served without waiting for the object store."},
+			func() float64 { h, _ := reads(); return float64(h) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "segfs_tier_cache_misses_total",
+			Help: "Reads of evicted segments that waited for the object store."},
+			func() float64 { _, ms := reads(); return float64(ms) }),
+	} {
+		if err := m.reg.Register(c); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
 	}
 	return nil
 }
