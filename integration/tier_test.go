@@ -259,11 +259,12 @@ func TestTierEvictAndRead(t *testing.T) {
 }
 
 // TestTierReadOnlyElsewhere: `segfs mount --data EMPTY_DIR -o tier=...,ro` lists and reads the whole
-// sealed log, as another machine would, while the writer's mount is still up.
+// sealed log, as another machine would, while the writer's mount is still up. It shows the bucket as
+// of its mount: what the writer uploads later appears at the next mount.
 func TestTierReadOnlyElsewhere(t *testing.T) {
 	srv, opts := startTier(t, "ro", "")
 	data, mnt := newDirs(t)
-	mountFS(t, data, mnt, opts)
+	m := mountFS(t, data, mnt, opts)
 	mkdir(t, filepath.Join(mnt, "T"))
 	want := appendData(t, filepath.Join(mnt, "T", "0", "current"), 2<<20, 3)
 	part := filepath.Join(mnt, "T", "0")
@@ -293,7 +294,99 @@ func TestTierReadOnlyElsewhere(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(part2, "current"), []byte("x"), 0); err == nil {
 		t.Fatal("a write through the ro mount succeeded")
 	}
+
+	// The writer goes on; the ro mount keeps the listing it mounted with, and reads it.
+	more := appendData(t, filepath.Join(part, "current"), 1<<20, 4)
+	waitUntil(t, "the new segments' uploads", 30*time.Second, func() bool {
+		now, _ := listing(t, part)
+		return uploaded(t, srv, part, "ro/T/0/", false) && len(now) > len(names)+2
+	})
+	if again, _ := listing(t, part2); strings.Join(again, ",") != strings.Join(names2, ",") {
+		t.Errorf("the ro mount's listing changed while mounted: %v, was %v", again, names2)
+	}
+	if stream, err := os.ReadFile(filepath.Join(part2, ".stream")); err != nil || !bytes.Equal(stream, want[:sealed]) {
+		t.Fatalf("ro mount's .stream after the writer went on: %d bytes (%v)", len(stream), err)
+	}
 	m2.Unmount()
+	m2 = mountFS(t, data2, mnt2, opts+",ro")
+	now, sizes := listing(t, part)
+	var sealedNow int64
+	for _, n := range now[:len(now)-1] {
+		sealedNow += sizes[n]
+	}
+	if stream, err := os.ReadFile(filepath.Join(part2, ".stream")); err != nil || !bytes.Equal(stream, append(want, more...)[:sealedNow]) {
+		t.Fatalf("remounted ro mount's .stream: %d bytes (%v), want the %d sealed now", len(stream), err, sealedNow)
+	}
+	m2.Unmount()
+	m.Unmount()
+}
+
+// TestTierRmDeletesObject: rm of one sealed segment deletes its object, whether the segment was
+// evicted or still on the local disk, and only that object; one removed while the store is down goes
+// once it is back. A remount does not bring any of them back.
+func TestTierRmDeletesObject(t *testing.T) {
+	srv, opts := startTier(t, "rm", "local_retention_bytes=512KiB")
+	data, mnt := newDirs(t)
+	m := mountFS(t, data, mnt, opts)
+	mkdir(t, filepath.Join(mnt, "T"))
+	part, backing := filepath.Join(mnt, "T", "0"), filepath.Join(data, "T", "0")
+	appendData(t, filepath.Join(part, "current"), 3<<20, 5)
+	waitUntil(t, "uploads and evictions", 30*time.Second, func() bool {
+		names, _ := listing(t, part)
+		return uploaded(t, srv, part, "rm/T/0/", true) && len(names)-len(localFiles(t, backing)) >= 6
+	})
+	names, _ := listing(t, part)
+	evicted, local := names[2], ""
+	for _, n := range names {
+		if n != "current" && localFiles(t, backing)[n] {
+			local = n
+		}
+	}
+	if localFiles(t, backing)[evicted] || local == "" {
+		t.Fatalf("want an evicted segment and a local sealed one: %s is local: %v, local %q", evicted, localFiles(t, backing)[evicted], local)
+	}
+	if res := runCmd(t, 30*time.Second, nil, "rm", filepath.Join(part, evicted), filepath.Join(part, local)); res.code != 0 {
+		t.Fatalf("rm: %v", res)
+	}
+	gone := func(keys ...string) func() bool {
+		return func() bool {
+			bucket := bucketKeys(t, srv)
+			for _, k := range keys {
+				if _, ok := bucket["rm/T/0/"+k]; ok {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	waitUntil(t, "the removed segments' objects to go", 30*time.Second, gone(evicted, local))
+	if !uploaded(t, srv, part, "rm/T/0/", true) {
+		t.Fatalf("after rm the bucket holds %v; want exactly the segments ls shows", bucketKeys(t, srv))
+	}
+
+	// With the store down, rm succeeds; the object goes once the store is back.
+	srv.Stop()
+	later := names[3]
+	if res := runCmd(t, 30*time.Second, nil, "rm", filepath.Join(part, later)); res.code != 0 {
+		t.Fatalf("rm with the store down: %v", res)
+	}
+	if _, err := os.Stat(filepath.Join(part, later)); err == nil {
+		t.Fatalf("%s is still listed after rm", later)
+	}
+	srv.Restart()
+	waitUntil(t, "the object removed while the store was down to go", 30*time.Second, gone(later))
+
+	m.Unmount()
+	m = mountFS(t, data, mnt, opts)
+	for _, n := range []string{evicted, local, later} {
+		if _, err := os.Stat(filepath.Join(part, n)); err == nil {
+			t.Errorf("%s is back after a remount", n)
+		}
+	}
+	if !uploaded(t, srv, part, "rm/T/0/", true) {
+		t.Fatalf("after a remount the bucket holds %v; want exactly the segments ls shows", bucketKeys(t, srv))
+	}
+	m.Unmount()
 }
 
 // TestTierRetention: retention of the whole log deletes objects in the store, not just local files.

@@ -155,7 +155,9 @@
 // sees an object that arrived whole with a HEAD and does not send it again), aborts unfinished
 // multipart uploads, and deletes objects below the log's start (retention that a crash interrupted).
 // A fresh data directory takes up every partition the store holds, with an empty active segment at
-// the stored log's end. RemoteReadOnly (ro mounts) never writes to the store.
+// the stored log's end. RemoteReadOnly (ro mounts) never writes to the store, and shows it as of Open:
+// at the next Open, a partition whose only local segment is that empty active one has it moved to the
+// stored log's new end first (catchUpReadOnly).
 //
 // RetentionBytes and RetentionAge bound the whole log and delete objects too; LocalRetentionBytes and
 // LocalRetentionAge only evict. Under disk pressure (free space below two segments, at most a tenth

@@ -94,6 +94,11 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	l.scratch = directio.NewPool(max(scratchBlock, l.block), memAlign)
 	// Read-behind: half of max_dirty per partition, half of max_dirty_total in all.
 	l.budget = newBudget(l.chunks, cfg.MaxDirtyTotal, min(maxReadWindow, cfg.MaxDirty/2), cfg.MaxDirtyTotal/2)
+	if cfg.Remote != nil && cfg.RemoteReadOnly { // tier hook
+		if err := l.catchUpReadOnly(); err != nil {
+			return nil, fmt.Errorf("open %s: %w", dir, err)
+		}
+	}
 	if err := l.recover(); err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}

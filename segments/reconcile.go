@@ -68,6 +68,63 @@ func (l *Log) openTier() error {
 	return nil
 }
 
+// catchUpReadOnly runs before the local recovery of a read-only tiered Log: a partition whose only
+// local segment is an empty active one (a bucket taken up by an earlier mount) gets it moved to the
+// end of the stored log, so that segments uploaded since that mount are listed. A read-only mount
+// shows the bucket as of its mount; this is what makes a remount see what came after.
+func (l *Log) catchUpReadOnly() error {
+	topics, err := os.ReadDir(l.dir)
+	if err != nil {
+		return fmt.Errorf("tier: %w", err)
+	}
+	for _, te := range topics {
+		if !te.IsDir() || !ValidTopicName(te.Name()) {
+			continue
+		}
+		parts, err := os.ReadDir(filepath.Join(l.dir, te.Name()))
+		if err != nil {
+			return fmt.Errorf("tier: %w", err)
+		}
+		for _, pe := range parts {
+			id, ok := ParsePartitionName(pe.Name())
+			if !ok || !pe.IsDir() {
+				continue
+			}
+			if err := l.catchUpPartition(te.Name(), id, filepath.Join(l.dir, te.Name(), pe.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Log) catchUpPartition(topic string, id int, dir string) error {
+	bases, err := l.listSegments(dir)
+	if err != nil || len(bases) != 1 {
+		return err
+	}
+	old := filepath.Join(dir, SegmentName(bases[0]))
+	var st unix.Stat_t
+	if err := unix.Stat(old, &st); err != nil || st.Size != 0 {
+		return err
+	}
+	var end int64
+	if err := l.cfg.Remote.List(context.Background(), topic, id, func(base, size int64, _ string, _ time.Time) { end = max(end, base+size) }); err != nil {
+		return fmt.Errorf("tier: %w", err)
+	}
+	if end <= bases[0] {
+		return nil
+	}
+	if err := l.fs.dirs.Rename(old, filepath.Join(dir, SegmentName(end))); err != nil {
+		return fmt.Errorf("tier: %w", err)
+	}
+	if err := l.fs.syncDir(dir); err != nil {
+		return err
+	}
+	l.cfg.Logger.WithFields(map[string]any{"topic": topic, "partition": id, "from": bases[0], "end": end}).Info("tier: the store's log grew since the last mount")
+	return nil
+}
+
 // adoptPartition creates the local directory of a partition only the store holds, with an empty
 // active segment at the end of the stored log; reconcile then lists the stored segments.
 func (l *Log) adoptPartition(ctx context.Context, topic string, id int) error {

@@ -178,6 +178,43 @@ func TestTierFreshReadOnly(t *testing.T) {
 	}
 }
 
+// A read-only log shows the store as of its Open; reopened on the same data directory, it lists what
+// was uploaded since (its empty active segment moves to the stored log's end).
+func TestTierReadOnlyReopenCatchesUp(t *testing.T) {
+	srv := s3test.Start(t)
+	l := openLog(t, t.TempDir(), tiered(t, srv, nil))
+	p := mustPartition(t, l, "t", 0)
+	upload := func(n int) {
+		for i := 0; i < n; i++ {
+			appendPattern(t, p, 3, 40<<10)
+		}
+		waitFor(t, "uploads", func() bool { up, _, sealed := segState(p); return up == sealed && sealed > 0 })
+	}
+	sealedBytes := func() int64 { segs := p.Segments(); return segs[len(segs)-1].Base }
+	upload(12)
+	roDir := t.TempDir()
+	roCfg := tiered(t, srv, func(c *Config) { c.RemoteReadOnly = true })
+	ro, err := Open(roDir, roCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := sealedBytes()
+	if got := readPartition(t, mustPartition(t, ro, "t", 0)); !bytes.Equal(got, pattern(3, 0, int(first))) {
+		t.Fatalf("ro log reads %d bytes, want %d", len(got), first)
+	}
+	upload(12)
+	if got := readPartition(t, mustPartition(t, ro, "t", 0)); len(got) != int(first) {
+		t.Fatalf("ro log reads %d bytes while open, want the %d of its Open", len(got), first)
+	}
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ro = openLog(t, roDir, roCfg)
+	if got, want := readPartition(t, mustPartition(t, ro, "t", 0)), sealedBytes(); !bytes.Equal(got, pattern(3, 0, int(want))) {
+		t.Fatalf("reopened ro log reads %d bytes, want the %d sealed now", len(got), want)
+	}
+}
+
 // Retention of the whole log deletes the remote objects too.
 func TestTierRetentionDeletesObjects(t *testing.T) {
 	srv := s3test.Start(t)
