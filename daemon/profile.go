@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 
@@ -22,14 +23,17 @@ const (
 	// memProfileEnv: a heap profile written at exit; its alloc_space view shows every allocation site
 	// of the daemon's life, which is what explains its peak RSS.
 	memProfileEnv = "SEGFS_MEMPROFILE"
+	// traceEnv: an execution trace (go tool trace) of the whole serving life, written as it runs and
+	// closed at exit. It shows what a slow request waited for: the scheduler, GC, a syscall, a lock.
+	traceEnv = "SEGFS_TRACE"
 )
 
 // startProfiles starts what the environment asks for and returns the function that writes the
-// profiles; it is a no-op when neither variable is set. A profile that cannot be created fails the
+// profiles; it is a no-op when none of the variables is set. A profile that cannot be created fails the
 // mount: whoever asked for it would otherwise measure a run without noticing it is missing.
 func startProfiles(log logrus.FieldLogger) (stop func(), err error) {
-	cpuPath, memPath := profilePath(cpuProfileEnv), profilePath(memProfileEnv)
-	var cpu *os.File
+	cpuPath, memPath, tracePath := profilePath(cpuProfileEnv), profilePath(memProfileEnv), profilePath(traceEnv)
+	var cpu, tr *os.File
 	if cpuPath != "" {
 		if cpu, err = os.Create(cpuPath); err != nil {
 			return nil, fmt.Errorf("%s: %w", cpuProfileEnv, err)
@@ -40,19 +44,43 @@ func startProfiles(log logrus.FieldLogger) (stop func(), err error) {
 		}
 		log.WithField("path", cpuPath).Info("writing a CPU profile at exit")
 	}
+	if tracePath != "" {
+		if tr, err = os.Create(tracePath); err != nil {
+			stopCPU(cpu, log)
+			return nil, fmt.Errorf("%s: %w", traceEnv, err)
+		}
+		if err := trace.Start(tr); err != nil {
+			tr.Close()
+			stopCPU(cpu, log)
+			return nil, fmt.Errorf("%s: start trace: %w", traceEnv, err)
+		}
+		log.WithField("path", tracePath).Info("writing an execution trace")
+	}
 	return func() {
-		if cpu != nil {
-			pprof.StopCPUProfile()
-			if err := cpu.Close(); err != nil {
-				log.WithError(err).Error("close CPU profile")
+		if tr != nil {
+			trace.Stop()
+			if err := tr.Close(); err != nil {
+				log.WithError(err).Error("close execution trace")
 			}
 		}
+		stopCPU(cpu, log)
 		if memPath != "" {
 			if err := writeHeapProfile(memPath); err != nil {
 				log.WithError(err).Error("write heap profile")
 			}
 		}
 	}, nil
+}
+
+// stopCPU ends the CPU profile started on f, if any.
+func stopCPU(f *os.File, log logrus.FieldLogger) {
+	if f == nil {
+		return
+	}
+	pprof.StopCPUProfile()
+	if err := f.Close(); err != nil {
+		log.WithError(err).Error("close CPU profile")
+	}
 }
 
 func profilePath(env string) string {
