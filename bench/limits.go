@@ -42,16 +42,16 @@ type LimitsConfig struct {
 	// slows down everything else on the machine for a while, so tests turn it off.
 	DropCaches bool `json:"drop_caches"`
 
-	DDCount       int           `json:"dd_count_mib"`    // 1: dd count of 1 MiB blocks
-	SyncDuration  time.Duration `json:"-"`               // 2: length of each write+fsync loop
-	BenchDuration time.Duration `json:"-"`               // 3: segfs bench --duration
-	BenchWarmup   time.Duration `json:"-"`               // 3: segfs bench --warmup
-	SealedSize    int64         `json:"sealed_size"`     // 4: size of the sealed segment read
-	RSSPartitions int           `json:"rss_partitions"`  // 5
-	RSSWrite      int           `json:"rss_write_bytes"` // 5: bytes written once to each partition
-	RSSIdle       time.Duration `json:"-"`               // 5: idle time before RSS is read
-	MaxDirty      int64         `json:"max_dirty"`       // 5: the mount's max_dirty, part of the bound
-	StartupParts  int           `json:"startup_partitions"`
+	DDCount       int           `json:"dd_count_mib"`         // 1: dd count of 1 MiB blocks
+	SyncDuration  time.Duration `json:"-"`                    // 2: length of each write+fsync loop
+	BenchDuration time.Duration `json:"-"`                    // 3: segfs bench --duration
+	BenchWarmup   time.Duration `json:"-"`                    // 3: segfs bench --warmup
+	SealedSize    int64         `json:"sealed_size"`          // 4: size of the sealed segment read
+	RSSPartitions []int         `json:"rss_partitions"`       // 5: one measurement per count (the scale curve)
+	RSSWrite      int           `json:"rss_write_bytes"`      // 5: bytes written once to each partition
+	RSSIdle       time.Duration `json:"-"`                    // 5: idle time before RSS is read
+	MaxDirty      int64         `json:"max_dirty"`            // 5: the mount's max_dirty, part of the bound
+	StartupParts  []int         `json:"startup_partitions"`   // 6: one measurement per count (the scale curve)
 	StartupSegs   int           `json:"startup_segments"`     // 6: segments per partition
 	StartupSegLen int64         `json:"startup_segment_size"` // 6: size of each (sparse) sealed segment
 
@@ -69,8 +69,8 @@ func DefaultLimits() LimitsConfig {
 		DDCount: 2048, SyncDuration: 10 * time.Second,
 		BenchDuration: 10 * time.Second, BenchWarmup: time.Second,
 		SealedSize:    1 << 30,
-		RSSPartitions: 1000, RSSWrite: 1000 * 1000, RSSIdle: 5 * time.Second, MaxDirty: 64 << 20,
-		StartupParts: 1000, StartupSegs: 10, StartupSegLen: 1 << 20,
+		RSSPartitions: []int{1000, 10000}, RSSWrite: 1000 * 1000, RSSIdle: 5 * time.Second, MaxDirty: 64 << 20,
+		StartupParts: []int{1000, 10000}, StartupSegs: 10, StartupSegLen: 1 << 20,
 	}
 }
 
@@ -81,8 +81,8 @@ func QuickLimits() LimitsConfig {
 	c.Repeat, c.DDCount, c.SyncDuration = 1, 64, time.Second
 	c.BenchDuration, c.BenchWarmup = time.Second, 0
 	c.SealedSize = 32 << 20
-	c.RSSPartitions, c.RSSIdle = 20, 500*time.Millisecond
-	c.StartupParts, c.StartupSegs = 20, 3
+	c.RSSPartitions, c.RSSIdle = []int{10, 20}, 500*time.Millisecond
+	c.StartupParts, c.StartupSegs = []int{10, 20}, 3
 	return c
 }
 
@@ -106,14 +106,36 @@ func (c *LimitsConfig) Validate() error {
 		return errors.New("--bench-warmup and --rss-idle must not be negative")
 	case c.SealedSize < 1<<20 || c.SealedSize%(1<<20) != 0:
 		return errors.New("--sealed-size must be a positive multiple of 1MiB")
-	case c.RSSPartitions < 1 || c.RSSWrite < 1 || c.MaxDirty < 1:
+	case !allPositive(c.RSSPartitions) || c.RSSWrite < 1 || c.MaxDirty < 1:
 		return errors.New("--rss-partitions, --rss-write and --max-dirty must be positive")
-	case c.StartupParts < 1 || c.StartupSegs < 1 || c.StartupSegLen < 1:
+	case !allPositive(c.StartupParts) || c.StartupSegs < 1 || c.StartupSegLen < 1:
 		return errors.New("--startup-partitions, --startup-segments and --startup-segment-size must be positive")
 	case c.Binary == "":
 		return errors.New("no segfs binary to mount with")
 	}
 	return nil
+}
+
+func allPositive(ns []int) bool {
+	for _, n := range ns {
+		if n < 1 {
+			return false
+		}
+	}
+	return len(ns) > 0
+}
+
+// ParseCounts reads a comma list of counts (the scale curve's points), e.g. "1000,10000".
+func ParseCounts(flag, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("--%s: %q is not a positive count", flag, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // ParseTargets reads --targets: "all" or a comma list of target numbers.
