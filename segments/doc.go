@@ -145,12 +145,12 @@
 //
 // Per partition, in the order they are taken (a lock is never taken while holding one below it):
 //
-//   - Partition.appendMu: the order of appends and rotations. Held across inline appends and
+//   - writer.appendMu: the order of appends and rotations. Held across inline appends and
 //     seals; readers never take it.
 //   - Partition.nsMu: Purge against delete and close.
 //   - writer.mu: everything in writer (the active File, the commit file, the reservation, the
 //     flusher's writes, the seal in progress). Held across disk I/O; readers never take it.
-//   - Partition.mu: the segment list, and the seal in progress as it is listed. Memory only.
+//   - segList.mu: the segment list, and the seal in progress as it is listed. Memory only.
 //   - segment.mu (readers shared), then segment.rfdMu; budget.mu, then dirtyBuf.mu; flusher.mu.
 //     Memory only; none of them is held while taking a lock above it.
 //

@@ -22,18 +22,18 @@ func (p *Partition) shutdown(state error, keep bool) error {
 	if shut.closed != state {
 		return nil // closed or deleted already
 	}
-	p.appendMu.Lock()
-	defer p.appendMu.Unlock()
-	p.stopFlusher()
+	p.w.appendMu.Lock()
+	defer p.w.appendMu.Unlock()
+	p.w.stopFlusher()
 	p.nsMu.Lock()
 	defer p.nsMu.Unlock()
 	p.w.mu.Lock()
 	defer p.w.mu.Unlock()
 
 	var errs []error
-	p.mu.Lock()
-	segs := p.segs
-	p.mu.Unlock()
+	p.list.mu.Lock()
+	segs := p.list.segs
+	p.list.mu.Unlock()
 	active := segs[len(segs)-1]
 	switch {
 	case !keep:
@@ -41,12 +41,12 @@ func (p *Partition) shutdown(state error, keep bool) error {
 	case failed != nil:
 		errs = append(errs, failed)
 	case active.wfile != nil:
-		if _, err := p.writePendingLocked(); err != nil {
+		if _, err := p.w.writePendingLocked(); err != nil {
 			errs = append(errs, err)
-		} else if err := p.syncLocked(active, false); err != nil {
+		} else if err := p.w.syncLocked(active, false); err != nil {
 			errs = append(errs, err)
 		} else {
-			p.raiseDurable(active.base + active.wfile.Size())
+			p.w.raiseDurable(active.base + active.wfile.Size())
 		}
 	}
 	for _, s := range segs {
@@ -56,7 +56,7 @@ func (p *Partition) shutdown(state error, keep bool) error {
 			errs = append(errs, err)
 		}
 		if buf != nil {
-			p.w.budget.discard(&p.w, buf)
+			p.w.budget.discard(p.w, buf)
 		}
 		if f != nil {
 			if err := f.Close(); err != nil && !errors.Is(err, errDiscarded) {

@@ -29,21 +29,21 @@ const paceMaxWait = 100 * time.Millisecond
 // pace delays an append of n bytes according to the partition's backlog; see above. No append waits
 // longer than one flusher piece takes at the measured rate (at most paceMaxWait): beyond that the
 // queue of slots is dropped, since the budget would have released memory by then anyway.
-func (p *Partition) pace(n int) {
-	if n == 0 || p.w.writeErr() != nil || p.w.stall.Load() != nil {
+func (w *writer) pace(n int) {
+	if n == 0 || w.writeErr() != nil || w.stall.Load() != nil {
 		return // the append fails, or retries the stuck write itself, at once: delaying it helps nothing
 	}
-	rate := p.w.flushRate.Load() // bytes per second
+	rate := w.flushRate.Load() // bytes per second
 	if rate <= 0 {
 		return
 	}
-	cfg := &p.log.cfg
+	cfg := &w.log.cfg
 	maxDirty := min(cfg.MaxDirty, cfg.MaxDirtyTotal)
-	if chunkBound(int64(n), p.log.chunk)*p.log.chunk > maxDirty {
+	if chunkBound(int64(n), w.log.chunk)*w.log.chunk > maxDirty {
 		return // written through (see appendLocked): it never joins the backlog it would be paced by
 	}
 	floor := maxDirty * paceFloor / 4
-	backlog := p.w.dirty.Load()
+	backlog := w.dirty.Load()
 	if backlog <= floor {
 		return
 	}
@@ -51,12 +51,12 @@ func (p *Partition) pace(n int) {
 	f := min(float64(backlog-floor)/float64(maxDirty-floor), 1)
 	slot := int64(2 * f * float64(n) * nsPerByte)
 	limit := min(int64(paceMaxWait), int64(float64(cfg.flushWriteCap)*nsPerByte))
-	now := p.log.monoNow()
+	now := w.log.monoNow()
 	var end int64
 	for {
-		next := p.w.paceNext.Load()
+		next := w.paceNext.Load()
 		end = min(max(now, next)+slot, now+limit)
-		if p.w.paceNext.CompareAndSwap(next, end) {
+		if w.paceNext.CompareAndSwap(next, end) {
 			break
 		}
 	}
@@ -68,15 +68,15 @@ func (p *Partition) pace(n int) {
 
 // recordFlushRate folds one successful flusher write of n bytes that took d into the partition's rate
 // estimate, a moving average over the last few writes.
-func (p *Partition) recordFlushRate(n int64, d time.Duration) {
-	if n < p.log.chunk || d <= 0 {
+func (w *writer) recordFlushRate(n int64, d time.Duration) {
+	if n < w.log.chunk || d <= 0 {
 		return // small writes measure the syscall's latency, not the disk's bandwidth
 	}
 	sample := int64(float64(n) / d.Seconds())
-	old := p.w.flushRate.Load()
+	old := w.flushRate.Load()
 	if old == 0 {
-		p.w.flushRate.Store(sample)
+		w.flushRate.Store(sample)
 		return
 	}
-	p.w.flushRate.Store(old - old/8 + sample/8)
+	w.flushRate.Store(old - old/8 + sample/8)
 }

@@ -21,7 +21,7 @@ func TestPaceNotBelowFloor(t *testing.T) {
 	p := pacedPartition(t)
 	p.w.flushRate.Store(1 << 30)
 	p.w.dirty.Store(16 << 20) // exactly the floor
-	p.pace(1 << 20)
+	p.w.pace(1 << 20)
 	if next := p.w.paceNext.Load(); next != 0 {
 		t.Fatalf("backlog at the floor took a slot (paceNext %d)", next)
 	}
@@ -38,8 +38,8 @@ func TestPaceSpreadsAppends(t *testing.T) {
 	n := 1 << 20
 	slot := time.Duration(float64(n) / rate * float64(time.Second)) // about 1.95 ms
 	began, mono := time.Now(), p.log.monoNow()
-	p.pace(n)
-	p.pace(n)
+	p.w.pace(n)
+	p.w.pace(n)
 	if took := time.Since(began); took < 2*slot-time.Millisecond/10 {
 		t.Fatalf("two paced appends took %v, want at least two slots of %v", took, slot)
 	}
@@ -57,7 +57,7 @@ func TestPaceWaitIsBounded(t *testing.T) {
 	p.w.dirty.Store(63 << 20)
 	p.w.paceNext.Store(p.log.monoNow() + int64(time.Hour)) // a queue far in the future
 	before := p.log.monoNow()
-	p.pace(1 << 20)
+	p.w.pace(1 << 20)
 	// The margin only absorbs scheduling between the two clock reads; unbounded, the slot would end an
 	// hour out.
 	if end := time.Duration(p.w.paceNext.Load() - before); end > paceMaxWait+time.Second {
@@ -71,7 +71,7 @@ func TestPaceSkips(t *testing.T) {
 	for name, setup := range map[string]func(p *Partition) int{
 		"write-through": func(p *Partition) int { return 64 << 20 },
 		"empty":         func(p *Partition) int { return 0 },
-		"halted":        func(p *Partition) int { p.failLocked(ErrClosed); return 1 << 20 },
+		"halted":        func(p *Partition) int { p.w.failLocked(ErrClosed); return 1 << 20 },
 		"flush stalled": func(p *Partition) int { p.w.stall.Store(&errBox{errors.New("no space")}); return 1 << 20 },
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -79,7 +79,7 @@ func TestPaceSkips(t *testing.T) {
 			p.w.flushRate.Store(1 << 20)
 			p.w.dirty.Store(60 << 20)
 			n := setup(p)
-			p.pace(n)
+			p.w.pace(n)
 			if next := p.w.paceNext.Load(); next != 0 {
 				t.Fatalf("paced (paceNext %d)", next)
 			}
@@ -92,7 +92,7 @@ func TestPaceSkips(t *testing.T) {
 func TestPaceUnmeasured(t *testing.T) {
 	p := pacedPartition(t)
 	p.w.dirty.Store(60 << 20)
-	p.pace(1 << 20)
+	p.w.pace(1 << 20)
 	if next := p.w.paceNext.Load(); next != 0 {
 		t.Fatalf("paced without a measured rate (paceNext %d)", next)
 	}
@@ -102,16 +102,16 @@ func TestPaceUnmeasured(t *testing.T) {
 // ones feed a moving average.
 func TestRecordFlushRate(t *testing.T) {
 	p := pacedPartition(t)
-	p.recordFlushRate(4096, time.Millisecond)
+	p.w.recordFlushRate(4096, time.Millisecond)
 	if r := p.w.flushRate.Load(); r != 0 {
 		t.Fatalf("a 4 KiB write set the rate to %d", r)
 	}
 	const fast = 1000 << 20 // 8 MiB in 8 ms
-	p.recordFlushRate(8<<20, 8*time.Millisecond)
+	p.w.recordFlushRate(8<<20, 8*time.Millisecond)
 	if first := p.w.flushRate.Load(); first != fast {
 		t.Fatalf("first sample: rate %d, want %d", first, fast)
 	}
-	p.recordFlushRate(8<<20, 16*time.Millisecond) // half as fast
+	p.w.recordFlushRate(8<<20, 16*time.Millisecond) // half as fast
 	if r := p.w.flushRate.Load(); r >= fast || r <= fast/2 {
 		t.Fatalf("after a slower write the rate is %d, want between %d and %d", r, fast/2, fast)
 	}

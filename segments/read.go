@@ -20,12 +20,12 @@ type SegmentInfo struct {
 
 // snapshot returns the segment list, or the partition's state error once deleted or closed.
 func (p *Partition) snapshot() ([]*segment, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.list.mu.Lock()
+	defer p.list.mu.Unlock()
 	if err := p.w.closedErr(); err != nil {
 		return nil, err
 	}
-	return append([]*segment(nil), p.segs...), nil
+	return append([]*segment(nil), p.list.segs...), nil
 }
 
 // find returns the segment with the given base.
@@ -36,16 +36,16 @@ func (p *Partition) find(base int64) (*segment, error) {
 
 // findSuperseded returns the segment with the given base and whether a later segment exists.
 func (p *Partition) findSuperseded(base int64) (*segment, bool, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.list.mu.Lock()
+	defer p.list.mu.Unlock()
 	if err := p.w.closedErr(); err != nil {
 		return nil, false, err
 	}
-	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base >= base })
-	if i == len(p.segs) || p.segs[i].base != base {
+	i := sort.Search(len(p.list.segs), func(i int) bool { return p.list.segs[i].base >= base })
+	if i == len(p.list.segs) || p.list.segs[i].base != base {
 		return nil, false, fmt.Errorf("segment %d of %s: %w", base, p.name(), ErrNotExist)
 	}
-	return p.segs[i], i < len(p.segs)-1, nil
+	return p.list.segs[i], i < len(p.list.segs)-1, nil
 }
 
 // Segments lists the segments sorted by base; the last one is the active segment. Empty once the
@@ -123,33 +123,21 @@ func (p *Partition) ReadAt(b []byte, off int64) (int, error) {
 // segmentAt returns the segment holding partition offset off (the active one for off >= its base),
 // and whether a later segment exists.
 func (p *Partition) segmentAt(off int64) (*segment, bool, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.list.mu.Lock()
+	defer p.list.mu.Unlock()
 	if err := p.w.closedErr(); err != nil {
 		return nil, false, err
 	}
-	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base > off }) - 1
+	i := sort.Search(len(p.list.segs), func(i int) bool { return p.list.segs[i].base > off }) - 1
 	if i < 0 {
 		return nil, false, fmt.Errorf("offset %d of %s was purged: %w", off, p.name(), ErrNotExist)
 	}
-	s := p.segs[i]
-	superseded := i < len(p.segs)-1
+	s := p.list.segs[i]
+	superseded := i < len(p.list.segs)-1
 	if superseded && off >= s.base+s.size.Load() {
 		return nil, false, fmt.Errorf("offset %d of %s was purged: %w", off, p.name(), ErrNotExist)
 	}
 	return s, superseded, nil
-}
-
-// sealPending finishes the seal of a retired segment, if one is in progress. Whoever found a segment
-// superseded (under mu) and then sees sealing nil knows that segment's seal is over.
-func (p *Partition) sealPending() error {
-	if p.w.sealing.Load() == nil {
-		return nil
-	}
-	p.w.mu.Lock()
-	defer p.w.mu.Unlock()
-	_, err := p.sealPendingLocked()
-	return err
 }
 
 // WaitSealed returns once the segment at base is sealed on disk: its backing file holds exactly its
@@ -167,7 +155,7 @@ func (p *Partition) WaitSealed(base int64) error {
 	}
 	// Only s's own seal is waited for: another segment's seal stuck on a full disk must not fail this.
 	if p.w.sealing.Load() == s {
-		if err := p.sealPending(); err != nil {
+		if err := p.w.sealPending(); err != nil {
 			return fmt.Errorf("seal segment %d of %s: %w", base, p.name(), err)
 		}
 	}
@@ -182,39 +170,39 @@ func (p *Partition) WaitSealed(base int64) error {
 func (p *Partition) Purge(base int64) error {
 	p.nsMu.Lock()
 	defer p.nsMu.Unlock()
-	p.mu.Lock()
+	p.list.mu.Lock()
 	if err := p.w.closedErr(); err != nil {
-		p.mu.Unlock()
+		p.list.mu.Unlock()
 		return err
 	}
-	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base >= base })
-	if i == len(p.segs) || p.segs[i].base != base {
-		p.mu.Unlock()
+	i := sort.Search(len(p.list.segs), func(i int) bool { return p.list.segs[i].base >= base })
+	if i == len(p.list.segs) || p.list.segs[i].base != base {
+		p.list.mu.Unlock()
 		return fmt.Errorf("purge segment %d of %s: %w", base, p.name(), ErrNotExist)
 	}
-	if i == len(p.segs)-1 {
-		p.mu.Unlock()
+	if i == len(p.list.segs)-1 {
+		p.list.mu.Unlock()
 		return fmt.Errorf("purge segment %d of %s: %w", base, p.name(), ErrActiveSegment)
 	}
-	s := p.segs[i]
+	s := p.list.segs[i]
 	if p.w.sealing.Load() == s {
 		// s is the retired segment, still being sealed: its File is open and the flusher may be
 		// writing it. Seal it first, so the file is only ever removed as a sealed segment. Any other
 		// superseded segment is sealed already, so a seal stuck on a full disk does not keep Purge from
 		// freeing space.
-		p.mu.Unlock()
-		if err := p.sealPending(); err != nil {
+		p.list.mu.Unlock()
+		if err := p.w.sealPending(); err != nil {
 			return fmt.Errorf("purge segment %d of %s: %w", base, p.name(), err)
 		}
-		p.mu.Lock()
+		p.list.mu.Lock()
 		if err := p.w.closedErr(); err != nil {
-			p.mu.Unlock()
+			p.list.mu.Unlock()
 			return err
 		}
 		// nsMu kept other purges out; rotations only append, so s is still at i.
 	}
-	p.segs = append(p.segs[:i:i], p.segs[i+1:]...)
-	p.mu.Unlock()
+	p.list.segs = append(p.list.segs[:i:i], p.list.segs[i+1:]...)
+	p.list.mu.Unlock()
 	if _, err := s.closeRead(p.fs); err != nil {
 		return fmt.Errorf("purge: %w", err)
 	}

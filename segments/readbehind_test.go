@@ -168,7 +168,7 @@ func TestReadBehindWindowIsBounded(t *testing.T) {
 
 // behindChunks is how many chunks p's active segment keeps behind.
 func (b *budget) behindChunks(p *Partition) int64 {
-	if d := p.activeSegment().buf; d != nil {
+	if d := p.list.active().buf; d != nil {
 		return d.behindChunks()
 	}
 	return 0

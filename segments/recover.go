@@ -29,7 +29,7 @@ func (l *Log) openPartition(topic string, id int, dir string, create bool) (_ *P
 	p.w.commit = commit
 	defer func() {
 		if err != nil {
-			for _, s := range p.segs {
+			for _, s := range p.list.segs {
 				if f, _ := s.closeRead(l.fs); f != nil {
 					_ = f.Close()
 				}
@@ -42,11 +42,11 @@ func (l *Log) openPartition(topic string, id int, dir string, create bool) (_ *P
 		return nil, err
 	}
 	if len(bases) == 0 {
-		seg, err := p.createSegment(0, true) // syncs the directory, covering a new commit file too
+		seg, err := p.w.createSegment(0, true) // syncs the directory, covering a new commit file too
 		if err != nil {
 			return nil, fmt.Errorf("partition %s: %w", p.name(), err)
 		}
-		p.segs = []*segment{seg}
+		p.list.segs = []*segment{seg}
 	} else {
 		if created {
 			if err := l.fs.syncDir(dir); err != nil {
@@ -57,10 +57,10 @@ func (l *Log) openPartition(topic string, id int, dir string, create bool) (_ *P
 			return nil, err
 		}
 	}
-	active := p.segs[len(p.segs)-1]
-	p.end.Store(active.base + active.size.Load())
-	p.durable.Store(p.end.Load())
-	l.cfg.Logger.WithFields(map[string]any{"partition": p.name(), "segments": len(p.segs), "size": p.end.Load()}).Debug("opened partition")
+	active := p.list.segs[len(p.list.segs)-1]
+	p.w.end.Store(active.base + active.size.Load())
+	p.w.durable.Store(p.w.end.Load())
+	l.cfg.Logger.WithFields(map[string]any{"partition": p.name(), "segments": len(p.list.segs), "size": p.w.end.Load()}).Debug("opened partition")
 	return p, nil
 }
 
@@ -112,7 +112,7 @@ func (p *Partition) recoverSegments(bases []int64) error {
 			return fmt.Errorf("recover %s: segment ends at %d, after the next segment starts (%d): data directory is corrupt", path, end, bases[i+1])
 		}
 		// A gap before the next segment is a purged range; reads of it fail with ErrNotExist.
-		p.segs = append(p.segs, newSealedSegment(base, path, &st))
+		p.list.segs = append(p.list.segs, newSealedSegment(base, path, &st))
 	}
 	return nil
 }
@@ -154,10 +154,10 @@ func (p *Partition) recoverActive(base int64, path string) error {
 		return err
 	}
 	seg := &segment{base: base, path: path, rfd: -1}
-	if _, err := p.openFile(seg); err != nil {
+	if _, err := p.w.openFile(seg); err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}
-	p.segs = append(p.segs, seg)
+	p.list.segs = append(p.list.segs, seg)
 	return nil
 }
 

@@ -31,9 +31,9 @@ func onlyNoSpace(err error) bool {
 // piece just freed, before the next top-up, so the reservation reaches that far; otherwise a producer
 // ramping up would run past it and wait for w.mu behind a flusher write. It reads only atomics, so a
 // rotation calls it without w.mu.
-func (p *Partition) reserveAhead() int64 {
-	cfg := &p.log.cfg
-	recent := max(p.w.dirty.Load(), p.w.lastWrite.Load(), p.w.lastArrived.Load())
+func (w *writer) reserveAhead() int64 {
+	cfg := &w.log.cfg
+	recent := max(w.dirty.Load(), w.lastWrite.Load(), w.lastArrived.Load())
 	if recent >= cfg.flushWriteCap {
 		return reserveStep + cfg.MaxDirty + cfg.flushWriteCap
 	}
@@ -42,11 +42,11 @@ func (p *Partition) reserveAhead() int64 {
 
 // reserveLocked makes sure seg's File has disk space for appends up to segment offset need, reserving
 // ahead beyond it (see the rule above). Caller holds w.mu; seg is active.
-func (p *Partition) reserveLocked(seg *segment, need, ahead int64) error {
+func (w *writer) reserveLocked(seg *segment, need, ahead int64) error {
 	if need <= seg.reserved.Load() {
 		return nil
 	}
-	target := max(need, min(p.log.cfg.SegmentSize, need+ahead))
+	target := max(need, min(w.log.cfg.SegmentSize, need+ahead))
 	err := seg.wfile.Reserve(target)
 	if err != nil && target > need && onlyNoSpace(err) {
 		// No room for the slack; what this append needs may still fit.
@@ -61,14 +61,14 @@ func (p *Partition) reserveLocked(seg *segment, need, ahead int64) error {
 }
 
 // reserveFor is reserveLocked for an append that found the reservation too short.
-func (p *Partition) reserveFor(seg *segment, need int64) error {
-	p.w.mu.Lock()
-	defer p.w.mu.Unlock()
-	if err := p.w.failedErr(); err != nil {
+func (w *writer) reserveFor(seg *segment, need int64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.failedErr(); err != nil {
 		return err
 	}
-	if err := p.reserveLocked(seg, need, p.reserveAhead()); err != nil {
-		return fmt.Errorf("append to %s: %w", p.name(), err)
+	if err := w.reserveLocked(seg, need, w.reserveAhead()); err != nil {
+		return fmt.Errorf("append to %s: %w", w.name, err)
 	}
 	return nil
 }
@@ -79,18 +79,18 @@ func (p *Partition) reserveFor(seg *segment, need int64) error {
 // space. Caller holds w.mu.
 //
 // Both bounds are capped at SegmentSize, or no top-up would happen near the end of a segment.
-func (p *Partition) topUpLocked() {
-	seg := p.activeSegment()
+func (w *writer) topUpLocked() {
+	seg := w.list.active()
 	if seg.buf == nil || seg.wfile == nil {
 		return
 	}
-	ahead, end, limit := p.reserveAhead(), seg.buf.endOffset(), p.log.cfg.SegmentSize
+	ahead, end, limit := w.reserveAhead(), seg.buf.endOffset(), w.log.cfg.SegmentSize
 	if seg.reserved.Load() >= min(end+ahead, limit) {
 		return
 	}
 	target := min(end+ahead+ahead/2, limit)
 	if err := seg.wfile.Reserve(target); err != nil {
-		p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Debug("could not reserve ahead of appends")
+		w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Debug("could not reserve ahead of appends")
 		return
 	}
 	seg.reserved.Store(target)
@@ -111,7 +111,7 @@ func (s *segment) dropReservation() {
 // appends may have been accepted against it meanwhile. If the blocks are gone, it drops the
 // reservation and reserves exactly what is accepted; should that fail too, those bytes may meet
 // ENOSPC when written, which keeps them in memory and reports it. Caller holds w.mu.
-func (p *Partition) restoreReservationLocked(seg *segment, prev int64) {
+func (w *writer) restoreReservationLocked(seg *segment, prev int64) {
 	if prev == 0 || seg.wfile.Reserve(prev) == nil {
 		return
 	}
@@ -120,7 +120,7 @@ func (p *Partition) restoreReservationLocked(seg *segment, prev int64) {
 	if seg.buf != nil {
 		need = seg.buf.endOffset()
 	}
-	if err := p.reserveLocked(seg, need, 0); err != nil {
-		p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Warn("lost the disk space reserved for appended bytes; their write may fail with ENOSPC")
+	if err := w.reserveLocked(seg, need, 0); err != nil {
+		w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Warn("lost the disk space reserved for appended bytes; their write may fail with ENOSPC")
 	}
 }

@@ -27,12 +27,12 @@ func TestTopUpReachesSegmentEnd(t *testing.T) {
 	}
 	p.w.mu.Lock()
 	defer p.w.mu.Unlock()
-	seg := p.activeSegment()
-	if err := p.reserveLocked(seg, limit-1<<20, 0); err != nil {
+	seg := p.list.active()
+	if err := p.w.reserveLocked(seg, limit-1<<20, 0); err != nil {
 		t.Fatal(err)
 	}
 	p.w.lastWrite.Store(cfg.flushWriteCap) // a streaming producer
-	p.topUpLocked()
+	p.w.topUpLocked()
 	if got := seg.reserved.Load(); got != limit {
 		t.Fatalf("after top-up at end %d: reserved %d, want the segment end %d", seg.size.Load(), got, limit)
 	}
@@ -57,11 +57,11 @@ func TestReserveAheadStreaming(t *testing.T) {
 	p.w.mu.Lock()
 	defer p.w.mu.Unlock()
 	p.w.lastWrite.Store(1 << 20)
-	if got, want := p.reserveAhead(), int64(reserveStep+2<<20); got != want {
+	if got, want := p.w.reserveAhead(), int64(reserveStep+2<<20); got != want {
 		t.Fatalf("light writer: reserveAhead %d, want %d", got, want)
 	}
 	p.w.lastArrived.Store(8 << 20) // a burst arrived during the last write
-	if got, want := p.reserveAhead(), int64(reserveStep+64<<20+8<<20); got != want {
+	if got, want := p.w.reserveAhead(), int64(reserveStep+64<<20+8<<20); got != want {
 		t.Fatalf("streaming writer: reserveAhead %d, want %d", got, want)
 	}
 }

@@ -27,7 +27,7 @@ type segment struct {
 	// nil once sealed or closed.
 	wfile directio.File
 	// reserved is the segment offset up to which appends may be accepted: wfile has the disk space
-	// for them (see Partition.reserveLocked). It is raised under w.mu, and lowered only under w.mu
+	// for them (see writer.reserveLocked). It is raised under w.mu, and lowered only under w.mu
 	// and buf.mu, which a deferred append holds while it checks its end against it and copies its
 	// bytes in, so no append is accepted against a reservation that is being given up.
 	reserved atomic.Int64
