@@ -17,7 +17,10 @@ import (
 // padded block; recovery truncates the padding away only when the file ends in that very block.
 //
 // The file has two 512-byte slots (one sector each, so a torn write damages one slot at most), written
-// alternately; the valid slot with the higher sequence number is the current record.
+// alternately; the valid slot with the higher sequence number is the current record, the other one
+// the previous record. Recovery reads both: a file left padded by one record's write while the next
+// record's padded write never happened ends in the previous record's block (persist=sync keeps the
+// file padded between appends).
 const (
 	commitName      = ".commit"
 	commitSlotSize  = 512
@@ -76,13 +79,15 @@ func alignUp(n, block int64) int64 { return (n + block - 1) &^ (block - 1) }
 // commitLog is a partition's open commit file. Its methods are called with the partition's file lock
 // held, so it needs no lock of its own.
 type commitLog struct {
-	fs   diskCalls
-	path string
-	fd   int
-	cur  commitRecord // latest record written or read; valid when have
-	have bool
-	slot []byte
-	iov  [][]byte
+	fs       diskCalls
+	path     string
+	fd       int
+	cur      commitRecord // latest record written or read; valid when have
+	have     bool
+	prev     commitRecord // the other slot's record, as read or last written; valid when havePrev
+	havePrev bool
+	slot     []byte
+	iov      [][]byte
 }
 
 // openCommit opens (creating if missing) the commit file of a partition directory and reads its
@@ -112,8 +117,14 @@ func openCommit(fs diskCalls, dir string) (c *commitLog, created bool, err error
 	}
 	buf = buf[:n]
 	for i := 0; i+commitRecordLen <= len(buf) && i < 2*commitSlotSize; i += commitSlotSize {
-		if r, ok := decodeCommit(buf[i:]); ok && (!c.have || r.Seq > c.cur.Seq) {
+		r, ok := decodeCommit(buf[i:])
+		switch {
+		case !ok:
+		case !c.have || r.Seq > c.cur.Seq:
+			c.prev, c.havePrev = c.cur, c.have
 			c.cur, c.have = r, true
+		default:
+			c.prev, c.havePrev = r, true
 		}
 	}
 	return c, created, nil
@@ -122,6 +133,18 @@ func openCommit(fs diskCalls, dir string) (c *commitLog, created bool, err error
 // latest is the current record for segment base, if any.
 func (c *commitLog) latest(base int64) (commitRecord, bool) {
 	return c.cur, c.have && c.cur.Base == base
+}
+
+// records are the records about segment base, the current one first: what recovery consults.
+func (c *commitLog) records(base int64) []commitRecord {
+	var out []commitRecord
+	if c.have && c.cur.Base == base {
+		out = append(out, c.cur)
+	}
+	if c.havePrev && c.prev.Base == base {
+		out = append(out, c.prev)
+	}
+	return out
 }
 
 // write makes a record durable in the slot the previous record does not occupy. If it fails, the
@@ -142,19 +165,30 @@ func (c *commitLog) write(base, length int64, block int, blockCRC uint32) error 
 	}
 	if err != nil {
 		// The slot may be torn now; the next record goes to the same slot again, keeping the other
-		// one, which still holds the previous record, intact.
+		// one, which still holds the previous record, intact. The slot held the record before that.
+		c.havePrev = false
 		return fmt.Errorf("write commit record %s: %w", c.path, err)
 	}
+	c.prev, c.havePrev = c.cur, c.have
 	c.cur, c.have = r, true
 	return nil
 }
 
-// stale reports whether the current record could still make recovery cut a segment of base that was
-// just made exact at length: recovery cuts at most up to the end of the record's block, so only a
-// segment that now ends exactly there (with zero bytes after the recorded length) is at risk.
+// stale reports whether a record could still make recovery cut a segment of base that was just made
+// durable at length: recovery cuts at most up to the end of a record's block, so only a segment that
+// now ends exactly there (with zero bytes after the recorded length) is at risk. A current record of
+// exactly length protects the segment, as recovery stops at it.
 func (c *commitLog) stale(base, length int64) bool {
-	r, ok := c.latest(base)
-	return ok && r.Length != length && length == alignUp(r.Length, int64(r.Block))
+	recs := c.records(base)
+	if len(recs) > 0 && recs[0].Length == length {
+		return false
+	}
+	for _, r := range recs {
+		if r.Length != length && length == alignUp(r.Length, int64(r.Block)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *commitLog) close() error {
@@ -164,25 +198,28 @@ func (c *commitLog) close() error {
 	return nil
 }
 
-// recoveredSize is the recovery rule for the active segment. size is the file size, rec the current commit
-// record for the segment (ok false if none), and lastBlockCRC returns the CRC-32C of the file's bytes
-// [off, off+n). It returns the logical size of the segment: the recorded length if the file ends in
-// exactly the padded block the record describes (the truncate after the padded write never became
-// durable), the file size otherwise.
-func recoveredSize(size int64, rec commitRecord, ok bool, lastBlockCRC func(off, n int64) (uint32, error)) (int64, error) {
-	if !ok {
-		return size, nil
+// recoveredSize is the recovery rule for the active segment. size is the file size, recs the commit
+// records about the segment, the current one first (records), and lastBlockCRC returns the CRC-32C of
+// the file's bytes [off, off+n). It returns the logical size of the segment: the length of the first
+// record whose padded block the file ends in exactly (a padded write that was never truncated, or
+// whose successor's padded write never happened), the file size if none matches or a record says the
+// file is exact.
+func recoveredSize(size int64, recs []commitRecord, lastBlockCRC func(off, n int64) (uint32, error)) (int64, error) {
+	for _, rec := range recs {
+		block := int64(rec.Block)
+		if size == rec.Length {
+			return size, nil
+		}
+		if size != alignUp(rec.Length, block) {
+			continue
+		}
+		crc, err := lastBlockCRC(size-block, block)
+		if err != nil {
+			return 0, err
+		}
+		if crc == rec.BlockCRC {
+			return rec.Length, nil
+		}
 	}
-	block := int64(rec.Block)
-	if size == rec.Length || size != alignUp(rec.Length, block) {
-		return size, nil
-	}
-	crc, err := lastBlockCRC(size-block, block)
-	if err != nil {
-		return 0, err
-	}
-	if crc != rec.BlockCRC {
-		return size, nil
-	}
-	return rec.Length, nil
+	return size, nil
 }

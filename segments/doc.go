@@ -22,7 +22,8 @@
 // The .commit file has two 512-byte slots, written alternately (slot = seq%2), each with pwrite then
 // fdatasync. A record, little endian: magic "SGC1" u32, block u32, seq u64, base i64, length i64,
 // blockCRC u32 (CRC-32C of the zero-padded block [alignDown(length), alignUp(length))), crc u32
-// (CRC-32C of the 36 bytes before it). The valid slot with the highest seq is current.
+// (CRC-32C of the 36 bytes before it). The valid slot with the highest seq is current, the other
+// one previous.
 //
 // # Writing
 //
@@ -37,6 +38,12 @@
 //
 // Inline: Append calls File.Write, so every full block of the append is written before it returns;
 // the sub-block tail stays in the File's memory.
+//
+// Sync (persist=sync, the mount option sync): Append writes like inline, then Flush (the tail padded,
+// after its commit record) and, for io=direct and io=buffered, fdatasync; it returns with every byte
+// durable, so Unsynced is false after it. The file is not truncated after the padded write, so the
+// active segment may end in a padded block between appends (the next append rewrites that block);
+// Sync, seal and Close make it exact. Rotation is inline's.
 //
 // Deferred: Append copies into a list of pool chunks whose boundaries are aligned to file positions
 // (multiples of the chunk size from the segment start) and returns. A per-partition flusher, started
@@ -94,31 +101,38 @@
 //
 // # The padded-block trap and the recovery rule
 //
-// A direct-I/O flush writes the last partial block padded with zeros and truncates afterwards; a
-// crash in between leaves zeros that look like data. So before every padded write (directio's
-// BeforePad hook) the partition makes a commit record {base, length L, block B, CRC of the padded
-// block} durable. Recovery of a partition, for its active segment only (base, file size S), with R
-// the current record if R.base == base:
+// A direct-I/O flush writes the last partial block padded with zeros and truncates afterwards (or,
+// with persist=sync, leaves it padded until the next append rewrites it); a crash before that leaves
+// zeros that look like data. So before every padded write (directio's BeforePad hook) the partition
+// makes a commit record {base, length L, block B, CRC of the padded block} durable. Recovery of a
+// partition, for its active segment only (base, file size S), takes the current and then the
+// previous record R with R.base == base:
 //
-//	if R exists && S == alignUp(R.length, R.block) && S != R.length &&
-//	   CRC-32C(file[S-R.block, S)) == R.blockCRC {
-//	        truncate the file to R.length   // the padding never became data
-//	} else {
-//	        trust S
+//	for each R, current first {
+//	        if S == R.length { trust S }                // exact, as R left it
+//	        if S == alignUp(R.length, R.block) &&
+//	           CRC-32C(file[S-R.block, S)) == R.blockCRC {
+//	                truncate the file to R.length   // the padding never became data
+//	        }
 //	}
+//	otherwise trust S
 //
-// then fdatasync the segment. Sealed segments are trusted by size, with one exception: if the last
+// then fdatasync the segment. The previous record matters when the file still ends in its padded
+// block because the current record's padded write never happened (persist=sync keeps the file
+// padded between appends, so a record can replace the one describing the padding on disk). Sealed
+// segments are trusted by size, with one exception: if the last
 // segment is empty, a crash may have interrupted a deferred rotation before the retired segment was
 // sealed, so the segment before it gets the same repair and fdatasync. If it then ends before the
 // empty segment's base (bytes not yet flushed were lost), the empty segment is removed and the
 // retired one is the active segment again: the partition stays a prefix with no hole. Cost: a directory listing and a
-// stat per segment, one record read and at most one block read per partition: O(partitions +
+// stat per segment, one record read and at most two block reads per partition: O(partitions +
 // segments), no scan of data. Why it is exact: padding reaches the disk only in a padded write, whose
-// record is durable before it, and the record's block CRC matches only while the file still ends in
+// record is durable before it, and a record's block CRC matches only while the file still ends in
 // exactly that padded block. The one false match is data that happens to equal the padding (zeros
-// from R.length to the block end); after a Sync or seal that leaves the segment ending exactly there,
-// the partition writes a record of the exact length (which never matches), so a false match can only
-// cut bytes never synced, and fewer than one block of them.
+// from R.length to the block end); after a Sync, seal or persist=sync append that leaves the segment
+// ending exactly where either record's block ends, the partition writes a record of the exact
+// length (at which recovery stops), so a false match can only cut bytes never synced, and fewer than
+// one block of them.
 //
 // # Durability after a crash
 //
@@ -134,6 +148,7 @@
 //	dsync     inline    < one block per partition            < one block per partition (every
 //	                                                         full block was written O_DSYNC)
 //	any       deferred  appends not yet flushed are lost     unsynced appends may be lost
+//	any       sync      nothing acknowledged is lost         nothing acknowledged is lost
 //
 // The crash tests model a process crash as "every completed call persists" and a power loss as
 // "each file keeps the calls before its last fdatasync/fsync, plus O_DSYNC writes; each directory

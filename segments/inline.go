@@ -37,6 +37,7 @@ func (w *writer) rotateInline(old *segment) (*rotation, error) {
 	if err := w.sealLocked(old, true); err != nil {
 		return nil, w.failLocked(err)
 	}
+	w.padded = false // persist=sync: the seal made old exact
 	w.raiseDurable(old.base + old.size.Load())
 	rot, err := w.createSuccessorLocked(old)
 	if err != nil {

@@ -20,7 +20,7 @@ type writer struct {
 	dir    string // the partition's directory
 	fs     diskCalls
 	list   *segList // the partition's segments; rotations add to it
-	policy policy   // Inline or Deferred, chosen when the partition opens
+	policy policy   // Inline, Deferred or Sync, chosen when the partition opens
 	// The Log's, shared by all partitions; maxDirty is Config.MaxDirty.
 	budget   *budget
 	chunks   *directio.Pool
@@ -48,6 +48,9 @@ type writer struct {
 
 	end     atomic.Int64 // partition end offset
 	durable atomic.Int64 // end offset made durable and exact by Sync or a seal
+	// padded: a persist=sync append left the active file ending in a padded block (durable, not
+	// exact); Sync still truncates it. Under mu.
+	padded bool
 
 	// Deferred only.
 	fl        flusher
@@ -147,8 +150,11 @@ type policy interface {
 }
 
 func newPolicy(mode Persist) policy {
-	if mode == Deferred {
+	switch mode {
+	case Deferred:
 		return deferredPolicy{}
+	case Sync:
+		return syncPolicy{}
 	}
 	return inlinePolicy{}
 }
@@ -201,6 +207,10 @@ func (w *writer) published(seg *segment, end int64) {
 func (w *writer) writeThrough(seg *segment, b []byte) (int64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.writeThroughLocked(seg, b)
+}
+
+func (w *writer) writeThroughLocked(seg *segment, b []byte) (int64, error) {
 	if _, err := w.writePendingLocked(); err != nil {
 		return 0, err
 	}
@@ -237,7 +247,7 @@ func (w *writer) sync() error {
 	if err := w.writeErr(); err != nil {
 		return err // shut down (or failed) while this Sync waited for the file lock
 	}
-	if !w.unsynced() {
+	if !w.unsynced() && !w.padded {
 		return nil
 	}
 	// The segment writePendingLocked wrote, not the active one read afterwards: a rotation may have
@@ -253,6 +263,7 @@ func (w *writer) sync() error {
 	if err := w.syncLocked(seg, true); err != nil {
 		return err
 	}
+	w.padded = false
 	w.raiseDurable(seg.base + seg.wfile.Size())
 	return nil
 }
