@@ -56,6 +56,10 @@ type mountState struct {
 	passthrough atomic.Bool
 	// sealedReads counts READs of sealed segments this process served: none while passthrough works.
 	sealedReads atomic.Int64
+	// appendsDurable (persist=sync): every acknowledged write is durable, so FSYNC and FLUSH of
+	// `current` are answered ENOSYS (see currentHandle.Fsync); refused counts those answers.
+	appendsDurable bool
+	refused        atomic.Int64
 	// nextPartition numbers partition nodes; it feeds the generation of segment nodes so a reused
 	// backing inode number never resolves to a stale node of a deleted or purged segment.
 	nextPartition atomic.Uint64
@@ -85,6 +89,9 @@ func mount(mountpoint string, segLog *segments.Log, opts Options) (*fuse.Server,
 		gid:      uint32(os.Getgid()),
 		started:  time.Now(),
 		stale:    newStaleEntries(),
+		// The log's own configuration, not a mount option: ENOSYS is safe only if the log really
+		// makes every append durable.
+		appendsDurable: segLog.Config().Persist == segments.Sync,
 	}
 	root := newRootNode(ms)
 	fsOpts := &fs.Options{MountOptions: mountOptions(opts, logger)}
@@ -126,6 +133,7 @@ func mount(mountpoint string, segLog *segments.Log, opts Options) (*fuse.Server,
 		"data":        segLog.Dir(),
 		"passthrough": ms.passthrough.Load(),
 		"read_only":   opts.ReadOnly,
+		"sync":        ms.appendsDurable,
 	}).Info("mounted")
 	return server, ms, nil
 }

@@ -57,13 +57,19 @@ func TestParse(t *testing.T) {
 			c.Segments.SegmentSize = 3 << 20
 		}},
 		{"rw after ro", []string{"ro,rw"}, func(c *Config) {}},
+		{"sync", []string{"sync"}, func(c *Config) { c.Segments.Persist = segments.Sync }},
+		{"sync is persist=sync", []string{"persist=sync"}, func(c *Config) { c.Segments.Persist = segments.Sync }},
+		{"async after sync", []string{"sync,async"}, func(c *Config) {}},
+		{"sync after persist=inline", []string{"persist=inline", "sync"}, func(c *Config) { c.Segments.Persist = segments.Sync }},
+		{"async keeps persist=inline", []string{"persist=inline,async"}, func(c *Config) { c.Segments.Persist = segments.Inline }},
+		{"sync=false", []string{"sync,sync=false"}, func(c *Config) {}},
 		{"ro after rw", []string{"rw,ro"}, func(c *Config) { c.ReadOnly = true }},
 		{"spaces and empty items", []string{" io=buffered , ,partitions=2,"}, func(c *Config) {
 			c.Segments.IO, c.Segments.Partitions = directio.Buffered, 2
 		}},
 		{"generic mount(8) options ignored", []string{
 			"rw,dev,nodev,suid,nosuid,exec,noexec,auto,noauto,user,nouser,users,_netdev,nofail,defaults",
-			"relatime,noatime,atime,strictatime,lazytime,sync,async,dirsync,user=alice,owner,group",
+			"relatime,noatime,atime,strictatime,lazytime,dirsync,user=alice,owner,group",
 			"x-systemd.automount,x-systemd.requires=/srv,x-systemd.mount-timeout=30,x-mount.mkdir,comment=systemd.x",
 		}, func(c *Config) {}},
 		{"fstab line as mount.fuse3 passes it", []string{"rw,nofail,segment_size=256MiB,io=buffered,allow_other,dev,suid"},
@@ -227,7 +233,7 @@ func TestSetAndSetFlag(t *testing.T) {
 
 func TestOptionsCoverEveryKeyAsFlag(t *testing.T) {
 	want := []string{"segment_size", "io", "persist", "partitions", "max_dirty", "max_dirty_total",
-		"retention_bytes", "retention_age", "allow_other", "default_permissions", "ro", "debug"}
+		"retention_bytes", "retention_age", "sync", "allow_other", "default_permissions", "ro", "debug"}
 	opts := Options()
 	if len(opts) != len(want) {
 		t.Fatalf("Options() has %d entries; want %d", len(opts), len(want))
@@ -262,6 +268,7 @@ func TestEncodeRoundTrips(t *testing.T) {
 		"segment_size=1536,io=buffered,persist=inline,partitions=7,max_dirty=3k,max_dirty_total=5M," +
 			"retention_bytes=9G,retention_age=1h30m,allow_other,default_permissions,debug",
 		"io=direct,ro",
+		"sync,io=buffered",
 	} {
 		c := Defaults()
 		if err := c.Parse(opts); err != nil {
