@@ -228,8 +228,8 @@ func limitTargets() []limitTarget {
 	return []limitTarget{
 		{"Large appends: dd bs=1M oflag=append (incl. close) vs fio sequential O_DIRECT write bs=1M",
 			"dd appends vs fio O_DIRECT writes", measureLargeAppends},
-		{"Small durable appends: 4 KiB write+fsync loop vs fio --direct=1 --sync=1 --bs=4k",
-			"write+fsync loop vs fio O_SYNC IOPS", measureSmallDurableAppends},
+		{"Small durable appends: 4 KiB write(+fsync) loops, -o sync and default, vs fio --direct=1 --sync=1 --bs=4k",
+			"write(+fsync) loops vs fio O_SYNC IOPS, and a clean fsync's I/O", measureSmallDurableAppends},
 		{"Predictable latency: segfs bench defaults, dsync-deferred vs buffered",
 			"segfs bench tail latency", measureTailLatency},
 		{"Sealed segment reads: cat through the mount vs cat of the backing file",
