@@ -12,8 +12,8 @@ import (
 // The least I/O that makes an append durable, and what it does: an append that ends on a block
 // boundary is one write of its blocks (with io=dsync, O_DSYNC makes the data and the size it extends
 // the file to durable together). One that ends inside a block also needs the padded-block commit
-// record durable before its padded write (doc.go, "The padded-block trap"): the record, then the
-// blocks and the padded tail. The file stays padded until a Sync, seal or close truncates it, so the
+// record durable before its padded write (doc.go, "The padded-block trap"): the record, then one
+// write of the blocks and the padded tail. The file stays padded until a Sync, seal or close truncates it, so the
 // reservation ahead survives; recovery finds the padding described by the current or, if the next
 // append's padded write never happened, the previous record. io=direct and io=buffered add an
 // fdatasync.
@@ -24,14 +24,12 @@ func (syncPolicy) pace(*writer, int) {}
 func (syncPolicy) append(w *writer, seg *segment, b []byte) (int64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	off, err := w.writeThroughLocked(seg, b)
+	// WriteFlush writes the sub-block tail padded, in the same write as the blocks, after its record,
+	// and keeps it in memory for the next append to complete; Sync is the fdatasync of io=direct and
+	// io=buffered.
+	off, err := w.writeThroughLocked(seg, b, true)
 	if err != nil {
 		return 0, err
-	}
-	// Flush writes the sub-block tail padded, after its record, and keeps it in memory for the next
-	// append to complete; Sync is the fdatasync of io=direct and io=buffered.
-	if err := seg.wfile.Flush(); err != nil {
-		return 0, w.failLocked(fmt.Errorf("append to %s: make durable: %w", w.name, err))
 	}
 	if err := seg.wfile.Sync(); err != nil {
 		return 0, w.failLocked(fmt.Errorf("append to %s: make durable: %w", w.name, err))

@@ -207,10 +207,12 @@ func (w *writer) published(seg *segment, end int64) {
 func (w *writer) writeThrough(seg *segment, b []byte) (int64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.writeThroughLocked(seg, b)
+	return w.writeThroughLocked(seg, b, false)
 }
 
-func (w *writer) writeThroughLocked(seg *segment, b []byte) (int64, error) {
+// writeThroughLocked is writeThrough under w.mu; with flush (persist=sync) the sub-block tail is
+// written padded in the same write (File.WriteFlush).
+func (w *writer) writeThroughLocked(seg *segment, b []byte, flush bool) (int64, error) {
 	if _, err := w.writePendingLocked(); err != nil {
 		return 0, err
 	}
@@ -219,7 +221,11 @@ func (w *writer) writeThroughLocked(seg *segment, b []byte) (int64, error) {
 	if err := w.reserveLocked(seg, start+int64(len(b)), max(reserveStep, 4*int64(len(b)))); err != nil {
 		return 0, fmt.Errorf("append to %s: %w", w.name, err)
 	}
-	if _, err := seg.wfile.Write(b); err != nil {
+	write := seg.wfile.Write
+	if flush {
+		write = seg.wfile.WriteFlush
+	}
+	if _, err := write(b); err != nil {
 		// The File left size and disk as they were, so the partition stays usable (ENOSPC may pass);
 		// its rollback truncated, though, so the reservation is put back.
 		w.restoreReservationLocked(seg, seg.reserved.Load())
@@ -322,20 +328,13 @@ func (w *writer) padBlock() []byte {
 
 // beforePad is the File's BeforePad hook (w.mu is held by whoever flushes): it makes the commit
 // record for the padded block about to be written durable first.
-func (w *writer) beforePad(seg *segment, size int64) error {
+func (w *writer) beforePad(seg *segment, size int64, padded []byte) error {
 	if h := w.health.Load(); h != nil && h.drop {
 		// Deleting: the bytes are going away, so neither the record nor the padded block is written
 		// (the File then closes without writing anything).
 		return errDiscarded
 	}
-	blk := w.padBlock()
-	bs := int64(len(blk))
-	start := size &^ (bs - 1)
-	if n, err := seg.wfile.ReadAt(blk[:size-start], start); n != int(size-start) {
-		return fmt.Errorf("read tail of %s: %w", seg.path, err)
-	}
-	clear(blk[size-start:])
-	return w.commit.write(seg.base, size, int(bs), crc32c(blk))
+	return w.commit.write(seg.base, size, len(padded), crc32c(padded))
 }
 
 var errDiscarded = errors.New("partition deleted; tail not written")
