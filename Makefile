@@ -1,7 +1,10 @@
 GO ?= go
 BIN := bin/segfs
-VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null)
+REVISION ?= $(shell r=$$(git rev-parse HEAD 2>/dev/null) && { git diff --quiet HEAD && echo $$r || echo $$r-dirty; })
+# Stamped here because this environment's GOFLAGS carries -buildvcs=false; a plain go build takes them
+# from the toolchain's VCS stamp instead (segfs --version says which it got).
+LDFLAGS := -X main.version=$(VERSION) -X main.revision=$(REVISION)
 # Overridable so a developer can run the race/stress tests for minutes: make test STRESS=2m
 STRESS ?= 3s
 

@@ -11,8 +11,9 @@ import (
 // flags, then "--" and the positional arguments. It exists for two callers:
 //   - mount.fuse3, which runs `segfs DATA MOUNTPOINT -o OPTS` for an fstab line of type fuse.segfs: no command,
 //     and the options after the positionals. That becomes `segfs mount -o OPTS --data DATA -- MOUNTPOINT`.
-//   - people, who write `segfs mount /mnt/log -o ro` or `segfs umount /mnt/log --log-level debug` like any
-//     other mount tool; urfave/cli v2 would otherwise take every flag after the first positional as positional.
+//   - people, who write `segfs mount /mnt/log -o ro`, `segfs umount /mnt/log --log-level debug` or
+//     `segfs status /mnt/log --json` like any other mount tool; urfave/cli v2 would otherwise take every flag
+//     after the first positional as positional.
 //
 // Anything it does not recognise is left where urfave/cli will report it.
 func normalizeArgs(app *cli.App, args []string) ([]string, error) {
@@ -41,7 +42,7 @@ func normalizeArgs(app *cli.App, args []string) ([]string, error) {
 		}
 		fstab, cmd, rest = true, app.Command("mount"), args[i:]
 	}
-	if cmd.Name != "mount" && cmd.Name != "umount" {
+	if cmd.Name != "mount" && cmd.Name != "umount" && cmd.Name != "status" {
 		return args, nil
 	}
 	local := flagArity(cmd.Flags)

@@ -173,6 +173,10 @@ func TestMountFailsWithOneLine(t *testing.T) {
 			[]string{"ro with retention_age"}},
 		{"bad log level", []string{"--log-level", "loud", "mount", mnt}, []string{"--log-level"}},
 		{"fstab form, bad option", []string{data, mnt, "-o", "rw,io=sometimes"}, []string{"option io=sometimes"}},
+		{"metrics address without port", []string{"mount", "--data", data, "-o", "metrics=localhost", mnt},
+			[]string{"option metrics=localhost", "HOST:PORT"}},
+		{"metrics detail", []string{"mount", "--data", data, "--metrics-detail", "segment", mnt},
+			[]string{"--metrics-detail segment", "partition, topic or mount"}},
 	}
 	for _, tt := range tests {
 		for _, fg := range []bool{false, true} {

@@ -45,7 +45,7 @@ func (g *globals) mount(c *cli.Context) error {
 		return err
 	}
 	if c.Bool("foreground") {
-		return daemon.Serve(cfg, g.log)
+		return daemon.Serve(cfg, g.log, g.build)
 	}
 	return daemon.Start(cfg, g.logging, g.log)
 }

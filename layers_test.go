@@ -18,12 +18,16 @@ func layers() map[string]int {
 		"segfs/follow":                         1, // segfs tail: a client of a mount
 		"segfs/integration":                    1,
 		"segfs/fusefs":                         2,
+		"segfs/metrics":                        2, // the registry; fusefs gets its hooks from daemon, never imports it
 		"segfs/mountopts":                      2, // builds the configs of the layers below
 		"segfs/segments":                       3,
 		"segfs/directio":                       4,
 		"segfs/integration/internal/appender":  8,
 		"segfs/integration/internal/recstream": 9,
 		"segfs/internal/clitest":               9,
+		"segfs/internal/logfields":             9,
+		"segfs/internal/promcheck":             9, // promtool and a parser, for tests of metrics // the errno and error fields every package logs alike
+		"segfs/internal/tty":                   9,
 		"segfs/units":                          9, // size syntax, for options and flags alike
 	}
 }

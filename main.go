@@ -17,9 +17,6 @@ import (
 	"segfs/follow"
 )
 
-// version is overridden at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
@@ -43,14 +40,15 @@ type globals struct {
 	log      *logrus.Logger
 	closeLog func() error
 	logging  daemon.Logging
+	build    daemon.Build
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	g := &globals{}
+	g := &globals{build: thisBuild()}
 	return &cli.App{
 		Name:                      "segfs",
 		Usage:                     "durable, append-only segment logs as ordinary files",
-		Version:                   version,
+		Version:                   versionLine(g.build),
 		Writer:                    stdout,
 		ErrWriter:                 stderr,
 		DisableSliceFlagSeparator: true, // -o values are split by mountopts, which knows mount(8) syntax
@@ -72,7 +70,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return nil
 		},
 		Commands: []*cli.Command{
-			mountCommand(g), umountCommand(g), bench.Command(version), bench.LimitsCommand(version), follow.Command(),
+			mountCommand(g), umountCommand(g), statusCommand(g), bench.Command(g.build.Version),
+			bench.LimitsCommand(g.build.Version), follow.Command(),
 		},
 	}
 }

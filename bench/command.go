@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -70,30 +71,58 @@ func progressFlag() cli.Flag {
 }
 
 func runBench(c *cli.Context, version string) error {
+	return runReport(c, "bench", reportSteps[Config, *Report]{
+		config: benchConfig,
+		run:    func(ctx context.Context, cfg Config) (*Report, error) { return Run(ctx, cfg, version) },
+		table:  WriteTable,
+		files:  []reportFile[*Report]{{"json", WriteJSON}, {"plot", WritePlot}},
+	})
+}
+
+// reportSteps are what a bench command does between parsing its flags and exiting.
+type reportSteps[C, R any] struct {
+	config func(*cli.Context) (C, error)
+	run    func(context.Context, C) (R, error)
+	table  func(io.Writer, R) error
+	files  []reportFile[R]
+	check  func(R) error // after every output is written; nil: none
+}
+
+// reportFile is an output written when its flag names a path.
+type reportFile[R any] struct {
+	flag  string
+	write func(path string, r R) error
+}
+
+// runReport runs a bench command until SIGINT or SIGTERM, prints its table, writes the files asked
+// for, and prefixes every error with the command's name.
+func runReport[C, R any](c *cli.Context, name string, s reportSteps[C, R]) error {
 	if c.NArg() > 0 {
-		return fmt.Errorf("bench: unexpected argument %q", c.Args().First())
+		return fmt.Errorf("%s: unexpected argument %q", name, c.Args().First())
 	}
-	cfg, err := benchConfig(c)
+	cfg, err := s.config(c)
 	if err != nil {
-		return fmt.Errorf("bench: %w", err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rep, err := Run(ctx, cfg, version)
+	rep, err := s.run(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("bench: %w", err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	if err := WriteTable(c.App.Writer, rep); err != nil {
-		return fmt.Errorf("bench: %w", err)
+	if err := s.table(c.App.Writer, rep); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	if p := c.String("json"); p != "" {
-		if err := WriteJSON(p, rep); err != nil {
-			return fmt.Errorf("bench: %w", err)
+	for _, f := range s.files {
+		if p := c.String(f.flag); p != "" {
+			if err := f.write(p, rep); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
 		}
 	}
-	if p := c.String("plot"); p != "" {
-		if err := WritePlot(p, rep); err != nil {
-			return fmt.Errorf("bench: %w", err)
+	if s.check != nil {
+		if err := s.check(rep); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return nil
@@ -223,32 +252,16 @@ func joinCounts(ns []int) string {
 }
 
 func runBenchLimits(c *cli.Context, version string) error {
-	if c.NArg() > 0 {
-		return fmt.Errorf("bench-limits: unexpected argument %q", c.Args().First())
-	}
-	cfg, err := limitsConfig(c)
-	if err != nil {
-		return fmt.Errorf("bench-limits: %w", err)
-	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	rep, err := RunLimits(ctx, cfg, version)
-	if err != nil {
-		return fmt.Errorf("bench-limits: %w", err)
-	}
-	if err := WriteLimitsTable(c.App.Writer, rep); err != nil {
-		return fmt.Errorf("bench-limits: %w", err)
-	}
-	if p := c.String("json"); p != "" {
-		if err := WriteLimitsJSON(p, rep); err != nil {
-			return fmt.Errorf("bench-limits: %w", err)
-		}
-	}
-	// A MISS is a result; a measurement that failed is not, and must not look like one.
-	if err := rep.Err(); err != nil {
-		return fmt.Errorf("bench-limits: %w", err)
-	}
-	return nil
+	return runReport(c, "bench-limits", reportSteps[LimitsConfig, *LimitsReport]{
+		config: limitsConfig,
+		run: func(ctx context.Context, cfg LimitsConfig) (*LimitsReport, error) {
+			return RunLimits(ctx, cfg, version)
+		},
+		table: WriteLimitsTable,
+		files: []reportFile[*LimitsReport]{{"json", WriteLimitsJSON}},
+		// A MISS is a result; a measurement that failed is not, and must not look like one.
+		check: (*LimitsReport).Err,
+	})
 }
 
 // limitsConfig starts from the full or the quick sizes and applies the flags given explicitly.

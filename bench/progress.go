@@ -3,11 +3,10 @@ package bench
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"segfs/internal/tty"
 )
 
 // ProgressStyle is how the status of a run reaches stderr.
@@ -43,15 +42,7 @@ func ParseProgress(mode string, terminal bool) (ProgressStyle, error) {
 	return ProgressNone, fmt.Errorf("--progress: %q is not auto, always or never", mode)
 }
 
-// isTerminal reports whether w is a terminal (a tty answers the termios ioctl; a pipe or a file does not).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
+func isTerminal(w io.Writer) bool { return tty.IsTerminal(w) }
 
 // progress is the per-mode status on stderr. A nil *progress is quiet.
 type progress struct {

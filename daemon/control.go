@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"segfs/internal/logfields"
 )
 
 // The daemon of a mount listens on an abstract unix socket named after its mount point. `segfs umount` connects
@@ -21,6 +24,9 @@ import (
 // exits, which is after the log was closed, so EOF means "every partition is synced and the daemon is gone".
 // An abstract socket needs no file, so a killed daemon leaves nothing stale behind, and it is found from the
 // mount point alone, whatever data dir, environment or user the daemon was started with.
+//
+// A client may also send one request line after the greeting: "status" is answered with one line,
+// "status <JSON of Status>", and the connection is closed. A client that sends nothing waits for the exit.
 
 // controlAddr is the socket address of the daemon serving mnt (resolved, absolute). Hashed because abstract
 // names are limited to 107 bytes and mount points are not.
@@ -29,23 +35,28 @@ func controlAddr(mnt string) string {
 	return "@segfs/mount/" + hex.EncodeToString(sum[:16])
 }
 
-// controlServer holds every accepted connection open until the daemon exits; finish reports the outcome of
-// closing the log to each of them and stops accepting.
+// controlServer holds every accepted connection open until the daemon exits, unless its client asks for
+// something else; finish reports the outcome of closing the log to each of them and stops accepting.
 type controlServer struct {
 	ln       net.Listener
 	log      logrus.FieldLogger
+	status   func() *Status
 	stop     chan struct{}
-	accepted chan struct{} // closed when the accept loop has returned
+	accepted chan struct{}  // closed when the accept loop has returned
+	requests sync.WaitGroup // one reader per connection, waiting for a request line
 	mu       sync.Mutex
-	conns    []net.Conn
+	conns    map[net.Conn]struct{}
 }
 
-func listenControl(mnt string, log logrus.FieldLogger) (*controlServer, error) {
+func listenControl(mnt string, status func() *Status, log logrus.FieldLogger) (*controlServer, error) {
 	ln, err := net.Listen("unix", controlAddr(mnt))
 	if err != nil {
 		return nil, fmt.Errorf("control socket for %s: %w", mnt, err)
 	}
-	s := &controlServer{ln: ln, log: log, stop: make(chan struct{}), accepted: make(chan struct{})}
+	s := &controlServer{
+		ln: ln, log: log, status: status, stop: make(chan struct{}), accepted: make(chan struct{}),
+		conns: map[net.Conn]struct{}{},
+	}
 	go s.accept()
 	return s, nil
 }
@@ -64,7 +75,7 @@ func (s *controlServer) accept() {
 			// Out of descriptors (EMFILE, ENFILE) is a moment, not the end: a umount that cannot connect
 			// would not be able to wait for the sync. Back off as net/http does and accept again.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.WithError(err).Warnf("control socket: accept failed; retrying in %v", backoff)
+			logfields.Err(s.log.WithField("op", "accept"), err).Warnf("control socket: accept failed; retrying in %v", backoff)
 			select {
 			case <-s.stop:
 				return
@@ -80,9 +91,42 @@ func (s *controlServer) accept() {
 		}
 		s.mu.Lock()
 		fmt.Fprintf(c, "pid %d\n", os.Getpid())
-		s.conns = append(s.conns, c)
+		s.conns[c] = struct{}{}
 		s.mu.Unlock()
+		s.requests.Add(1)
+		go s.serve(c)
 	}
+}
+
+// serve answers the request line of c, if its client sends one. finish wakes it with a read deadline,
+// leaving the connection to wait for the exit.
+func (s *controlServer) serve(c net.Conn) {
+	defer s.requests.Done()
+	line, err := bufio.NewReader(c).ReadString('\n')
+	select {
+	case <-s.stop:
+		return
+	default:
+	}
+	if err == nil {
+		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		switch req := strings.TrimSpace(line); req {
+		case "status":
+			b, err := json.Marshal(s.status())
+			if err != nil {
+				fmt.Fprintf(c, "error %s\n", oneLine(err.Error()))
+				break
+			}
+			fmt.Fprintf(c, "status %s\n", b)
+		default:
+			fmt.Fprintf(c, "error unknown request %q\n", req)
+		}
+	}
+	// Answered, or the client went away: nothing waits on this connection any more.
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	c.Close()
 }
 
 // finish stops accepting and tells every waiting `segfs umount` how closing the log went. The connections stay
@@ -92,13 +136,19 @@ func (s *controlServer) finish(closeErr error) {
 	close(s.stop)
 	s.ln.Close()
 	<-s.accepted
+	s.mu.Lock()
+	for c := range s.conns {
+		_ = c.SetReadDeadline(time.Now()) // wakes its request reader, which leaves it open
+	}
+	s.mu.Unlock()
+	s.requests.Wait()
 	msg := "ok\n"
 	if closeErr != nil {
 		msg = "error " + oneLine(closeErr.Error()) + "\n"
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, c := range s.conns {
+	for c := range s.conns {
 		fmt.Fprint(c, msg)
 	}
 }
@@ -183,4 +233,26 @@ func oneLine(s string) string {
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
+}
+
+// request sends one request line and returns the daemon's answer to it, without its leading word.
+func (cc *controlClient) request(req, want string) (string, error) {
+	defer cc.conn.Close()
+	_ = cc.conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintf(cc.conn, "%s\n", req); err != nil {
+		return "", fmt.Errorf("daemon (pid %d): send %s request: %w", cc.pid, req, err)
+	}
+	line, err := cc.r.ReadString('\n')
+	if err != nil {
+		// A daemon of a segfs before status requests never answers; one that is exiting closes.
+		return "", fmt.Errorf("daemon (pid %d) did not answer the %s request (%v); is it an older segfs?", cc.pid, req, err)
+	}
+	word, rest, _ := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+	switch word {
+	case want:
+		return rest, nil
+	case "error":
+		return "", fmt.Errorf("daemon (pid %d): %s", cc.pid, rest)
+	}
+	return "", fmt.Errorf("daemon (pid %d) answered the %s request with %q", cc.pid, req, firstLine(line))
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/sirupsen/logrus"
+
+	"segfs/internal/logfields"
 )
 
 // Opt-in profiling of a serving daemon, for performance work on the real mount (segfs bench-limits
@@ -60,13 +62,13 @@ func startProfiles(log logrus.FieldLogger) (stop func(), err error) {
 		if tr != nil {
 			trace.Stop()
 			if err := tr.Close(); err != nil {
-				log.WithError(err).Error("close execution trace")
+				logfields.Err(log.WithField("op", "profile"), err).Error("close execution trace")
 			}
 		}
 		stopCPU(cpu, log)
 		if memPath != "" {
 			if err := writeHeapProfile(memPath); err != nil {
-				log.WithError(err).Error("write heap profile")
+				logfields.Err(log.WithField("op", "profile"), err).Error("write heap profile")
 			}
 		}
 	}, nil
@@ -79,7 +81,7 @@ func stopCPU(f *os.File, log logrus.FieldLogger) {
 	}
 	pprof.StopCPUProfile()
 	if err := f.Close(); err != nil {
-		log.WithError(err).Error("close CPU profile")
+		logfields.Err(log.WithField("op", "profile"), err).Error("close CPU profile")
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"segfs/fusefs"
+	"segfs/internal/logfields"
+	"segfs/metrics"
 	"segfs/mountopts"
 	"segfs/segments"
 )
@@ -19,7 +21,7 @@ import (
 // Serve mounts cfg in this process and serves it until it is unmounted, by `segfs umount`, umount(8) or a
 // signal, then closes the log so every partition is synced and exact on disk before it returns. A daemon's
 // parent, waiting on the readiness pipe, learns the outcome of mounting.
-func Serve(cfg mountopts.Config, log *logrus.Logger) (err error) {
+func Serve(cfg mountopts.Config, log *logrus.Logger, build Build) (err error) {
 	ready := readyFromEnv()
 	defer func() {
 		if err != nil {
@@ -46,45 +48,83 @@ func Serve(cfg mountopts.Config, log *logrus.Logger) (err error) {
 	if err := checkDataDir(cfg.DataDir, &cfg); err != nil {
 		return err
 	}
+	info := &mountInfo{mnt: cfg.Mountpoint, data: cfg.DataDir, options: cfg.Encode(), build: build, started: time.Now()}
+	obs, endpoint, err := newMetrics(cfg, build)
+	if err != nil {
+		return err
+	}
+	if endpoint != nil {
+		info.metricsAddr = endpoint.Addr()
+	}
+	defer func() {
+		if endpoint != nil {
+			if cerr := endpoint.Close(); cerr != nil {
+				logfields.Err(log.WithField("op", "metrics"), cerr).Warn("close the metrics endpoint")
+			}
+		}
+	}()
 	notifier := fusefs.NewRotateNotifier()
 	scfg := cfg.Segments
 	scfg.OnRotate = notifier.Func()
 	scfg.Logger = log
-	seglog, err := segments.Open(cfg.DataDir, scfg)
-	if err != nil {
-		return err
-	}
-	server, err := fusefs.Mount(cfg.Mountpoint, seglog, fusefs.Options{
+	fopts := fusefs.Options{
 		AllowOther:         cfg.AllowOther,
 		DefaultPermissions: cfg.DefaultPermissions,
 		ReadOnly:           cfg.ReadOnly,
 		Debug:              cfg.Debug,
 		Logger:             log,
 		Notifier:           notifier,
-	})
+	}
+	if obs != nil {
+		scfg.Observer = obs.Observer()
+		fopts.Stats, fopts.WrapFS, fopts.SealedRead = obs.Exposition, obs.WrapFUSE, obs.SealedRead
+	}
+	seglog, err := segments.Open(cfg.DataDir, scfg)
+	if err != nil {
+		return err
+	}
+	if obs != nil {
+		if err := obs.AddLog(seglog); err != nil {
+			_ = seglog.Close()
+			return err
+		}
+	}
+	server, err := fusefs.Mount(cfg.Mountpoint, seglog, fopts)
 	if err != nil {
 		if cerr := seglog.Close(); cerr != nil {
-			log.WithError(cerr).Error("close log after failed mount")
+			logfields.Err(log.WithField("op", "mount"), cerr).Error("close log after failed mount")
 		}
 		return fmt.Errorf("mount %s: %w", cfg.Mountpoint, err)
 	}
-	ctl, err := startServing(cfg.Mountpoint, log)
+	ctl, err := startServing(cfg.Mountpoint, func() *Status { return info.status(seglog) }, log)
 	if err != nil {
 		if uerr := server.Unmount(); uerr != nil {
-			log.WithError(uerr).Error("unmount after failed start")
+			logfields.Err(log.WithField("op", "mount"), uerr).Error("unmount after failed start")
 		}
 		if cerr := seglog.Close(); cerr != nil {
-			log.WithError(cerr).Error("close log after failed start")
+			logfields.Err(log.WithField("op", "mount"), cerr).Error("close log after failed start")
 		}
 		return err
 	}
+	if endpoint != nil {
+		endpoint.Serve(obs, log)
+		log.WithField("address", "http://"+endpoint.Addr()+"/metrics").Info("serving metrics")
+	}
 	log.WithFields(logrus.Fields{
 		"mountpoint": cfg.Mountpoint, "data": cfg.DataDir, "options": cfg.Encode(), "pid": os.Getpid(),
+		"version": build.Version,
 	}).Info("daemon ready")
 	ready.ready()
 
 	waitUnmounted(server, cfg.Mountpoint, sigs, log)
 
+	if endpoint != nil {
+		// Before the log closes: a scrape would only see partitions closing.
+		if err := endpoint.Close(); err != nil {
+			logfields.Err(log.WithField("op", "metrics"), err).Warn("close the metrics endpoint")
+		}
+		endpoint = nil
+	}
 	closeErr := seglog.Close()
 	if ctl != nil {
 		ctl.finish(closeErr)
@@ -99,7 +139,7 @@ func Serve(cfg mountopts.Config, log *logrus.Logger) (err error) {
 // startServing waits until the mount shows in the mount table (what `segfs mount`'s caller and mount(8) look
 // at) and opens the control socket `segfs umount` waits on. A control socket that cannot be opened is not
 // fatal: umount then still works, without waiting for the exit.
-func startServing(mnt string, log logrus.FieldLogger) (*controlServer, error) {
+func startServing(mnt string, status func() *Status, log logrus.FieldLogger) (*controlServer, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		m, ok, err := mountAt(mnt)
@@ -114,9 +154,9 @@ func startServing(mnt string, log logrus.FieldLogger) (*controlServer, error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	ctl, err := listenControl(mnt, log)
+	ctl, err := listenControl(mnt, status, log)
 	if err != nil {
-		log.WithError(err).Warn("segfs umount will not be able to wait for this daemon to exit")
+		logfields.Err(log.WithField("op", "control"), err).Warn("segfs umount will not be able to wait for this daemon to exit")
 		return nil, nil
 	}
 	return ctl, nil
@@ -137,7 +177,7 @@ func waitUnmounted(server *fuse.Server, mnt string, sigs <-chan os.Signal, log l
 		if err := server.Unmount(); err != nil {
 			attempts++
 			if attempts == 1 || attempts%10 == 0 {
-				log.WithError(err).WithField("mountpoint", mnt).
+				logfields.Err(log.WithFields(logrus.Fields{"op": "unmount", "mountpoint": mnt}), err).
 					Warn("mountpoint busy (files open?), retrying every second; signal again to detach lazily")
 			}
 			retry = time.After(time.Second)
@@ -157,10 +197,10 @@ func waitUnmounted(server *fuse.Server, mnt string, sigs <-chan os.Signal, log l
 				tryUnmount()
 				continue
 			}
-			log.WithField("signal", sig.String()).Warn("detaching the mount lazily; exiting when the last open file is closed")
+			log.WithFields(logrus.Fields{"op": "unmount", "signal": sig.String()}).Warn("detaching the mount lazily; exiting when the last open file is closed")
 			retry = nil
 			if err := unmount(mnt, unix.MNT_DETACH); err != nil {
-				log.WithError(err).Error("lazy unmount")
+				logfields.Err(log.WithField("op", "unmount"), err).Error("lazy unmount")
 			}
 		}
 	}
@@ -172,16 +212,43 @@ func waitUnmounted(server *fuse.Server, mnt string, sigs <-chan os.Signal, log l
 func raiseNoFileLimit(log logrus.FieldLogger) {
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-		log.WithError(err).Warn("read the descriptor limit")
+		logfields.Err(log.WithField("op", "getrlimit"), err).Warn("read the descriptor limit")
 		return
 	}
 	if lim.Cur < lim.Max {
 		raised := unix.Rlimit{Cur: lim.Max, Max: lim.Max}
 		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &raised); err != nil {
-			log.WithError(err).WithField("soft", lim.Cur).Warn("raise the descriptor limit")
+			logfields.Err(log.WithFields(logrus.Fields{"op": "setrlimit", "soft": lim.Cur}), err).Warn("raise the descriptor limit")
 			return
 		}
 		lim = raised
 	}
 	log.WithField("nofile", lim.Cur).Debug("descriptor limit")
+}
+
+// newMetrics builds the mount's registry unless metrics=off, and binds the endpoint of metrics=ADDR
+// now, before anything is mounted: a bad or taken address fails the mount with the reason.
+func newMetrics(cfg mountopts.Config, build Build) (*metrics.Metrics, *metrics.Server, error) {
+	if cfg.Metrics == "off" {
+		return nil, nil, nil
+	}
+	detail, err := metrics.ParseDetail(cfg.MetricsDetail)
+	if err != nil {
+		return nil, nil, err
+	}
+	obs, err := metrics.New(metrics.Options{
+		Detail: detail,
+		Build:  metrics.Build(build),
+		// Every budget of descriptors goes in this list; a bounded cache of segment descriptors adds
+		// its own entry (budget "max_open_files"), reading the Log once it is open.
+		Descriptors: []metrics.Descriptors{metrics.ProcessDescriptors()},
+	})
+	if err != nil || cfg.Metrics == "" {
+		return obs, nil, err
+	}
+	endpoint, err := metrics.Listen(cfg.Metrics)
+	if err != nil {
+		return nil, nil, err
+	}
+	return obs, endpoint, nil
 }

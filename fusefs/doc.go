@@ -7,6 +7,7 @@
 //	MNT/<topic>/<p>/<%020d base>.log     a sealed segment: 0444, exact size, unlink purges it
 //	MNT/<topic>/<p>/current              the active segment: 0644, append-only, readable
 //	MNT/<topic>/<p>/.stream              the partition by partition offset: 0444, never rotates, not listed
+//	MNT/.stats                           the metrics exposition (Options.Stats): 0444, not listed
 //
 // The entries inside topics and partitions are interface files, as in cgroupfs: rmdir succeeds on a
 // directory that lists them. unlink of `current` succeeds without touching any data (the name

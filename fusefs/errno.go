@@ -2,11 +2,13 @@ package fusefs
 
 import (
 	"errors"
+	"strings"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/sirupsen/logrus"
 
+	"segfs/internal/logfields"
 	"segfs/segments"
 )
 
@@ -40,7 +42,7 @@ func toErrno(err error) syscall.Errno {
 // refuse logs at debug level why op on path is refused and returns errno, so every refusal a user
 // meets can be explained from the log.
 func (f *mountState) refuse(op, path string, errno syscall.Errno, why string) syscall.Errno {
-	f.logger.WithFields(logrus.Fields{"op": op, "path": path, "errno": errno.Error()}).Debug("refused: " + why)
+	f.logger.WithFields(pathFields(op, path)).WithField("errno", logfields.Errno(errno)).Debug("refused: " + why)
 	return errno
 }
 
@@ -48,7 +50,7 @@ func (f *mountState) refuse(op, path string, errno syscall.Errno, why string) sy
 // at debug level, anything else is a real failure worth a warning.
 func (f *mountState) fail(op, path string, err error) syscall.Errno {
 	errno := toErrno(err)
-	entry := f.logger.WithFields(logrus.Fields{"op": op, "path": path, "errno": errno.Error()}).WithError(err)
+	entry := f.logger.WithFields(pathFields(op, path)).WithField("errno", logfields.Errno(errno)).WithError(err)
 	switch errno {
 	case syscall.ENOENT, syscall.EEXIST, syscall.EINVAL, syscall.EPERM:
 		entry.Debug("refused")
@@ -56,6 +58,31 @@ func (f *mountState) fail(op, path string, err error) syscall.Errno {
 		entry.Warn("failed")
 	}
 	return errno
+}
+
+// pathFields are the fields of a log line about op on path: topic, partition and segment as far as
+// the path names them, so that a log query can select a partition without parsing paths.
+func pathFields(op, path string) logrus.Fields {
+	f := logrus.Fields{"op": op, "path": path}
+	parts := strings.SplitN(strings.TrimPrefix(path, "/"), "/", 3)
+	if !segments.ValidTopicName(parts[0]) {
+		return f
+	}
+	f["topic"] = parts[0]
+	if len(parts) < 2 {
+		return f
+	}
+	n, ok := segments.ParsePartitionName(parts[1])
+	if !ok {
+		return f
+	}
+	f["partition"] = n
+	if len(parts) == 3 {
+		if base, ok := segments.ParseSegmentName(parts[2]); ok {
+			f["segment"] = base
+		}
+	}
+	return f
 }
 
 // nameMax is NAME_MAX: the longest name a component can have, as on ext4. The kernel refuses names

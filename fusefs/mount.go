@@ -24,6 +24,13 @@ type Options struct {
 	// Notifier, when its Func was passed as the log's segments.Config.OnRotate, lets rotations invalidate
 	// the kernel's dentry for `current` right away. Without it `current` still has a zero entry timeout.
 	Notifier *RotateNotifier
+	// Stats, if set, is the content of MNT/.stats, rendered afresh for each open (see statsNode).
+	Stats func() ([]byte, error)
+	// WrapFS, if set, wraps the node tree before it is served, e.g. to count and time every request.
+	WrapFS func(fuse.RawFileSystem) fuse.RawFileSystem
+	// SealedRead, if set, is called for each READ of a sealed segment this process serves: none while
+	// FUSE passthrough works, since the kernel then reads the backing file itself.
+	SealedRead func()
 }
 
 const (
@@ -55,7 +62,9 @@ type mountState struct {
 	// FOPEN_KEEP_CACHE by itself when registering a backing file fails (not root, old kernel).
 	passthrough atomic.Bool
 	// sealedReads counts READs of sealed segments this process served: none while passthrough works.
-	sealedReads atomic.Int64
+	sealedReads  atomic.Int64
+	onSealedRead func() // Options.SealedRead, or a no-op
+	stats        func() ([]byte, error)
 	// appendsDurable (persist=sync): every acknowledged write is durable, so FSYNC and FLUSH of
 	// `current` are answered ENOSYS (see currentHandle.Fsync); refused counts those answers.
 	appendsDurable bool
@@ -89,9 +98,14 @@ func mount(mountpoint string, segLog *segments.Log, opts Options) (*fuse.Server,
 		gid:      uint32(os.Getgid()),
 		started:  time.Now(),
 		stale:    newStaleEntries(),
+		stats:    opts.Stats,
 		// The log's own configuration, not a mount option: ENOSYS is safe only if the log really
 		// makes every append durable.
 		appendsDurable: segLog.Config().Persist == segments.Sync,
+	}
+	ms.onSealedRead = opts.SealedRead
+	if ms.onSealedRead == nil {
+		ms.onSealedRead = func() {}
 	}
 	root := newRootNode(ms)
 	fsOpts := &fs.Options{MountOptions: mountOptions(opts, logger)}
@@ -100,7 +114,11 @@ func mount(mountpoint string, segLog *segments.Log, opts Options) (*fuse.Server,
 
 	// fuse.NewServer mounts and completes INIT before any request is served, so the kernel's
 	// capabilities are known before the first OPEN.
-	server, err := fuse.NewServer(fs.NewNodeFS(root, fsOpts), mountpoint, &fsOpts.MountOptions)
+	raw := fs.NewNodeFS(root, fsOpts)
+	if opts.WrapFS != nil {
+		raw = opts.WrapFS(raw)
+	}
+	server, err := fuse.NewServer(raw, mountpoint, &fsOpts.MountOptions)
 	if err != nil {
 		ms.stale.close()
 		return nil, nil, fmt.Errorf("mount %s: %w", mountpoint, err)

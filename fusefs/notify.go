@@ -9,6 +9,8 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/sirupsen/logrus"
+
+	"segfs/internal/logfields"
 )
 
 // RotateNotifier carries segments' rotation callbacks to the kernel: after a rotation the kernel's
@@ -129,7 +131,7 @@ func (n *RotateNotifier) invalidate(root *fs.Inode, logger logrus.FieldLogger, k
 	case syscall.ENOENT:
 		// The kernel had already forgotten the entry.
 	default:
-		logger.WithFields(logrus.Fields{"topic": k.topic, "partition": k.partition, "errno": errno.Error()}).
+		logger.WithFields(logrus.Fields{"topic": k.topic, "partition": k.partition, "errno": logfields.Errno(errno)}).
 			Debug("invalidate current after rotation")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"segfs/internal/logfields"
 	"segfs/segments"
 )
 
@@ -162,7 +163,7 @@ func (p *partitionNode) Unlink(ctx context.Context, name string) syscall.Errno {
 		if !errors.Is(lerr, segments.ErrNotExist) || !backingGone(info.Path) {
 			return p.ms.fail("unlink", path, err)
 		}
-		p.ms.logger.WithField("path", path).WithError(err).Warn("segment purged; cleaning up its file failed")
+		logfields.Err(p.ms.logger.WithFields(pathFields("unlink", path)), err).Warn("segment purged; cleaning up its file failed")
 	}
 	p.ms.logger.WithFields(logrus.Fields{"path": path, "bytes": info.Size}).Info("segment purged")
 	return 0

@@ -20,6 +20,7 @@ var (
 	_ = (fs.NodeReaddirer)((*rootNode)(nil))
 	_ = (fs.NodeMkdirer)((*rootNode)(nil))
 	_ = (fs.NodeRmdirer)((*rootNode)(nil))
+	_ = (fs.NodeUnlinker)((*rootNode)(nil))
 )
 
 func newRootNode(ms *mountState) *rootNode {
@@ -29,6 +30,9 @@ func newRootNode(ms *mountState) *rootNode {
 func (r *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if errno := r.ms.checkName("lookup", "/"+name, name); errno != 0 {
 		return nil, errno
+	}
+	if name == statsName && r.ms.stats != nil {
+		return r.statsInode(ctx, out), 0
 	}
 	t, err := r.ms.log.Topic(name)
 	if err != nil {
@@ -103,4 +107,15 @@ func (r *rootNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	}
 	r.ms.logger.WithField("topic", name).Info("topic deleted")
 	return 0
+}
+
+// Unlink: the root holds only topics (directories) and .stats, which is part of the mount.
+func (r *rootNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	if name != statsName || r.ms.stats == nil {
+		return r.dirBase.Unlink(ctx, name)
+	}
+	if errno := r.ms.mutable("unlink", "/"+name); errno != 0 {
+		return errno
+	}
+	return r.ms.refuse("unlink", "/"+name, syscall.EPERM, ".stats is part of the mount")
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -123,7 +124,8 @@ func TestSealedReads(t *testing.T) {
 }
 
 func testSealedReads(t *testing.T, persist segments.Persist) {
-	m := newTestMount(t, segments.Config{Persist: persist}, Options{})
+	var hooked atomic.Int64
+	m := newTestMount(t, segments.Config{Persist: persist}, Options{SealedRead: func() { hooked.Add(1) }})
 	m.mkdir("t")
 	var all bytes.Buffer
 	for i := 0; i < 4; i++ {
@@ -150,6 +152,9 @@ func testSealedReads(t *testing.T, persist segments.Persist) {
 	}
 	if !m.ms.passthrough.Load() && reads == 0 {
 		t.Errorf("no passthrough, yet no sealed READ reached segfs")
+	}
+	if hooked.Load() != reads {
+		t.Errorf("Options.SealedRead was called %d times for %d sealed READs", hooked.Load(), reads)
 	}
 }
 
@@ -225,7 +230,7 @@ func testRotationIsAtomicForObservers(t *testing.T, persist segments.Persist) {
 	}
 }
 
-// forPersistModes runs test once per persistence mode: a deferred rotation retires the segment and
+// forPersistModes runs test once per persistence mode: a deferred rotation seals the segment and
 // seals it in the background, an inline one seals it first.
 func forPersistModes(t *testing.T, test func(*testing.T, segments.Persist)) {
 	for _, persist := range []segments.Persist{segments.Inline, segments.Deferred} {
@@ -234,7 +239,7 @@ func forPersistModes(t *testing.T, test func(*testing.T, segments.Persist)) {
 }
 
 // slowDiskSyscalls is a fault-injection seam: a disk whose every pwritev takes 20 ms more, so the
-// background seal of a retired segment is still running when a reader opens it.
+// background seal of a segment is still running when a reader opens it.
 type slowDiskSyscalls struct{ directio.OS }
 
 func (slowDiskSyscalls) Pwritev(fd int, iovs [][]byte, off int64) (int, error) {
@@ -242,13 +247,13 @@ func (slowDiskSyscalls) Pwritev(fd int, iovs [][]byte, off int64) (int, error) {
 	return directio.OS{}.Pwritev(fd, iovs, off)
 }
 
-// TestRetiredSegmentOpensComplete: in deferred mode a rotation lists the retired segment at once and
+// TestSealingSegmentOpensComplete: in deferred mode a rotation lists the old segment at once and
 // seals it in the background. Opening it right away (the kernel then reads the backing file itself,
 // by passthrough) must still give every byte: the open waits for the seal.
-func TestRetiredSegmentOpensComplete(t *testing.T) {
+func TestSealingSegmentOpensComplete(t *testing.T) {
 	m := newTestMount(t, segments.Config{Persist: segments.Deferred, Syscalls: slowDiskSyscalls{}}, Options{})
 	m.mkdir("t")
-	// Held open: a close (like fsync) would make every byte durable, the retired segment's too.
+	// Held open: a close (like fsync) would make every byte durable, the sealing segment's too.
 	w, err := os.OpenFile(m.path("t", "0", "current"), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -265,10 +270,10 @@ func TestRetiredSegmentOpensComplete(t *testing.T) {
 		if len(segs) < 2 {
 			continue
 		}
-		retired := segs[len(segs)-2]
-		got, err := os.ReadFile(m.path("t", "0", segments.SegmentName(retired.Base)))
-		if err != nil || !bytes.Equal(got, all.Bytes()[retired.Base:retired.Base+retired.Size]) {
-			t.Fatalf("append %d: read %s right after the rotation: %d bytes, %v; want %d bytes", i, segments.SegmentName(retired.Base), len(got), err, retired.Size)
+		sealing := segs[len(segs)-2]
+		got, err := os.ReadFile(m.path("t", "0", segments.SegmentName(sealing.Base)))
+		if err != nil || !bytes.Equal(got, all.Bytes()[sealing.Base:sealing.Base+sealing.Size]) {
+			t.Fatalf("append %d: read %s right after the rotation: %d bytes, %v; want %d bytes", i, segments.SegmentName(sealing.Base), len(got), err, sealing.Size)
 		}
 	}
 	if n := len(m.partition("t", 0).Segments()); n < 4 {

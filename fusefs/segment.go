@@ -201,7 +201,7 @@ func (s *sealedNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 	}
 	info, err := s.info()
 	if err == nil {
-		// A rotation lists the retired segment at once and seals it in the background; the kernel
+		// A rotation lists the sealing segment at once and seals it in the background; the kernel
 		// (passthrough) or this process is about to read the backing file itself, which holds every
 		// byte only once the seal is done. Waiting costs at most the rest of one seal.
 		err = s.part.WaitSealed(s.base)
@@ -216,7 +216,7 @@ func (s *sealedNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 	if err != nil {
 		return nil, 0, s.ms.fail("open", path, err)
 	}
-	h := &sealedHandle{fd: fd, reads: &s.ms.sealedReads}
+	h := &sealedHandle{fd: fd, reads: &s.ms.sealedReads, onRead: s.ms.onSealedRead}
 	if s.ms.passthrough.Load() {
 		// go-fuse registers the descriptor as backing file and clears FOPEN_KEEP_CACHE when that works.
 		return &passthroughHandle{h}, fuse.FOPEN_KEEP_CACHE, 0

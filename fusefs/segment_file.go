@@ -13,8 +13,9 @@ import (
 // sealedHandle is an open `<base>.log`, served from a read-only descriptor of the backing file. The
 // descriptor also keeps the data readable after the segment is purged, as for any unlinked file.
 type sealedHandle struct {
-	fd    int
-	reads *atomic.Int64 // filesystem.sealedReads
+	fd     int
+	reads  *atomic.Int64 // mountState.sealedReads
+	onRead func()        // mountState.onSealedRead
 }
 
 var (
@@ -29,6 +30,7 @@ var (
 // logical bytes, no padding.
 func (h *sealedHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h.reads.Add(1)
+	h.onRead()
 	return fuse.ReadResultFd(uintptr(h.fd), off, len(dest)), 0
 }
 

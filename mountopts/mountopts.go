@@ -18,11 +18,15 @@ type Config struct {
 	Segments            segments.Config
 
 	AllowOther, DefaultPermissions, ReadOnly, Debug bool
+
+	// Metrics is "" (MNT/.stats only), "off" (no metrics at all) or the address of the endpoint.
+	Metrics       string
+	MetricsDetail string // partition, topic or mount
 }
 
 // Defaults returns the configuration of a mount given no options.
 func Defaults() Config {
-	return Config{Segments: segments.DefaultConfig()}
+	return Config{Segments: segments.DefaultConfig(), MetricsDetail: "partition"}
 }
 
 // ignored holds the generic options mount(8), mount.fuse3 and systemd pass to every helper. They describe the

@@ -72,6 +72,14 @@ func TestParse(t *testing.T) {
 			"relatime,noatime,atime,strictatime,lazytime,dirsync,user=alice,owner,group",
 			"x-systemd.automount,x-systemd.requires=/srv,x-systemd.mount-timeout=30,x-mount.mkdir,comment=systemd.x",
 		}, func(c *Config) {}},
+		{"metrics port", []string{"metrics=9464"}, func(c *Config) { c.Metrics = "127.0.0.1:9464" }},
+		{"metrics :port", []string{"metrics=:0"}, func(c *Config) { c.Metrics = "127.0.0.1:0" }},
+		{"metrics all interfaces", []string{"metrics=0.0.0.0:9464"}, func(c *Config) { c.Metrics = "0.0.0.0:9464" }},
+		{"metrics ipv6", []string{"metrics=[::1]:9464"}, func(c *Config) { c.Metrics = "[::1]:9464" }},
+		{"metrics host name", []string{"metrics=localhost:9464"}, func(c *Config) { c.Metrics = "localhost:9464" }},
+		{"metrics off", []string{"metrics=off,metrics_detail=topic"}, func(c *Config) {
+			c.Metrics, c.MetricsDetail = "off", "topic"
+		}},
 		{"fstab line as mount.fuse3 passes it", []string{"rw,nofail,segment_size=256MiB,io=buffered,allow_other,dev,suid"},
 			func(c *Config) {
 				c.Segments.SegmentSize, c.Segments.IO, c.AllowOther = 256<<20, directio.Buffered, true
@@ -124,6 +132,12 @@ func TestParseErrorsNameTheOption(t *testing.T) {
 		{"debug=yes please", []string{"option debug=yes please"}},
 		{"allow_other=", []string{"option allow_other="}},
 		{"io=buffered,partitions=0,segment_size=x", []string{"option partitions=0"}},
+		{"metrics=127.0.0.1", []string{"option metrics=127.0.0.1", "HOST:PORT"}},
+		{"metrics=localhost", []string{"option metrics=localhost", "HOST:PORT"}},
+		{"metrics=:http", []string{"option metrics=:http", "port"}},
+		{"metrics=127.0.0.1:70000", []string{"option metrics=127.0.0.1:70000", "0 to 65535"}},
+		{"metrics=70000", []string{"option metrics=70000", "HOST:PORT"}},
+		{"metrics_detail=segment", []string{"option metrics_detail=segment", "partition, topic or mount"}},
 	}
 	for _, tt := range tests {
 		c := Defaults()
@@ -233,7 +247,8 @@ func TestSetAndSetFlag(t *testing.T) {
 
 func TestOptionsCoverEveryKeyAsFlag(t *testing.T) {
 	want := []string{"segment_size", "io", "persist", "partitions", "max_dirty", "max_dirty_total",
-		"retention_bytes", "retention_age", "sync", "allow_other", "default_permissions", "ro", "debug"}
+		"retention_bytes", "retention_age", "sync", "allow_other", "default_permissions", "ro", "debug",
+		"metrics", "metrics_detail"}
 	opts := Options()
 	if len(opts) != len(want) {
 		t.Fatalf("Options() has %d entries; want %d", len(opts), len(want))
@@ -266,7 +281,7 @@ func TestEncodeRoundTrips(t *testing.T) {
 	for _, opts := range []string{
 		"",
 		"segment_size=1536,io=buffered,persist=inline,partitions=7,max_dirty=3k,max_dirty_total=5M," +
-			"retention_bytes=9G,retention_age=1h30m,allow_other,default_permissions,debug",
+			"retention_bytes=9G,retention_age=1h30m,allow_other,default_permissions,debug,metrics=9464,metrics_detail=mount",
 		"io=direct,ro",
 		"sync,io=buffered",
 	} {

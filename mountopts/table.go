@@ -2,6 +2,7 @@ package mountopts
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -180,4 +181,55 @@ var table = []option{
 	boolOption("ro", "mount read-only", func(c *Config) *bool { return &c.ReadOnly }),
 	boolOption("debug", "log every FUSE request (go-fuse debug) and set the log level to debug",
 		func(c *Config) *bool { return &c.Debug }),
+	{
+		key: "metrics", usage: "serve Prometheus metrics at http://ADDR/metrics (a bare port listens on 127.0.0.1); " +
+			"off also removes MNT/.stats and every recorder",
+		placeholder: "ADDR|off",
+		set: func(c *Config, v string) error {
+			addr, err := parseMetricsAddr(v)
+			if err != nil {
+				return err
+			}
+			c.Metrics = addr
+			return nil
+		},
+		get: func(c *Config) string { return c.Metrics },
+	},
+	{
+		key: "metrics_detail", usage: "labels of per-partition metrics: partition (topic and partition), " +
+			"topic (summed per topic) or mount (summed over the mount), to bound series with many partitions",
+		placeholder: "partition|topic|mount",
+		set: func(c *Config, v string) error {
+			switch v {
+			case "partition", "topic", "mount":
+				c.MetricsDetail = v
+				return nil
+			}
+			return fmt.Errorf("invalid detail %q: want partition, topic or mount", v)
+		},
+		get: func(c *Config) string { return c.MetricsDetail },
+	},
+}
+
+// parseMetricsAddr accepts "" (no endpoint), "off", HOST:PORT, :PORT and PORT, and returns the
+// address to listen on: loopback unless the user names a host.
+func parseMetricsAddr(v string) (string, error) {
+	if v == "" || v == "off" {
+		return v, nil
+	}
+	addr := v
+	if _, err := strconv.ParseUint(v, 10, 16); err == nil {
+		addr = ":" + v
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("invalid address %q: want HOST:PORT, :PORT or PORT, e.g. 127.0.0.1:9464", v)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return "", fmt.Errorf("invalid port %q: want a number from 0 to 65535", port)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
 }

@@ -10,17 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The commit file (DATA/<topic>/<partition>/.commit) removes the ambiguity of a zero-padded block: a
-// direct-I/O flush writes the last partial block padded with zeros and only then truncates the file to
-// its logical size, so a crash in between leaves zeros that look like data. Before every padded write,
-// the partition writes and fdatasyncs a record naming the logical size and the checksum of the exact
-// padded block; recovery truncates the padding away only when the file ends in that very block.
-//
-// The file has two 512-byte slots (one sector each, so a torn write damages one slot at most), written
-// alternately; the valid slot with the higher sequence number is the current record, the other one
-// the previous record. Recovery reads both: a file left padded by one record's write while the next
-// record's padded write never happened ends in the previous record's block (persist=sync keeps the
-// file padded between appends).
+// The commit file tells padding from data (doc.go, "The padded-block trap"). Its slots are one sector
+// each, so a torn write damages one slot at most. Recovery reads both: with persist=sync the file can
+// still end in the previous record's padded block when the current record's padded write never happened.
 const (
 	commitName      = ".commit"
 	commitSlotSize  = 512
@@ -28,15 +20,7 @@ const (
 	commitMagic     = 0x31434753 // "SGC1" little endian
 )
 
-// commitRecord, little endian in its slot:
-//
-//	0  magic    u32  "SGC1"
-//	4  block    u32  size of the padded block (the file's direct-I/O block)
-//	8  seq      u64  increases by one per record; the slot is seq%2
-//	16 base     i64  segment the record is about
-//	24 length   i64  logical length of that segment when the padded block was written
-//	32 blockCRC u32  CRC-32C of the padded block [alignDown(length), alignUp(length))
-//	36 crc      u32  CRC-32C of bytes 0..36
+// commitRecord is laid out as doc.go's "On-disk format" says, at offsets 0, 4, 8, 16, 24, 32, 36.
 type commitRecord struct {
 	Block    uint32
 	Seq      uint64
@@ -73,25 +57,24 @@ func decodeCommit(b []byte) (commitRecord, bool) {
 	return r, true
 }
 
-// alignUp rounds n up to a multiple of block (a power of two).
+// alignUp rounds n up to a multiple of block, a power of two.
 func alignUp(n, block int64) int64 { return (n + block - 1) &^ (block - 1) }
 
-// commitLog is a partition's open commit file. Its methods are called with the partition's file lock
-// held, so it needs no lock of its own.
+// commitLog is a partition's open commit file, used under writer.mu.
 type commitLog struct {
 	fs       diskCalls
 	path     string
 	fd       int
-	cur      commitRecord // latest record written or read; valid when have
+	cur      commitRecord // the current record, if have
 	have     bool
-	prev     commitRecord // the other slot's record, as read or last written; valid when havePrev
+	prev     commitRecord // the other slot's record, if havePrev
 	havePrev bool
 	slot     []byte
 	iov      [][]byte
 }
 
-// openCommit opens (creating if missing) the commit file of a partition directory and reads its
-// current record. created tells the caller to make the new entry durable with a directory sync.
+// openCommit opens or creates dir's commit file and reads its current record. created asks the caller
+// to sync the directory.
 func openCommit(fs diskCalls, dir string) (c *commitLog, created bool, err error) {
 	path := filepath.Join(dir, commitName)
 	fd, err := fs.sys.Open(path, unix.O_RDWR, 0)
@@ -102,11 +85,8 @@ func openCommit(fs diskCalls, dir string) (c *commitLog, created bool, err error
 	if err != nil {
 		return nil, false, fmt.Errorf("open %s: %w", path, err)
 	}
-	// Both slots get their disk blocks now, while there is room: a record precedes every padded write,
-	// so on a full disk a record that needed a new block would fail the very Sync (or Close) that
-	// makes acknowledged bytes durable. KEEP_SIZE changes neither the size nor the content. Failing
-	// (no fallocate, or the disk is full already) only loses that head start: the first record then
-	// allocates the block as before.
+	// Allocate both slots while there is room, or on a full disk the record would fail the very
+	// Sync that makes acknowledged bytes durable. Best effort: the first record allocates otherwise.
 	_ = fs.sys.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, 0, 2*commitSlotSize)
 	c = &commitLog{fs: fs, path: path, fd: fd, slot: make([]byte, commitSlotSize), iov: make([][]byte, 1)}
 	buf := make([]byte, 2*commitSlotSize)
@@ -135,7 +115,7 @@ func (c *commitLog) latest(base int64) (commitRecord, bool) {
 	return c.cur, c.have && c.cur.Base == base
 }
 
-// records are the records about segment base, the current one first: what recovery consults.
+// records are the records about segment base, the current one first.
 func (c *commitLog) records(base int64) []commitRecord {
 	var out []commitRecord
 	if c.have && c.cur.Base == base {
@@ -147,8 +127,8 @@ func (c *commitLog) records(base int64) []commitRecord {
 	return out
 }
 
-// write makes a record durable in the slot the previous record does not occupy. If it fails, the
-// other slot still holds the previous record and the caller must not write the padded block.
+// write makes a record durable in the slot the current one does not occupy. On failure the caller
+// must not write the padded block.
 func (c *commitLog) write(base, length int64, block int, blockCRC uint32) error {
 	r := commitRecord{Block: uint32(block), Seq: c.cur.Seq + 1, Base: base, Length: length, BlockCRC: blockCRC}
 	clear(c.slot)
@@ -164,8 +144,8 @@ func (c *commitLog) write(base, length int64, block int, blockCRC uint32) error 
 		err = c.fs.sys.Fdatasync(c.fd)
 	}
 	if err != nil {
-		// The slot may be torn now; the next record goes to the same slot again, keeping the other
-		// one, which still holds the previous record, intact. The slot held the record before that.
+		// The slot may be torn; the next record reuses it, keeping the current one intact. It held
+		// the previous record.
 		c.havePrev = false
 		return fmt.Errorf("write commit record %s: %w", c.path, err)
 	}
@@ -174,10 +154,8 @@ func (c *commitLog) write(base, length int64, block int, blockCRC uint32) error 
 	return nil
 }
 
-// stale reports whether a record could still make recovery cut a segment of base that was just made
-// durable at length: recovery cuts at most up to the end of a record's block, so only a segment that
-// now ends exactly there (with zero bytes after the recorded length) is at risk. A current record of
-// exactly length protects the segment, as recovery stops at it.
+// stale reports whether a record could make recovery cut segment base, just made durable at length:
+// only if it ends exactly at the end of a record's block, and the current record is not exact.
 func (c *commitLog) stale(base, length int64) bool {
 	recs := c.records(base)
 	if len(recs) > 0 && recs[0].Length == length {
@@ -198,12 +176,8 @@ func (c *commitLog) close() error {
 	return nil
 }
 
-// recoveredSize is the recovery rule for the active segment. size is the file size, recs the commit
-// records about the segment, the current one first (records), and lastBlockCRC returns the CRC-32C of
-// the file's bytes [off, off+n). It returns the logical size of the segment: the length of the first
-// record whose padded block the file ends in exactly (a padded write that was never truncated, or
-// whose successor's padded write never happened), the file size if none matches or a record says the
-// file is exact.
+// recoveredSize is doc.go's recovery rule: the logical size of a segment of file size size, given its
+// records, the current one first, and the CRC-32C of the file's bytes [off, off+n).
 func recoveredSize(size int64, recs []commitRecord, lastBlockCRC func(off, n int64) (uint32, error)) (int64, error) {
 	for _, rec := range recs {
 		block := int64(rec.Block)

@@ -50,8 +50,7 @@ func (p Persist) String() string {
 	return fmt.Sprintf("Persist(%d)", int(p))
 }
 
-// Default sizes. IO and Persist have no "unset" value (their zero values are Buffered and Inline), so
-// callers that want the documented defaults start from DefaultConfig.
+// Default sizes. IO and Persist have no unset value: callers start from DefaultConfig.
 const (
 	DefaultSegmentSize   = 1 << 30
 	DefaultMaxDirty      = 64 << 20
@@ -59,7 +58,6 @@ const (
 	DefaultPartitions    = 1
 )
 
-// defaultRetentionInterval is how often the retention goroutine looks at every partition.
 const defaultRetentionInterval = time.Second
 
 // Config configures a Log. Zero numeric fields take the defaults above.
@@ -74,17 +72,16 @@ type Config struct {
 	Partitions     int           // default partitions for CreateTopic(name, 0)
 	Syscalls       directio.Syscalls
 	Logger         logrus.FieldLogger
-	// OnRotate is called (outside any partition lock) once a rotation made segment `active` the
-	// active one after segment `sealed`. Inline, `sealed` is sealed by then; deferred, its seal runs
-	// in the background and may not be done yet (Partition.WaitSealed waits for it).
+	// OnRotate is called, outside any lock, once a rotation made `active` follow `sealed`. Deferred,
+	// the seal may still be running (Partition.WaitSealed waits for it).
 	OnRotate func(topic string, partition int, sealed, active int64)
+	// Observer, if set, is told the timings of appends, syncs, flushes and seals (see stats.go).
+	Observer Observer
 
-	// retentionInterval overrides defaultRetentionInterval (tests).
+	// Tests override these.
 	retentionInterval time.Duration
-	// flushWriteCap overrides maxFlushWrite (tests, to cut pieces without building a huge backlog).
-	flushWriteCap int64
-	// lazyKickDelay overrides defaultLazyKickDelay (tests, to see who writes small appends).
-	lazyKickDelay time.Duration
+	flushWriteCap     int64
+	lazyKickDelay     time.Duration
 }
 
 // DefaultConfig is the configuration segfs mounts with when no option is given.
@@ -154,11 +151,10 @@ var (
 	ErrLocked        = errors.New("data directory is locked")
 )
 
-// maxTopicName is the longest topic name: it must fit in one path component with room to spare.
 const maxTopicName = 255
 
-// ValidTopicName reports whether name matches [A-Za-z0-9][A-Za-z0-9._-]{0,254}. The first character
-// excludes '.', which keeps topic names apart from the lock file and from tombstones.
+// ValidTopicName reports whether name matches [A-Za-z0-9][A-Za-z0-9._-]{0,254}: never the lock file
+// or a tombstone.
 func ValidTopicName(name string) bool {
 	if len(name) == 0 || len(name) > maxTopicName {
 		return false
@@ -173,7 +169,7 @@ func ValidTopicName(name string) bool {
 	return true
 }
 
-// maxPartition bounds partition numbers so that names stay short and fit an int32 everywhere.
+// maxPartition keeps partition numbers in an int32.
 const maxPartition = 1<<31 - 1
 
 // ParsePartitionName parses a partition directory name: decimal, no sign, no leading zeros.
@@ -195,11 +191,10 @@ func ParsePartitionName(s string) (int, bool) {
 
 func validPartition(n int) bool { return n >= 0 && n <= maxPartition }
 
-// SegmentName is the file name of the segment at base: Kafka's naming, in bytes, the base offset as
-// 20 zero-padded decimal digits and ".log". Digits sort in base order.
+// SegmentName is the file name of the segment at base: Kafka's naming, 20 digits and ".log".
 func SegmentName(base int64) string { return fmt.Sprintf("%020d.log", base) }
 
-// ParseSegmentName is the inverse of SegmentName; it accepts exactly the names SegmentName makes.
+// ParseSegmentName accepts exactly the names SegmentName makes.
 func ParseSegmentName(name string) (int64, bool) {
 	if len(name) != 24 || name[20:] != ".log" {
 		return 0, false

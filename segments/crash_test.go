@@ -199,8 +199,8 @@ func (c *crashChecker) enumerate(ops []recOp, marks []recMark) {
 	}
 }
 
-// recordingConfig wires a recorder and the rotation marks into a test config. An inline (or sync) rotation
-// seals before it lists the successor, so OnRotate marks the retired segment durable; a deferred one
+// recordingConfig wires a recorder and the rotation marks into a test config. An inline (or sync)
+// rotation seals before it lists the successor, so OnRotate marks the sealed segment durable; a deferred one
 // seals in the background, and only WaitSealed (see sealMark) says when that is done.
 func recordingConfig(m mode, rec *crashRecorder) Config {
 	cfg := testConfig(m)
@@ -213,7 +213,7 @@ func recordingConfig(m mode, rec *crashRecorder) Config {
 	return cfg
 }
 
-// sealMark waits for the seal of the segment at base, as a reader of a retired segment does, and
+// sealMark waits for the seal of the segment at base, as a reader of a segment being sealed does, and
 // marks its end durable.
 func sealMark(t *testing.T, rec *crashRecorder, key string, p *Partition, base int64) {
 	t.Helper()

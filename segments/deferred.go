@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"segfs/internal/logfields"
 )
 
-// deferredPolicy copies appends into memory for the flusher, and seals a retired segment in the
-// background.
+// deferredPolicy copies appends into memory for the flusher, and seals in the background.
 type deferredPolicy struct{}
 
 func (deferredPolicy) pace(w *writer, n int) { w.pace(n) }
@@ -19,8 +19,7 @@ func (deferredPolicy) append(w *writer, seg *segment, b []byte) (int64, error) {
 	cfg := &w.log.cfg
 	bound := chunkBound(int64(len(b)), w.log.chunk) * w.log.chunk
 	if bound > cfg.MaxDirty || bound > cfg.MaxDirtyTotal {
-		// Larger than the cap itself: waiting would never end, so it goes to the File directly,
-		// after everything before it.
+		// It could never fit: waiting would never end.
 		return w.writeThrough(seg, b)
 	}
 	return w.appendDeferred(seg, b, bound)
@@ -28,14 +27,13 @@ func (deferredPolicy) append(w *writer, seg *segment, b []byte) (int64, error) {
 
 func (deferredPolicy) rotate(w *writer, old *segment) (*rotation, error) { return w.sealLater(old) }
 
-// appendDeferred copies b into the active segment's dirty buffer once its disk space is reserved and
-// memory is available (bound bytes of chunks), and kicks the flusher.
+// appendDeferred copies b into seg's chunks once its disk space is reserved and bound bytes of chunk
+// memory are acquired.
 func (w *writer) appendDeferred(seg *segment, b []byte, bound int64) (int64, error) {
 	need := seg.size.Load() + int64(len(b))
 	for {
 		if w.stall.Load() != nil {
-			// Bytes acknowledged earlier are stuck on a full disk: retry them first, and refuse this
-			// append while they cannot be written.
+			// Earlier bytes are stuck on a full disk: they go first.
 			if err := w.retryFlush(); err != nil {
 				return 0, err
 			}
@@ -45,25 +43,37 @@ func (w *writer) appendDeferred(seg *segment, b []byte, bound int64) (int64, err
 				return 0, err
 			}
 		}
-		if err := w.budget.acquire(w, bound); err != nil {
+		if err := w.budget.acquire(&w.mem, bound, w.memoryWaitErr); err != nil {
 			if errors.Is(err, errFlushStalled) {
 				continue
 			}
 			return 0, err
 		}
 		off := seg.base + seg.size.Load()
-		taken, ok := seg.buf.add(w.log.chunks, b, &seg.reserved)
+		taken, ok := seg.buf.add(w.budget.pool, b, &seg.reserved)
 		if !ok {
-			// A Sync lost the reservation between the check and the copy: reserve again.
-			w.budget.release(w, bound)
+			// A Sync lost the reservation after the check.
+			w.budget.release(&w.mem, bound)
 			continue
 		}
-		w.budget.release(w, bound-taken*w.log.chunk)
+		w.budget.release(&w.mem, bound-taken*w.log.chunk)
 		w.published(seg, off+int64(len(b)))
 		w.dirty.Add(int64(len(b)))
 		w.kickSoon()
 		return off, nil
 	}
+}
+
+// memoryWaitErr ends an append's wait for memory once waiting is pointless: the partition halted, or
+// its flusher stalled on a full disk (then the append retries the write itself).
+func (w *writer) memoryWaitErr() error {
+	if err := w.writeErr(); err != nil {
+		return err
+	}
+	if w.stall.Load() != nil {
+		return errFlushStalled
+	}
+	return nil
 }
 
 // retryFlush writes the deferred bytes a full disk left in memory.
@@ -76,20 +86,12 @@ func (w *writer) retryFlush() error {
 	return nil
 }
 
-// sealLater makes a new segment at old's end the active one and leaves old to be sealed in the
-// background, by the flusher or by whoever needs it sealed first (sealPendingLocked). Caller holds
-// appendMu, and not w.mu.
-//
-// It never waits for w.mu, which the flusher holds across each write. The new segment is created and
-// reserved before anyone can see it; one critical section under mu then lists it as active and old
-// as sealing (writeTarget reads both). The seal's directory fsync makes the new entry durable.
-//
-// Nothing is written to the new segment until old is sealed, which keeps recovery's rule simple
-// (doc.go, "The padded-block trap and the recovery rule").
+// sealLater makes a new segment at old's end active and leaves old to the background seal. It never
+// waits for mu, which the flusher holds across writes: next needs no lock until it is listed.
+// The seal's directory fsync makes next's entry durable, and nothing reaches next before that.
 func (w *writer) sealLater(old *segment) (*rotation, error) {
-	if w.sealing.Load() != nil {
-		// At most one segment is being sealed: a rotation this soon after the last one (segments
-		// smaller than the backlog) finishes that seal first.
+	if w.list.beingSealed() != nil {
+		// One seal at a time.
 		w.mu.Lock()
 		_, err := w.sealPendingLocked()
 		w.mu.Unlock()
@@ -104,37 +106,20 @@ func (w *writer) sealLater(old *segment) (*rotation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w", w.name, err)
 	}
-	// Reserve ahead in the new file now: otherwise its first appends reserve for themselves, each
-	// waiting for w.mu behind the flusher's writes of the old segment and its seal. Nothing else
-	// can reach next before it is listed, so w.mu is not needed. A failure is left to the append
-	// that needs the space.
+	// Now, or next's first appends would wait for mu behind the flusher to reserve. A failure is
+	// left to the append that needs the space.
 	if err := w.reserveLocked(next, 1, w.reserveAhead()); err != nil {
-		w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Debug("could not reserve ahead in the new segment")
+		logfields.Err(w.logger(), err).WithField("segment", next.base).Debug("could not reserve ahead in the new segment")
 	}
-	w.list.mu.Lock()
-	w.sealing.Store(old)
-	w.list.segs = append(w.list.segs, next)
-	w.list.mu.Unlock()
+	w.list.rotate(next, old)
 	w.kick()
 	return &rotation{sealed: old.base, active: next.base}, nil
 }
 
-// writeTarget is what a writer must deal with first: the segment being sealed (sealing true) or else
-// the active one, read in one snapshot because a rotation changes both at once without w.mu.
-func (w *writer) writeTarget() (seg *segment, sealing bool) {
-	w.list.mu.Lock()
-	defer w.list.mu.Unlock()
-	if s := w.sealing.Load(); s != nil {
-		return s, true
-	}
-	return w.list.segs[len(w.list.segs)-1], false
-}
-
-// sealPendingLocked writes the rest of the segment being sealed, if any, and seals it; it returns the
-// active segment as of the moment no seal was pending. Caller holds w.mu.
+// sealPendingLocked finishes the seal in progress, if any, and returns the active segment.
 func (w *writer) sealPendingLocked() (*segment, error) {
 	for {
-		seg, sealing := w.writeTarget()
+		seg, sealing := w.list.target()
 		if !sealing {
 			return seg, nil
 		}
@@ -144,10 +129,9 @@ func (w *writer) sealPendingLocked() (*segment, error) {
 	}
 }
 
-// sealPending finishes the seal of a retired segment, if one is in progress. Whoever found a segment
-// superseded (under mu) and then sees sealing nil knows that segment's seal is over.
+// sealPending finishes the seal in progress, if any.
 func (w *writer) sealPending() error {
-	if w.sealing.Load() == nil {
+	if w.list.beingSealed() == nil {
 		return nil
 	}
 	w.mu.Lock()
@@ -156,15 +140,15 @@ func (w *writer) sealPending() error {
 	return err
 }
 
-// sealStepLocked does one piece of the background seal of old: a write of its pending bytes, or, once
-// none are left, the seal itself. A full disk leaves old being sealed, its bytes in memory, to be
-// retried like any deferred write (see writePendingLocked). Caller holds w.mu.
+// sealStepLocked does one piece of old's seal: a write of its dirty bytes or, once none are left, the
+// seal. ENOSPC leaves old sealing, retried like any deferred write.
 func (w *writer) sealStepLocked(old *segment) error {
 	done, err := w.writePieceLocked(old, math.MaxInt64)
 	if err != nil || !done {
 		return err
 	}
 	prev := old.reserved.Load()
+	began := w.observeStart() // stats.go: metrics hook
 	if err := old.wfile.FlushAndTruncate(); err != nil {
 		err = fmt.Errorf("seal %s: %w", old.path, err)
 		if onlyNoSpace(err) {
@@ -173,48 +157,46 @@ func (w *writer) sealStepLocked(old *segment) error {
 		}
 		return w.failLocked(err)
 	}
-	// The directory fsync makes the successor's entry durable (sealLater left it to the seal), after
-	// old is durable and exact, as recovery expects.
 	if err := w.sealLocked(old, true); err != nil {
 		return w.failLocked(err)
 	}
+	w.observeSeal(began) // stats.go: metrics hook
 	w.raiseDurable(old.base + old.size.Load())
-	w.sealing.Store(nil)
-	w.log.cfg.Logger.WithFields(map[string]any{
-		"partition": w.name, "segment": old.base, "size": old.size.Load(),
-	}).Info("sealed segment")
+	w.list.sealDone()
+	w.logger().WithFields(map[string]any{"segment": old.base, "size": old.size.Load()}).Info("sealed segment")
 	return nil
 }
 
-// flusher runs a partition's background writer: started once an append leaves dirty bytes, exiting
-// as soon as nothing is dirty, so idle partitions cost no goroutine.
+// flusher is a partition's background writer, running only while there is work, so an idle
+// partition costs no goroutine.
 type flusher struct {
-	mu      sync.Mutex
-	running bool
-	stopped bool
-	wg      sync.WaitGroup
-
-	// A small append arms delayed (once) instead of starting the flusher at once; see kickSoon.
-	delayed atomic.Pointer[time.Timer]
+	state   atomic.Int32               // flusherIdle and the rest below
+	exited  chan struct{}              // closed by the flusher that stopFlusher waits for
+	delayed atomic.Pointer[time.Timer] // kickSoon's timer
 	armed   atomic.Bool
 }
 
-// defaultLazyKickDelay is how long a small deferred append may wait before the flusher starts. It is far
-// below anything a reader of deferred mode can rely on, and long enough for the fsync that usually
-// follows a small durable append to write the bytes itself.
+// Only kick starts a flusher, only the flusher goes idle, and stopFlusher ends both.
+const (
+	flusherIdle int32 = iota
+	flusherRunning
+	flusherStopping // stopFlusher waits for the flusher to exit
+	flusherStopped
+)
+
+// defaultLazyKickDelay is how long a small append waits for the flusher: long enough for the fsync
+// that usually follows to write the bytes itself.
 const defaultLazyKickDelay = time.Millisecond
 
-// kickSoon starts the flusher at once when a chunk's worth of bytes is dirty, and otherwise after
-// Config.lazyKickDelay, so that a small append followed by fsync is written by the fsync itself, not
-// by a flusher on another thread that the fsync would wait for. Late is safe: nothing but the timer is needed to get the bytes
-// written, and Sync, seal and close write them themselves.
+// kickSoon starts the flusher once a chunk is dirty, else after lazyKickDelay, so that an fsync
+// right after a small append writes it itself instead of waiting for the flusher.
 func (w *writer) kickSoon() {
 	if w.dirty.Load() >= w.log.chunk {
 		w.kick()
 		return
 	}
 	if !w.fl.armed.CompareAndSwap(false, true) {
-		return // a timer is armed: it fires after this append's bytes were counted dirty
+		return // the armed timer will see these bytes
 	}
 	if t := w.fl.delayed.Load(); t != nil {
 		t.Reset(w.log.cfg.lazyKickDelay)
@@ -224,32 +206,24 @@ func (w *writer) kickSoon() {
 }
 
 func (w *writer) delayedKick() {
-	// Disarm before kicking: an append after this point arms a new timer, and one before it is seen
-	// by the flusher this starts (or the one running), since its bytes are already dirty.
+	// Before the kick: a later append arms a new timer, an earlier one is seen by the flusher.
 	w.fl.armed.Store(false)
 	w.kick()
 }
 
-// kick makes sure a flusher runs. The flusher decides to exit under fl.mu after re-reading the dirty
-// count, so an append is either seen by the running flusher or starts a new one.
+// kick makes sure a flusher runs. Callers count their bytes dirty first.
 func (w *writer) kick() {
-	w.fl.mu.Lock()
-	if !w.fl.running && !w.fl.stopped {
-		w.fl.running = true
-		w.fl.wg.Add(1)
+	if w.fl.state.CompareAndSwap(flusherIdle, flusherRunning) {
 		go w.flushLoop()
 	}
-	w.fl.mu.Unlock()
 }
 
 func (w *writer) flushLoop() {
-	defer w.fl.wg.Done()
 	for {
 		w.mu.Lock()
-		// One piece per turn, releasing w.mu in between, so a Sync or seal waits for one piece at most.
-		// A retired segment comes first: nothing may reach the new one before it is sealed.
+		// One piece per turn, so a Sync waits for one piece at most. A seal comes first.
 		var err error
-		if seg, sealing := w.writeTarget(); sealing {
+		if seg, sealing := w.list.target(); sealing {
 			err = w.sealStepLocked(seg)
 		} else {
 			_, err = w.writePieceLocked(seg, math.MaxInt64)
@@ -261,44 +235,44 @@ func (w *writer) flushLoop() {
 		w.mu.Unlock()
 		switch {
 		case err != nil && sticky:
-			w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Error("deferred write failed; partition stops accepting appends")
+			logfields.Err(w.logger(), err).Error("deferred write failed; partition stops accepting appends")
 		case err != nil:
-			// Not retried here: with the disk full a retry loop would only spin. The bytes stay in
-			// memory; the next Append or Sync retries and reports the error while it persists.
-			w.log.cfg.Logger.WithError(err).WithField("partition", w.name).Warn("deferred write failed for lack of space; kept in memory, retried by the next append or sync")
+			// A retry loop would only spin; the next Append or Sync retries.
+			logfields.Err(w.logger(), err).Warn("deferred write failed for lack of space; kept in memory, retried by the next append or sync")
 		}
-		w.fl.mu.Lock()
-		if err != nil || w.fl.stopped || w.dirty.Load() == 0 && w.sealing.Load() == nil {
-			w.fl.running = false
-			w.fl.mu.Unlock()
-			w.log.trimChunksSoon()
+		if !w.fl.state.CompareAndSwap(flusherRunning, flusherIdle) {
+			w.fl.state.Store(flusherStopped) // stopFlusher is waiting
+			close(w.fl.exited)
 			return
 		}
-		w.fl.mu.Unlock()
+		// Idle first, then look for work: bytes counted before the CAS are seen now, and an
+		// append after it starts a flusher itself.
+		if err != nil || !w.flushWork() || !w.fl.state.CompareAndSwap(flusherIdle, flusherRunning) {
+			return
+		}
 	}
 }
 
-// stopFlusher returns once no flusher runs and none will start again.
+func (w *writer) flushWork() bool { return w.dirty.Load() > 0 || w.list.beingSealed() != nil }
+
+// stopFlusher returns once no flusher runs or will. Shutdown calls it once.
 func (w *writer) stopFlusher() {
-	w.fl.mu.Lock()
-	w.fl.stopped = true
-	w.fl.mu.Unlock()
-	if t := w.fl.delayed.Load(); t != nil {
-		t.Stop() // firing later would only find the flusher stopped
+	for !w.fl.state.CompareAndSwap(flusherIdle, flusherStopped) {
+		if w.fl.state.CompareAndSwap(flusherRunning, flusherStopping) {
+			<-w.fl.exited
+			break
+		}
 	}
-	w.fl.wg.Wait()
+	if t := w.fl.delayed.Load(); t != nil {
+		t.Stop()
+	}
 }
 
-// maxFlushWrite caps one flusher write: producers blocked on max_dirty get memory back only when a
-// write completes, and 8 MiB still amortizes the syscall.
+// maxFlushWrite caps one flusher write: blocked producers get memory back only when it completes.
 const maxFlushWrite = 8 << 20
 
-// writePendingLocked finishes a background seal, then writes every byte of the active segment that
-// was dirty when it got there, in pieces of at most maxFlushWrite, and returns that segment; Sync and
-// seal need all of them in the File. It does not chase bytes appended meanwhile, so a Sync under a
-// steady stream of appends still ends. If a rotation retires the segment while it is written, the
-// segment is still the one returned: its bytes are written, and the seal comes later. A failure
-// follows doc.go's "A full disk": ENOSPC keeps the bytes in memory, anything else is sticky.
+// writePendingLocked finishes the seal in progress, then writes what was dirty in the active segment
+// when it got there, and returns that segment. Not chasing later appends, a Sync under load ends.
 func (w *writer) writePendingLocked() (*segment, error) {
 	seg, err := w.sealPendingLocked()
 	if err != nil {
@@ -316,9 +290,8 @@ func (w *writer) writePendingLocked() (*segment, error) {
 	}
 }
 
-// writePieceLocked writes seg's dirty bytes from lo up to at most upto and maxFlushWrite, and gives
-// their memory back at once. done reports that nothing below upto is left. seg is the active segment,
-// or the one being sealed.
+// writePieceLocked writes seg's dirty bytes up to upto, at most flushWriteCap of them, and frees
+// their memory. done reports that nothing below upto is left.
 func (w *writer) writePieceLocked(seg *segment, upto int64) (done bool, err error) {
 	if err := w.failedErr(); err != nil {
 		return true, err
@@ -333,18 +306,19 @@ func (w *writer) writePieceLocked(seg *segment, upto int64) (done bool, err erro
 		w.flushSucceeded()
 		return true, nil
 	}
-	// Accepted bytes lie within the reservation they were accepted against, unless a failure gave it
-	// up since; then they need it back before they can be written.
+	// A no-op unless a failure gave up the reservation the bytes were accepted against.
 	err = w.reserveLocked(seg, end, 0)
 	if err == nil {
 		began, arrivedFrom := time.Now(), w.end.Load()
 		_, err = seg.wfile.WriteV(w.iovs)
 		if err != nil {
-			// The File's rollback truncated, which frees the reservation.
+			// The rollback truncated it away.
 			seg.dropReservation()
 		} else {
-			// Only a write that succeeded measures the disk: a fast ENOSPC would pass for a fast disk.
-			w.recordFlushRate(end-lo, time.Since(began))
+			// A failed write measures nothing.
+			took := time.Since(began)
+			w.recordFlushRate(end-lo, took)
+			w.observeFlush(end-lo, took) // stats.go: metrics hook
 			w.lastArrived.Store(w.end.Load() - arrivedFrom)
 		}
 	}
@@ -354,28 +328,26 @@ func (w *writer) writePieceLocked(seg *segment, upto int64) (done bool, err erro
 	}
 	w.flushSucceeded()
 	w.lastWrite.Store(end - lo)
-	w.budget.written(w, d, end)
+	w.budget.written(&w.mem, d, end)
 	w.dirty.Add(-(end - lo))
 	return end >= upto, nil
 }
 
-// deferredWriteFailedLocked records a failed write of deferred bytes: sticky unless the disk was only
-// full (doc.go, "A full disk"). Caller holds w.mu.
+// deferredWriteFailedLocked records a failed write of deferred bytes: sticky unless only ENOSPC.
 func (w *writer) deferredWriteFailedLocked(err error) error {
 	if !onlyNoSpace(err) {
 		return w.failLocked(err)
 	}
 	err = fmt.Errorf("write appended bytes of %s (kept in memory, retried by the next append or sync): %w", w.name, err)
 	if w.stall.Swap(&errBox{err}) == nil {
-		w.budget.wake() // appends waiting for this flusher to free memory retry the write instead
+		w.budget.wake() // appends waiting for memory retry the write instead
 	}
 	return err
 }
 
-// flushSucceeded clears a full-disk failure of deferred writes. Caller holds w.mu.
 func (w *writer) flushSucceeded() {
 	if w.stall.Load() != nil {
 		w.stall.Store(nil)
-		w.log.cfg.Logger.WithField("partition", w.name).Info("deferred write succeeded after running out of space")
+		w.logger().Info("deferred write succeeded after running out of space")
 	}
 }

@@ -116,7 +116,7 @@ func TestReadersNeverWaitForWriterIO(t *testing.T) {
 func memOf(p *Partition) int64 {
 	p.log.budget.mu.Lock()
 	defer p.log.budget.mu.Unlock()
-	return p.w.mem
+	return p.w.mem.held
 }
 
 // TestDeferredMemoryBounded: appends block at MaxDirty (per partition) and MaxDirtyTotal (global) until
@@ -249,7 +249,7 @@ func TestRotationDoesNotWaitForFlusherWrite(t *testing.T) {
 	within(t, 10*time.Second, "rotating append", func() { appendPattern(t, p, 4, 2<<20) })
 	segs := p.Segments()
 	if len(segs) != 2 || !segs[0].Sealed || segs[1].Base != 3<<20 || segs[1].Size != 2<<20 {
-		t.Fatalf("after the rotation: %s, want a retired 3 MiB segment and a 2 MiB active one", segInfoString(segs))
+		t.Fatalf("after the rotation: %s, want a sealing 3 MiB segment and a 2 MiB active one", segInfoString(segs))
 	}
 	st.release()
 	if err := p.WaitSealed(0); err != nil {

@@ -270,12 +270,12 @@ func TestPurgeWhileSealStuckOnFullDisk(t *testing.T) {
 	// so every seal has a padded tail to write, which the full disk refuses.
 	const n = 150<<10 + 100
 	appendPattern(t, p, 3, n)
-	appendPattern(t, p, 3, n) // retires segment 0
+	appendPattern(t, p, 3, n) // seals segment 0
 	if err := p.WaitSealed(0); err != nil {
 		t.Fatal(err)
 	}
 	sys.armed.Store(true)
-	_, _ = p.Append(pattern(3, 2*n, n)) // retires segment n; its seal hits ENOSPC (this append may too)
+	_, _ = p.Append(pattern(3, 2*n, n)) // seals segment n; its seal hits ENOSPC (this append may too)
 	if err := p.Sync(); !errors.Is(err, unix.ENOSPC) {
 		t.Fatalf("Sync with the seal stuck on a full disk: %v, want ENOSPC", err)
 	}
@@ -286,8 +286,8 @@ func TestPurgeWhileSealStuckOnFullDisk(t *testing.T) {
 	if err := p.Purge(n); !errors.Is(err, unix.ENOSPC) {
 		t.Fatalf("Purge of the segment whose seal is stuck: %v, want ENOSPC", err)
 	}
-	if segs := p.Segments(); len(segs) != 3 || p.w.sealing.Load() == nil {
-		t.Fatalf("after the refused purge: %s (seal pending %v), want 3 segments, one being sealed", segInfoString(segs), p.w.sealing.Load() != nil)
+	if segs := p.Segments(); len(segs) != 3 || p.list.beingSealed() == nil {
+		t.Fatalf("after the refused purge: %s (seal pending %v), want 3 segments, one being sealed", segInfoString(segs), p.list.beingSealed() != nil)
 	}
 	if err := p.WaitSealed(0); err != nil {
 		t.Fatalf("WaitSealed of a segment sealed long ago, while another seal is stuck: %v", err)

@@ -11,10 +11,8 @@ import (
 	"segfs/directio"
 )
 
-// dirSyscalls is the namespace half of the seam: the directory operations segments makes besides the
-// file operations of directio.Syscalls. A Config.Syscalls that also implements it (the crash recorder,
-// the fault injectors in the tests) sees every mkdir, unlink, rmdir and rename; otherwise they go
-// straight to the kernel.
+// dirSyscalls is the directory half of the syscall seam. A Config.Syscalls that implements it too
+// (the tests' crash recorder and fault injectors) sees every mkdir, unlink, rmdir and rename.
 type dirSyscalls interface {
 	Mkdir(path string, perm uint32) error
 	Unlink(path string) error
@@ -29,7 +27,6 @@ func (osDirs) Unlink(path string) error             { return unix.Unlink(path) }
 func (osDirs) Rmdir(path string) error              { return unix.Rmdir(path) }
 func (osDirs) Rename(from, to string) error         { return unix.Rename(from, to) }
 
-// diskCalls is every syscall segments makes, file and directory, behind the seam.
 type diskCalls struct {
 	sys  directio.Syscalls
 	dirs dirSyscalls
@@ -42,7 +39,7 @@ func newFS(sys directio.Syscalls) diskCalls {
 	return diskCalls{sys: sys, dirs: osDirs{}}
 }
 
-// syncDir makes the entries of dir (creations, unlinks, renames) durable.
+// syncDir makes dir's entries durable.
 func (f diskCalls) syncDir(dir string) error {
 	fd, err := f.sys.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
@@ -58,7 +55,7 @@ func (f diskCalls) syncDir(dir string) error {
 	return nil
 }
 
-// mkdir creates dir; an existing directory is fine because recovery may find half-created trees.
+// mkdir creates dir; an existing one is fine: recovery may find half-created trees.
 func (f diskCalls) mkdir(dir string) error {
 	if err := f.dirs.Mkdir(dir, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("mkdir %s: %w", dir, err)
@@ -66,8 +63,7 @@ func (f diskCalls) mkdir(dir string) error {
 	return nil
 }
 
-// removeTree removes dir and everything below it, children first. It is only used on tombstones,
-// which nothing reads or writes any more.
+// removeTree removes a tombstone and everything below it.
 func (f diskCalls) removeTree(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -90,13 +86,11 @@ func (f diskCalls) removeTree(dir string) error {
 	return nil
 }
 
-// tombstonePrefix marks directories being deleted. Topic names and partition names cannot start with
-// '.', so a tombstone never collides with a live name; recovery removes any it finds.
+// tombstonePrefix marks directories being deleted; no topic or partition name starts with '.'.
 const tombstonePrefix = ".deleted-"
 
-// bury renames dir to a tombstone next to it, makes that durable, then removes the tombstone. After a
-// crash the directory is either whole (rename not durable) or a tombstone that recovery removes, never
-// a partition with some of its segments gone.
+// bury renames dir to a tombstone, makes that durable and removes it, so that a crash leaves the
+// directory whole or a tombstone, never partly deleted.
 func (f diskCalls) bury(dir string, seq uint64) error {
 	parent := filepath.Dir(dir)
 	tomb := filepath.Join(parent, fmt.Sprintf("%s%s-%d", tombstonePrefix, filepath.Base(dir), seq))

@@ -269,7 +269,7 @@ func testRotationOnFullDisk(t *testing.T, m mode, closeWhileFull bool) {
 	if len(segs) != 1 || segs[0].Sealed || segs[0].Size != 40000 || p.Active().Base != 0 || p.Size() != 40000 {
 		t.Fatalf("segments after the failed rotation: %s, active %d, size %d", segInfoString(segs), p.Active().Base, p.Size())
 	}
-	// Inline seals before it creates the successor; deferred retires the segment only once the
+	// Inline seals before it creates the successor; deferred starts the seal only once the
 	// successor exists, so there the failed rotation left it active and its bytes maybe in memory.
 	exact := func(when string) {
 		if st, err := os.Stat(segs[0].Path); err != nil || st.Size() != 40000 {

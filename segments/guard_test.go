@@ -15,7 +15,7 @@ import (
 // writeGuardSyscalls is a fault-detecting Syscalls: it tracks which path every descriptor refers to
 // and records a violation whenever a write or truncate targets a file that is deleted (unlinked, or
 // below a directory renamed to a tombstone) or sealed (a segment with a higher base in the same
-// directory was written since: a deferred rotation creates the successor before it seals the retired
+// directory was written since: a deferred rotation creates the successor before it seals the old
 // segment, but nothing may reach the successor until that seal is done, which is what recovery
 // relies on).
 type writeGuardSyscalls struct {

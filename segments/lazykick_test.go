@@ -104,3 +104,19 @@ func TestChunkPoolKeepsABurstThenTrims(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestFlusherNeverStrandsDirtyBytes: appends that arrive while the flusher goes idle are written
+// without a Sync or the lazy timer: either that flusher sees them or the append starts a new one. A
+// max_dirty of four chunks makes appends wake up just as the flusher finishes a write.
+func TestFlusherNeverStrandsDirtyBytes(t *testing.T) {
+	cfg := testConfig(mode{directio.Buffered, Deferred})
+	cfg.lazyKickDelay = time.Hour
+	cfg.MaxDirty = 16 << 10
+	p := mustPartition(t, openLog(t, t.TempDir(), cfg), "strand", 0)
+	for round := range 300 {
+		for range 1 + round%8 {
+			appendPattern(t, p, 5, int(p.log.chunk)) // a chunk dirty: kicks the flusher at once
+		}
+		waitUndirty(t, p)
+	}
+}

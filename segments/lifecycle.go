@@ -5,13 +5,22 @@ import (
 	"fmt"
 )
 
-// shutdown stops the partition for good: state is what its methods return from now on. With keep (Log
-// close) every appended byte is written and the active segment made exact and durable; without it
-// (delete) dirty bytes are dropped and nothing more is written. When it returns, the flusher has
-// exited, no append, write or purge is in flight, and every descriptor is closed.
+// shutdown stops the partition for good; its methods return state from now on. keep (Close) makes
+// every appended byte durable; delete drops them. On return nothing runs and nothing is open.
 func (p *Partition) shutdown(state error, keep bool) error {
-	var failed error
-	shut := p.w.worsen(func(h health) *health {
+	failed, ok := p.w.halt(state)
+	if !ok {
+		return nil // already
+	}
+	p.nsMu.Lock()
+	defer p.nsMu.Unlock()
+	return p.w.close(keep, failed)
+}
+
+// halt sets the closed error, which wakes appends waiting for memory, and returns the failure before
+// it; ok is false if closed already.
+func (w *writer) halt(state error) (failed error, ok bool) {
+	shut := w.worsen(func(h health) *health {
 		if h.closed != nil {
 			return nil
 		}
@@ -19,55 +28,54 @@ func (p *Partition) shutdown(state error, keep bool) error {
 		h.closed = state
 		return &h
 	})
-	if shut.closed != state {
-		return nil // closed or deleted already
-	}
-	p.w.appendMu.Lock()
-	defer p.w.appendMu.Unlock()
-	p.w.stopFlusher()
-	p.nsMu.Lock()
-	defer p.nsMu.Unlock()
-	p.w.mu.Lock()
-	defer p.w.mu.Unlock()
+	return failed, shut.closed == state
+}
+
+// close waits for the running append, stops the flusher, writes and syncs (keep, unless failed) or
+// drops what was appended, and closes every file.
+func (w *writer) close(keep bool, failed error) error {
+	w.appendMu.Lock()
+	defer w.appendMu.Unlock()
+	w.stopFlusher()
+	w.mu.Lock()
+	defer w.mu.Unlock()
 
 	var errs []error
-	p.list.mu.Lock()
-	segs := p.list.segs
-	p.list.mu.Unlock()
+	segs := w.list.all()
 	active := segs[len(segs)-1]
 	switch {
 	case !keep:
-		p.w.worsen(func(h health) *health { h.drop = true; return &h })
+		w.worsen(func(h health) *health { h.drop = true; return &h })
 	case failed != nil:
 		errs = append(errs, failed)
 	case active.wfile != nil:
-		if _, err := p.w.writePendingLocked(); err != nil {
+		if _, err := w.writePendingLocked(); err != nil {
 			errs = append(errs, err)
-		} else if err := p.w.syncLocked(active, false); err != nil {
+		} else if err := w.syncLocked(active, false); err != nil {
 			errs = append(errs, err)
 		} else {
-			p.w.raiseDurable(active.base + active.wfile.Size())
+			w.raiseDurable(active.base + active.wfile.Size())
 		}
 	}
 	for _, s := range segs {
 		buf := s.buf
-		f, err := s.closeRead(p.fs)
+		f, err := s.closeRead(w.fs)
 		if err != nil {
 			errs = append(errs, err)
 		}
 		if buf != nil {
-			p.w.budget.discard(p.w, buf)
+			w.budget.discard(&w.mem, buf)
 		}
 		if f != nil {
 			if err := f.Close(); err != nil && !errors.Is(err, errDiscarded) {
-				errs = append(errs, fmt.Errorf("close %s: %w", p.name(), err))
+				errs = append(errs, fmt.Errorf("close %s: %w", w.name, err))
 			}
 			s.wfile = nil
 		}
 	}
-	p.w.dirty.Store(0)
-	p.w.sealing.Store(nil)
-	if err := p.w.commit.close(); err != nil {
+	w.dirty.Store(0)
+	w.list.sealDone()
+	if err := w.commit.close(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

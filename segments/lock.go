@@ -8,12 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lockName is the lock file in the data directory. It is not a topic: topic names cannot start with '.'.
 const lockName = ".lock"
 
-// lockDir takes an exclusive, non-blocking flock on dir/.lock. flock locks belong to the open file
-// description, so a second Open in the same process fails too, and the kernel drops the lock when the
-// process dies: a crashed segfs never leaves a stale lock behind.
+// lockDir takes an exclusive, non-blocking flock on dir/.lock. It belongs to the open file
+// description, so a second Open in the process fails too, and a crashed segfs leaves no stale lock.
 func lockDir(dir string) (int, error) {
 	path := filepath.Join(dir, lockName)
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
@@ -37,7 +35,6 @@ func lockDir(dir string) (int, error) {
 }
 
 func unlockDir(fd int) error {
-	// Closing the descriptor releases the flock.
 	if err := unix.Close(fd); err != nil {
 		return fmt.Errorf("release lock: %w", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"segfs/directio"
 )
@@ -21,47 +20,34 @@ type Log struct {
 	fs     diskCalls
 	lockFD int
 
-	align   directio.Alignment // of every segment file, discovered once on the directory
-	block   int                // padded-block size of direct files: max(align.Offset, align.Memory)
+	align   directio.Alignment // of every segment file, discovered once
+	block   int                // padded-block size: max(align.Offset, align.Memory)
 	chunk   int64              // deferred-buffer chunk size
 	chunks  *directio.Pool     // deferred-buffer chunks
 	scratch *directio.Pool     // the Files' scratch blocks
 	budget  *budget
-	// trim gives the pool's free chunks back once every flusher went idle; armed while scheduled.
-	// Close stops it.
-	trim      *time.Timer
-	trimArmed atomic.Bool
 
-	nsMu    sync.Mutex // serializes namespace changes (create, delete) and Close; held across I/O
-	mu      sync.Mutex // topics and closed; memory only
+	nsMu    sync.Mutex // namespace changes and Close; held across I/O
+	mu      sync.Mutex // topics and closed
 	topics  map[string]*Topic
 	closed  bool
 	tombSeq atomic.Uint64
 
 	stopRetention chan struct{}
 	retentionDone chan struct{}
-
-	// epoch is when the Log was opened; monoNow counts from it on the monotonic clock, so that times
-	// kept as numbers (pacing slots) do not jump when the wall clock is set.
-	epoch time.Time
 }
 
-// monoNow is the monotonic time since the Log was opened, in nanoseconds.
-func (l *Log) monoNow() int64 { return int64(time.Since(l.epoch)) }
-
-// maxChunk is the deferred-buffer chunk size unless the memory caps call for smaller ones: a quarter
-// MiB keeps each pwritev iovec large while a mostly idle partition holds little.
+// maxChunk is the chunk size unless the memory caps call for smaller ones: iovecs stay large, and a
+// mostly idle partition holds little.
 const maxChunk = 256 << 10
 
-// maxReadWindow caps the written chunks one partition keeps for readers (see dirtyBuf).
+// maxReadWindow caps the written chunks one partition keeps for readers.
 const maxReadWindow = 32 << 20
 
-// scratchBlock is the block size of the Files' shared scratch pool.
 const scratchBlock = 64 << 10
 
-// Open opens (creating if missing) the data directory dir: takes an exclusive flock on dir/.lock
-// (ErrLocked if another segfs holds it), removes tombstones of interrupted deletes, and recovers every
-// partition in O(partitions + segments).
+// Open opens or creates the data directory dir, locks it (ErrLocked if another segfs holds it) and
+// recovers every partition.
 func Open(dir string, cfg Config) (_ *Log, err error) {
 	cfg, err = cfg.withDefaults()
 	if err != nil {
@@ -75,13 +61,13 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, cfg: cfg, fs: newFS(cfg.Syscalls), lockFD: lockFD, topics: map[string]*Topic{}, epoch: time.Now()}
-	l.trim = time.AfterFunc(time.Hour, l.trimIdle)
-	l.trim.Stop()
+	l := &Log{dir: dir, cfg: cfg, fs: newFS(cfg.Syscalls), lockFD: lockFD, topics: map[string]*Topic{}}
 	defer func() {
 		if err != nil {
 			l.closeAll()
-			l.trim.Stop()
+			if l.budget != nil {
+				l.budget.trim.Stop()
+			}
 			_ = unlockDir(lockFD)
 		}
 	}()
@@ -95,14 +81,11 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	}
 	memAlign := max(l.block, 4096)
 	l.chunks = directio.NewPool(int(l.chunk), memAlign)
-	// Keep free what one busy partition cycles through, so a producer at max_dirty reuses chunks
-	// instead of allocating fresh ones on its write path.
+	// What one busy partition cycles through, so a producer at max_dirty does not allocate.
 	l.chunks.SetRetain(int(min(cfg.MaxDirty, cfg.MaxDirtyTotal) / l.chunk))
 	l.scratch = directio.NewPool(max(scratchBlock, l.block), memAlign)
-	// Read-behind windows: up to half of max_dirty (at most 32 MiB) per partition, half of
-	// max_dirty_total in all. Enough for a consumer tens of milliseconds behind the flusher at disk
-	// speed, and never more than the dirty memory the configuration already allows.
-	l.budget = newBudget(cfg.MaxDirtyTotal, min(maxReadWindow, cfg.MaxDirty/2), cfg.MaxDirtyTotal/2)
+	// Read-behind: half of max_dirty per partition, half of max_dirty_total in all.
+	l.budget = newBudget(l.chunks, cfg.MaxDirtyTotal, min(maxReadWindow, cfg.MaxDirty/2), cfg.MaxDirtyTotal/2)
 	if err := l.recover(); err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
@@ -113,7 +96,6 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	return l, nil
 }
 
-// recover loads every topic and partition below the data directory.
 func (l *Log) recover() error {
 	entries, err := l.sweepTombstones(l.dir)
 	if err != nil {
@@ -137,7 +119,8 @@ func (l *Log) recover() error {
 		for _, pe := range parts {
 			id, ok := ParsePartitionName(pe.Name())
 			if !ok || !pe.IsDir() {
-				l.cfg.Logger.WithField("path", filepath.Join(t.dir, pe.Name())).Warn("ignoring unexpected entry in topic directory")
+				l.cfg.Logger.WithFields(map[string]any{"path": filepath.Join(t.dir, pe.Name()), "topic": name}).
+					Warn("ignoring unexpected entry in topic directory")
 				continue
 			}
 			p, err := l.openPartition(name, id, filepath.Join(t.dir, pe.Name()), false)
@@ -150,7 +133,7 @@ func (l *Log) recover() error {
 	return nil
 }
 
-// closeAll shuts every partition down, keeping their data; used by Close and a failed Open.
+// closeAll shuts every partition down, keeping its data.
 func (l *Log) closeAll() error {
 	var errs []error
 	for _, p := range l.partitions() {
@@ -177,7 +160,7 @@ func (l *Log) Close() error {
 		<-l.retentionDone
 	}
 	err := l.closeAll()
-	l.trim.Stop() // after closeAll: no flusher is left to arm it again
+	l.budget.trim.Stop() // closeAll released the last chunks
 	if uerr := unlockDir(l.lockFD); uerr != nil {
 		err = errors.Join(err, uerr)
 	}
@@ -187,7 +170,6 @@ func (l *Log) Close() error {
 	return nil
 }
 
-// usable is nil while the log is open.
 func (l *Log) usable() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -228,7 +210,6 @@ func (l *Log) Topic(name string) (*Topic, error) {
 	return nil, fmt.Errorf("topic %s: %w", name, ErrNotExist)
 }
 
-// partitions snapshots every partition of every topic.
 func (l *Log) partitions() []*Partition {
 	l.mu.Lock()
 	topics := make([]*Topic, 0, len(l.topics))
@@ -300,8 +281,7 @@ func (l *Log) CreateTopic(name string, partitions int) (_ *Topic, err error) {
 	return t, nil
 }
 
-// DeleteTopic deletes a topic with all its partitions. It returns once every flusher of the topic has
-// stopped and its directory is gone.
+// DeleteTopic deletes a topic and returns once its flushers stopped and its directory is gone.
 func (l *Log) DeleteTopic(name string) error {
 	l.nsMu.Lock()
 	defer l.nsMu.Unlock()

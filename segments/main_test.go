@@ -15,7 +15,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// TestCloseStopsTrimTimer: the timer that trims the chunk pool after the flushers go idle belongs to
+// TestCloseStopsTrimTimer: the timer that trims the chunk pool once no chunk is in use belongs to
 // the Log, so Close stops it instead of leaving it to fire on a closed Log.
 func TestCloseStopsTrimTimer(t *testing.T) {
 	cfg := testConfig(mode{directio.DirectSync, Deferred})
@@ -24,18 +24,18 @@ func TestCloseStopsTrimTimer(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := mustPartition(t, l, "t", 0)
-	appendPattern(t, p, 1, int(l.chunk)) // a chunk dirty: the flusher starts, and arms the trim once idle
+	appendPattern(t, p, 1, int(l.chunk)) // a chunk dirty: the flusher writes it, and its release arms the trim
 	deadline := time.Now().Add(10 * time.Second)
-	for !l.trimArmed.Load() {
+	for !l.budget.trimArmed.Load() {
 		if time.Now().After(deadline) {
-			t.Fatal("the flusher never went idle")
+			t.Fatal("the chunk memory was never released")
 		}
 		time.Sleep(time.Millisecond)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if l.trim.Stop() {
+	if l.budget.trim.Stop() {
 		t.Fatal("Close left the trim timer running")
 	}
 }

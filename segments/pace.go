@@ -4,34 +4,26 @@ import (
 	"time"
 )
 
-// Deferred appends are paced once a partition's backlog grows, instead of running at memory speed
-// until max_dirty and then stopping dead for a whole flusher write: pacing spreads that wait over
-// every append, as Linux's balance_dirty_pages throttles writers of dirty page cache.
-//
-// Below paceFloor of max_dirty in the backlog nothing is delayed. Above it, each append takes a time
-// slot of len/rate × 2(backlog−floor)/(max−floor), where rate is what the flusher's recent writes
-// achieved: one append's disk time when the backlog is halfway to max_dirty, so the backlog settles
-// there, and twice that near max_dirty, which then remains only the backstop. Slots are handed out in
-// order (paceNext), so producers sharing a partition share its rate. The delay is taken before
-// appendMu, so a paced append never holds up the partition's other appends, Syncs or rotations.
+// Pacing spreads the wait for memory over every deferred append, as balance_dirty_pages does, instead
+// of running at memory speed to max_dirty and then stopping for a whole flusher write. Above the
+// floor, an append takes a slot of len/rate × 2(backlog−floor)/(max−floor), rate being the flusher's:
+// the backlog settles halfway, and max_dirty stays the backstop. Slots are handed out in order
+// (paceNext), so producers sharing a partition share its rate.
 
-// paceFloor is the fraction of max_dirty (in quarters) below which appends are never delayed.
+// paceFloor is the backlog, in quarters of max_dirty, below which nothing is delayed.
 const paceFloor = 1
 
-// paceMinDelay is the shortest delay worth a sleep; below it, the timer's own cost dominates.
+// paceMinDelay is the shortest delay worth the timer's cost.
 const paceMinDelay = 20 * time.Microsecond
 
-// paceMaxWait bounds one append's delay whatever the rate estimate says: pacing only spreads the wait
-// for memory, and the budget is the backstop, so a rate measured on one stalled write must not hold
-// producers for seconds.
+// paceMaxWait bounds one delay, so that a rate measured on one stalled write cannot hold producers.
 const paceMaxWait = 100 * time.Millisecond
 
-// pace delays an append of n bytes according to the partition's backlog; see above. No append waits
-// longer than one flusher piece takes at the measured rate (at most paceMaxWait): beyond that the
-// queue of slots is dropped, since the budget would have released memory by then anyway.
+// pace delays an append of n bytes by at most one flusher piece's time (and paceMaxWait): by then
+// the budget would have released memory anyway.
 func (w *writer) pace(n int) {
 	if n == 0 || w.writeErr() != nil || w.stall.Load() != nil {
-		return // the append fails, or retries the stuck write itself, at once: delaying it helps nothing
+		return // it fails, or retries the stuck write, at once
 	}
 	rate := w.flushRate.Load() // bytes per second
 	if rate <= 0 {
@@ -40,7 +32,7 @@ func (w *writer) pace(n int) {
 	cfg := &w.log.cfg
 	maxDirty := min(cfg.MaxDirty, cfg.MaxDirtyTotal)
 	if chunkBound(int64(n), w.log.chunk)*w.log.chunk > maxDirty {
-		return // written through (see appendLocked): it never joins the backlog it would be paced by
+		return // written through, never part of the backlog
 	}
 	floor := maxDirty * paceFloor / 4
 	backlog := w.dirty.Load()
@@ -51,7 +43,7 @@ func (w *writer) pace(n int) {
 	f := min(float64(backlog-floor)/float64(maxDirty-floor), 1)
 	slot := int64(2 * f * float64(n) * nsPerByte)
 	limit := min(int64(paceMaxWait), int64(float64(cfg.flushWriteCap)*nsPerByte))
-	now := w.log.monoNow()
+	now := w.monoNow()
 	var end int64
 	for {
 		next := w.paceNext.Load()
@@ -60,17 +52,15 @@ func (w *writer) pace(n int) {
 			break
 		}
 	}
-	// The append goes ahead at the end of its slot: its own share of the disk's time.
 	if wait := time.Duration(end - now); wait >= paceMinDelay {
 		time.Sleep(wait)
 	}
 }
 
-// recordFlushRate folds one successful flusher write of n bytes that took d into the partition's rate
-// estimate, a moving average over the last few writes.
+// recordFlushRate folds a flusher write of n bytes in d into a moving average.
 func (w *writer) recordFlushRate(n int64, d time.Duration) {
 	if n < w.log.chunk || d <= 0 {
-		return // small writes measure the syscall's latency, not the disk's bandwidth
+		return // small writes measure latency, not bandwidth
 	}
 	sample := int64(float64(n) / d.Seconds())
 	old := w.flushRate.Load()
@@ -80,3 +70,6 @@ func (w *writer) recordFlushRate(n int64, d time.Duration) {
 	}
 	w.flushRate.Store(old - old/8 + sample/8)
 }
+
+// monoNow is the monotonic time since the writer was made: pacing slots must not jump with the clock.
+func (w *writer) monoNow() int64 { return int64(time.Since(w.epoch)) }

@@ -37,7 +37,7 @@ func TestPaceSpreadsAppends(t *testing.T) {
 	p.w.dirty.Store(16<<20 + 24<<20) // halfway from the floor (16 MiB) to max_dirty (64 MiB)
 	n := 1 << 20
 	slot := time.Duration(float64(n) / rate * float64(time.Second)) // about 1.95 ms
-	began, mono := time.Now(), p.log.monoNow()
+	began, mono := time.Now(), p.w.monoNow()
 	p.w.pace(n)
 	p.w.pace(n)
 	if took := time.Since(began); took < 2*slot-time.Millisecond/10 {
@@ -55,8 +55,8 @@ func TestPaceWaitIsBounded(t *testing.T) {
 	p := pacedPartition(t)
 	p.w.flushRate.Store(1 << 20)
 	p.w.dirty.Store(63 << 20)
-	p.w.paceNext.Store(p.log.monoNow() + int64(time.Hour)) // a queue far in the future
-	before := p.log.monoNow()
+	p.w.paceNext.Store(p.w.monoNow() + int64(time.Hour)) // a queue far in the future
+	before := p.w.monoNow()
 	p.w.pace(1 << 20)
 	// The margin only absorbs scheduling between the two clock reads; unbounded, the slot would end an
 	// hour out.

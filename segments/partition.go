@@ -5,8 +5,7 @@ import (
 	"sync"
 )
 
-// Partition is one append-only byte log: the concatenation of its segments in base order.
-// Its locks are listed in doc.go ("Locking").
+// Partition is one append-only byte log: its segments concatenated. Its writer does the writing.
 type Partition struct {
 	log   *Log
 	topic string
@@ -18,6 +17,8 @@ type Partition struct {
 
 	list segList
 	w    *writer
+
+	counters partitionCounters // stats.go: metrics hook
 }
 
 func newPartition(l *Log, topic string, id int, dir string) *Partition {
@@ -34,27 +35,26 @@ func (p *Partition) Topic() string { return p.topic }
 // ID is the partition number.
 func (p *Partition) ID() int { return p.id }
 
-// Dir is the partition's backing directory: its times are the partition's.
+// Dir is the backing directory; its times are the partition's.
 func (p *Partition) Dir() string { return p.dir }
 
-// Size is the end offset of the partition: every byte appended, persisted or not.
+// Size is the partition's end: every byte appended, persisted or not.
 func (p *Partition) Size() int64 { return p.w.end.Load() }
 
-// Unsynced reports whether bytes were appended that no Sync or seal has made durable and exact yet.
+// Unsynced reports bytes that no Sync or seal made durable yet.
 func (p *Partition) Unsynced() bool { return p.w.unsynced() }
 
-// Append appends b as one unit, after every earlier Append, and returns the partition offset of its
-// first byte. It never spans two segments: if b does not fit in a non-empty active segment, that
-// segment is sealed first. Inline: returns after every full block of b is written. Deferred: returns
-// after b is copied into memory, blocking first while the memory caps are reached.
+// Append appends b as one unit, in one segment, and returns its offset. Inline, it returns once
+// every full block is written; deferred, once b is in memory, waiting while the caps are reached.
 func (p *Partition) Append(b []byte) (int64, error) {
+	began := p.w.observeStart() // stats.go: metrics hook
 	off, rot, err := p.w.append(b)
 	if rot != nil && p.log.cfg.OnRotate != nil {
 		p.log.cfg.OnRotate(p.topic, p.id, rot.sealed, rot.active)
 	}
+	p.appended(began, len(b), err) // stats.go: metrics hook
 	return off, err
 }
 
-// Sync makes every byte appended before it durable, and the active file exact (no padding), before
-// returning.
+// Sync makes every byte appended before it durable, and the active file exact.
 func (p *Partition) Sync() error { return p.w.sync() }

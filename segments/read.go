@@ -9,16 +9,15 @@ import (
 
 // SegmentInfo describes one segment file.
 type SegmentInfo struct {
-	Base    int64     // first byte offset within the partition; file name is SegmentName(Base)
-	Size    int64     // logical size (active: includes bytes not yet persisted)
-	Sealed  bool      // a later segment exists; set in the same step that makes the successor visible
-	ModTime time.Time // last append (active) or seal time
+	Base    int64     // first partition offset; the file is SegmentName(Base)
+	Size    int64     // logical size, with bytes not yet persisted
+	Sealed  bool      // a later segment exists
+	ModTime time.Time // last append or seal
 	Path    string    // backing file
-	Ino     uint64    // backing file inode number: stable across rotation
-	Blocks  int64     // backing file st_blocks
+	Ino     uint64    // backing file's inode, stable across rotation
+	Blocks  int64     // backing file's st_blocks
 }
 
-// snapshot returns the segment list, or the partition's state error once deleted or closed.
 func (p *Partition) snapshot() ([]*segment, error) {
 	p.list.mu.Lock()
 	defer p.list.mu.Unlock()
@@ -28,13 +27,12 @@ func (p *Partition) snapshot() ([]*segment, error) {
 	return append([]*segment(nil), p.list.segs...), nil
 }
 
-// find returns the segment with the given base.
 func (p *Partition) find(base int64) (*segment, error) {
 	s, _, err := p.findSuperseded(base)
 	return s, err
 }
 
-// findSuperseded returns the segment with the given base and whether a later segment exists.
+// findSuperseded returns the segment at base and whether a later one exists.
 func (p *Partition) findSuperseded(base int64) (*segment, bool, error) {
 	p.list.mu.Lock()
 	defer p.list.mu.Unlock()
@@ -48,8 +46,7 @@ func (p *Partition) findSuperseded(base int64) (*segment, bool, error) {
 	return p.list.segs[i], i < len(p.list.segs)-1, nil
 }
 
-// Segments lists the segments sorted by base; the last one is the active segment. Empty once the
-// partition is deleted or closed.
+// Segments lists the segments by base, the active one last; none once deleted or closed.
 func (p *Partition) Segments() []SegmentInfo {
 	segs, _ := p.snapshot()
 	out := make([]SegmentInfo, len(segs))
@@ -59,7 +56,7 @@ func (p *Partition) Segments() []SegmentInfo {
 	return out
 }
 
-// Active describes the active segment (the zero SegmentInfo once the partition is deleted or closed).
+// Active describes the active segment; zero once deleted or closed.
 func (p *Partition) Active() SegmentInfo {
 	segs, _ := p.snapshot()
 	if len(segs) == 0 {
@@ -77,10 +74,8 @@ func (p *Partition) Segment(base int64) (SegmentInfo, error) {
 	return s.info(superseded), nil
 }
 
-// ReadSegment reads within one segment (off relative to the segment start). It works for the active
-// segment and keeps working for it after it is sealed (same base); returns ErrNotExist once purged.
-// It never returns bytes of another segment, returns io.EOF at the segment's logical end, and never
-// waits for the writer's disk I/O.
+// ReadSegment reads the segment at base from its offset off, active or sealed, until io.EOF at its
+// logical end; ErrNotExist once purged. It never waits for the writer's disk I/O.
 func (p *Partition) ReadSegment(base int64, b []byte, off int64) (int, error) {
 	s, err := p.find(base)
 	if err != nil {
@@ -89,14 +84,13 @@ func (p *Partition) ReadSegment(base int64, b []byte, off int64) (int, error) {
 	return s.readAt(p.fs, b, off)
 }
 
-// ReadAt reads partition offsets [off, off+len(b)) across segments, with io.ReaderAt semantics:
-// io.EOF at the end of the partition, ErrNotExist for offsets whose segment was purged.
+// ReadAt reads partition offsets across segments, as io.ReaderAt; ErrNotExist for purged offsets.
 func (p *Partition) ReadAt(b []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("read %s at %d: negative offset", p.name(), off)
 	}
 	n := 0
-	var done *segment // a segment read up to its end
+	var done *segment // read to its end
 	for n < len(b) {
 		s, superseded, err := p.segmentAt(off + int64(n))
 		if err != nil {
@@ -107,10 +101,9 @@ func (p *Partition) ReadAt(b []byte, off int64) (int, error) {
 		}
 		k, err := s.readAt(p.fs, b[n:], off+int64(n)-s.base)
 		n += k
-		// A retired segment never grows again, whether or not its seal is done yet; neither does a
-		// sealed last one (a full disk kept its successor from being created).
+		// Superseded or sealed, it never grows again.
 		if err == io.EOF && (superseded || s.sealed.Load()) && s.size.Load() == off+int64(n)-s.base {
-			done = s // the rest is in the next segment, if there is one
+			done = s
 			continue
 		}
 		if err != nil {
@@ -120,8 +113,7 @@ func (p *Partition) ReadAt(b []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// segmentAt returns the segment holding partition offset off (the active one for off >= its base),
-// and whether a later segment exists.
+// segmentAt returns the segment holding partition offset off and whether a later one exists.
 func (p *Partition) segmentAt(off int64) (*segment, bool, error) {
 	p.list.mu.Lock()
 	defer p.list.mu.Unlock()
@@ -140,11 +132,9 @@ func (p *Partition) segmentAt(off int64) (*segment, bool, error) {
 	return s, superseded, nil
 }
 
-// WaitSealed returns once the segment at base is sealed on disk: its backing file holds exactly its
-// bytes and they are durable. A rotation in deferred mode lists the next segment at once and seals
-// the retired one in the background; whoever wants to read the retired one's backing file directly
-// (or count on its durability) calls this first, and finishes the seal itself if it is not done yet.
-// ErrActiveSegment for the active segment, ErrNotExist if there is none at base.
+// WaitSealed returns once the segment at base is sealed on disk: its backing file exact and durable.
+// Readers of a backing file call it first, since a deferred rotation seals in the background; it
+// finishes the seal itself. ErrActiveSegment for the active segment, ErrNotExist for none.
 func (p *Partition) WaitSealed(base int64) error {
 	s, superseded, err := p.findSuperseded(base)
 	if err != nil {
@@ -153,8 +143,8 @@ func (p *Partition) WaitSealed(base int64) error {
 	if !superseded && !s.sealed.Load() {
 		return fmt.Errorf("segment %d of %s: %w", base, p.name(), ErrActiveSegment)
 	}
-	// Only s's own seal is waited for: another segment's seal stuck on a full disk must not fail this.
-	if p.w.sealing.Load() == s {
+	// Not another segment's seal, which may be stuck on a full disk.
+	if p.list.beingSealed() == s {
 		if err := p.w.sealPending(); err != nil {
 			return fmt.Errorf("seal segment %d of %s: %w", base, p.name(), err)
 		}
@@ -165,8 +155,8 @@ func (p *Partition) WaitSealed(base int64) error {
 	return nil
 }
 
-// Purge deletes a sealed segment; ErrActiveSegment for the active one, ErrNotExist if there is none at
-// base. Readers in flight finish first; later reads of it fail with ErrNotExist.
+// Purge deletes a sealed segment once reads in flight finish; ErrActiveSegment for the active one,
+// ErrNotExist for none.
 func (p *Partition) Purge(base int64) error {
 	p.nsMu.Lock()
 	defer p.nsMu.Unlock()
@@ -185,11 +175,8 @@ func (p *Partition) Purge(base int64) error {
 		return fmt.Errorf("purge segment %d of %s: %w", base, p.name(), ErrActiveSegment)
 	}
 	s := p.list.segs[i]
-	if p.w.sealing.Load() == s {
-		// s is the retired segment, still being sealed: its File is open and the flusher may be
-		// writing it. Seal it first, so the file is only ever removed as a sealed segment. Any other
-		// superseded segment is sealed already, so a seal stuck on a full disk does not keep Purge from
-		// freeing space.
+	if p.list.sealing == s {
+		// Seal it first: only sealed files are removed.
 		p.list.mu.Unlock()
 		if err := p.w.sealPending(); err != nil {
 			return fmt.Errorf("purge segment %d of %s: %w", base, p.name(), err)
@@ -199,7 +186,7 @@ func (p *Partition) Purge(base int64) error {
 			p.list.mu.Unlock()
 			return err
 		}
-		// nsMu kept other purges out; rotations only append, so s is still at i.
+		// nsMu kept other purges out, and rotations only append: s is still at i.
 	}
 	p.list.segs = append(p.list.segs[:i:i], p.list.segs[i+1:]...)
 	p.list.mu.Unlock()
@@ -212,6 +199,6 @@ func (p *Partition) Purge(base int64) error {
 	if err := p.fs.syncDir(p.dir); err != nil {
 		return fmt.Errorf("purge: %w", err)
 	}
-	p.log.cfg.Logger.WithFields(map[string]any{"partition": p.name(), "segment": base}).Debug("purged segment")
+	p.logger().WithField("segment", base).Debug("purged segment")
 	return nil
 }

@@ -181,7 +181,7 @@ func (b *budget) behindBytes() int64 {
 	return b.behind
 }
 
-// TestBackgroundSeal: a deferred rotation makes the next segment active at once and lists the retired
+// TestBackgroundSeal: a deferred rotation makes the next segment active at once and lists the old
 // one as sealed, while its bytes are still on their way to disk; readers get them from memory
 // meanwhile, and WaitSealed returns only once the backing file is exact.
 func TestBackgroundSeal(t *testing.T) {
@@ -202,19 +202,19 @@ func TestBackgroundSeal(t *testing.T) {
 	}
 	got := make([]byte, 5000)
 	if n, err := p.ReadAt(got, 0); n != 5000 {
-		t.Fatalf("ReadAt across the retired segment: %d, %v", n, err)
+		t.Fatalf("ReadAt across the segment being sealed: %d, %v", n, err)
 	}
-	checkPattern(t, "retired and active", 6, 0, got)
+	checkPattern(t, "sealing and active", 6, 0, got)
 
 	sealed := make(chan error, 1)
 	go func() { sealed <- p.WaitSealed(0) }()
 	select {
 	case err := <-sealed:
-		t.Fatalf("WaitSealed returned %v while the retired segment's bytes could not reach the disk", err)
+		t.Fatalf("WaitSealed returned %v while the sealing segment's bytes could not reach the disk", err)
 	case <-time.After(100 * time.Millisecond):
 	}
 	if st, err := os.Stat(segs[0].Path); err != nil || st.Size() == 3000 {
-		t.Fatalf("backing file of the retired segment: %v, %v; the disk is held, so it cannot be complete yet", st, err)
+		t.Fatalf("backing file of the segment being sealed: %v, %v; the disk is held, so it cannot be complete yet", st, err)
 	}
 	disk.open()
 	if err := <-sealed; err != nil {

@@ -12,9 +12,7 @@ import (
 	"segfs/directio"
 )
 
-// openPartition opens the partition directory dir, creating it (create) or recovering it. Recovery
-// reads the directory, stats each segment, reads the commit record and at most the last block of the
-// active segment: O(segments) work and no scan of segment data.
+// openPartition creates (create) or recovers the partition directory dir.
 func (l *Log) openPartition(topic string, id int, dir string, create bool) (_ *Partition, err error) {
 	p := newPartition(l, topic, id, dir)
 	if create {
@@ -42,7 +40,7 @@ func (l *Log) openPartition(topic string, id int, dir string, create bool) (_ *P
 		return nil, err
 	}
 	if len(bases) == 0 {
-		seg, err := p.w.createSegment(0, true) // syncs the directory, covering a new commit file too
+		seg, err := p.w.createSegment(0, true) // the directory sync covers .commit too
 		if err != nil {
 			return nil, fmt.Errorf("partition %s: %w", p.name(), err)
 		}
@@ -60,11 +58,10 @@ func (l *Log) openPartition(topic string, id int, dir string, create bool) (_ *P
 	active := p.list.segs[len(p.list.segs)-1]
 	p.w.end.Store(active.base + active.size.Load())
 	p.w.durable.Store(p.w.end.Load())
-	l.cfg.Logger.WithFields(map[string]any{"partition": p.name(), "segments": len(p.list.segs), "size": p.w.end.Load()}).Debug("opened partition")
+	p.logger().WithFields(map[string]any{"segments": len(p.list.segs), "size": p.w.end.Load()}).Debug("opened partition")
 	return p, nil
 }
 
-// listSegments returns the bases of the segment files in dir, sorted.
 func (l *Log) listSegments(dir string) ([]int64, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -75,23 +72,17 @@ func (l *Log) listSegments(dir string) ([]int64, error) {
 		if base, ok := ParseSegmentName(e.Name()); ok && e.Type().IsRegular() {
 			bases = append(bases, base)
 		} else if e.Name() != commitName {
-			l.cfg.Logger.WithField("path", filepath.Join(dir, e.Name())).Warn("ignoring unexpected entry in partition directory")
+			id, _ := ParsePartitionName(filepath.Base(dir))
+			l.cfg.Logger.WithFields(map[string]any{
+				"path": filepath.Join(dir, e.Name()), "topic": filepath.Base(filepath.Dir(dir)), "partition": id,
+			}).Warn("ignoring unexpected entry in partition directory")
 		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 	return bases, nil
 }
 
-// recoverSegments trusts every segment but the last by its size (each was truncated exact and fsynced
-// before anything was written to the next one) and applies the commit-record rule to the last, the
-// active one.
-//
-// The one exception is a rotation that a crash interrupted in deferred mode: the successor exists
-// but is empty, because nothing is written to it before the retired segment is sealed, and the
-// retired segment may be unsealed. So when the last segment is empty, the one before it gets the
-// active segment's repair too. If it comes back shorter than the rotation made it (its unflushed
-// tail was lost), the empty successor would leave a hole in the partition; it is removed, and the
-// retired segment becomes the active one again.
+// recoverSegments applies doc.go's recovery rule.
 func (p *Partition) recoverSegments(bases []int64) error {
 	if n := len(bases); n > 1 {
 		var err error
@@ -111,14 +102,14 @@ func (p *Partition) recoverSegments(bases []int64) error {
 		if end := base + st.Size; end > bases[i+1] {
 			return fmt.Errorf("recover %s: segment ends at %d, after the next segment starts (%d): data directory is corrupt", path, end, bases[i+1])
 		}
-		// A gap before the next segment is a purged range; reads of it fail with ErrNotExist.
+		// A gap before the next segment is a purged range.
 		p.list.segs = append(p.list.segs, newSealedSegment(base, path, &st))
 	}
 	return nil
 }
 
-// recoverRotation applies the interrupted-rotation rule of recoverSegments and returns the bases
-// left.
+// recoverRotation repairs a deferred rotation a crash interrupted (an empty last segment, the one
+// before maybe unsealed) and returns the bases left: without the empty one if it would leave a hole.
 func (p *Partition) recoverRotation(bases []int64) ([]int64, error) {
 	n := len(bases)
 	last := filepath.Join(p.dir, SegmentName(bases[n-1]))
@@ -135,7 +126,7 @@ func (p *Partition) recoverRotation(bases []int64) ([]int64, error) {
 		return nil, err
 	}
 	if bases[n-2]+size >= bases[n-1] {
-		return bases, nil // sealed, or written in full before the crash (and durable now)
+		return bases, nil // complete, and durable now
 	}
 	if err := p.fs.dirs.Unlink(last); err != nil {
 		return nil, fmt.Errorf("recover %s: remove the empty successor of an unsealed segment: %w", last, err)
@@ -143,9 +134,8 @@ func (p *Partition) recoverRotation(bases []int64) ([]int64, error) {
 	if err := p.fs.syncDir(p.dir); err != nil {
 		return nil, fmt.Errorf("recover %s: %w", p.dir, err)
 	}
-	p.log.cfg.Logger.WithFields(map[string]any{
-		"partition": p.name(), "segment": bases[n-2], "size": size, "removed": bases[n-1],
-	}).Info("a crash interrupted a seal: the retired segment is active again")
+	p.logger().WithFields(map[string]any{"segment": bases[n-2], "size": size, "removed": bases[n-1]}).
+		Info("a crash interrupted a seal: the unsealed segment is active again")
 	return bases[:n-1], nil
 }
 
@@ -153,7 +143,7 @@ func (p *Partition) recoverActive(base int64, path string) error {
 	if _, err := p.repairTail(base, path); err != nil {
 		return err
 	}
-	seg := &segment{base: base, path: path, rfd: -1}
+	seg := newSegment(base, path)
 	if _, err := p.w.openFile(seg); err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}
@@ -161,8 +151,7 @@ func (p *Partition) recoverActive(base int64, path string) error {
 	return nil
 }
 
-// repairTail applies the commit-record rule to the segment at base (cutting the zero padding of an
-// interrupted flush) and makes what is left durable; it returns the segment's size.
+// repairTail cuts the padding of an interrupted flush, makes the rest durable and returns its size.
 func (p *Partition) repairTail(base int64, path string) (int64, error) {
 	fd, err := p.fs.sys.Open(path, unix.O_RDWR, 0)
 	if err != nil {
@@ -188,19 +177,18 @@ func (p *Partition) repairTail(base int64, path string) (int64, error) {
 		if err := p.fs.sys.Ftruncate(fd, size); err != nil {
 			return 0, fmt.Errorf("recover %s: truncate to %d: %w", path, size, err)
 		}
-		p.log.cfg.Logger.WithFields(map[string]any{
-			"path": path, "size": st.Size, "logical": size,
+		p.logger().WithFields(map[string]any{
+			"segment": base, "path": path, "size": st.Size, "logical": size,
 		}).Info("recovery cut the zero padding of an interrupted flush")
 	}
-	// Whatever survived becomes durable now, so Unsynced is honest from the start.
+	// So that Unsynced is honest from the start.
 	if err := p.fs.sys.Fdatasync(fd); err != nil {
 		return 0, fmt.Errorf("recover %s: fdatasync: %w", path, err)
 	}
 	return size, nil
 }
 
-// sweepTombstones removes the tombstones of deletes that a crash interrupted, and returns the
-// remaining entries of dir.
+// sweepTombstones removes interrupted deletes' tombstones and returns the rest of dir.
 func (l *Log) sweepTombstones(dir string) ([]os.DirEntry, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {

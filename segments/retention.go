@@ -3,6 +3,8 @@ package segments
 import (
 	"errors"
 	"time"
+
+	"segfs/internal/logfields"
 )
 
 // retentionLoop applies RetentionBytes and RetentionAge to every partition until stop is closed.
@@ -27,9 +29,8 @@ func (l *Log) retentionLoop(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// applyRetention purges the oldest sealed segments, Kafka style: by size while the partition would
-// still hold at least RetentionBytes without the segment, by age while the segment was last written
-// more than RetentionAge ago. The active segment is never purged.
+// applyRetention purges the oldest sealed segments, Kafka style: while the rest still holds
+// RetentionBytes, or while the segment is older than RetentionAge.
 func (p *Partition) applyRetention(now time.Time) {
 	cfg := &p.log.cfg
 	segs, err := p.snapshot()
@@ -49,11 +50,11 @@ func (p *Partition) applyRetention(now time.Time) {
 		}
 		if err := p.Purge(s.base); err != nil {
 			if !errors.Is(err, ErrNotExist) {
-				cfg.Logger.WithError(err).WithField("partition", p.name()).Warn("retention could not purge a segment")
+				logfields.Err(p.logger(), err).WithField("segment", s.base).Warn("retention could not purge a segment")
 			}
 			return
 		}
-		cfg.Logger.WithFields(map[string]any{"partition": p.name(), "segment": s.base, "size": size}).Info("retention purged segment")
+		p.logger().WithFields(map[string]any{"segment": s.base, "size": size}).Info("retention purged segment")
 		total -= size
 	}
 }

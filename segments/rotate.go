@@ -10,11 +10,8 @@ import (
 	"segfs/directio"
 )
 
-// sealLocked makes seg, which the caller made exact with FlushAndTruncate, durable and switches its
-// readers to a read-only descriptor: fsync of the file, stale-record check, and with syncDir an fsync
-// of the directory. Only after all of that does anything reach the next segment, so recovery can
-// trust every segment but the last by its size. The File is closed here, so nothing can write to a
-// sealed segment again.
+// sealLocked makes seg, already exact, durable (with syncDir, its directory too), switches its readers
+// to a read-only descriptor and closes its File. Nothing reaches the next segment before.
 func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 	f := seg.wfile
 	rfd, err := w.fs.sys.Open(seg.path, unix.O_RDONLY, 0)
@@ -31,13 +28,14 @@ func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 	}
 	seg.mu.Lock()
 	buf := seg.buf
-	seg.file, seg.buf, seg.rfd = nil, nil, rfd
+	seg.file, seg.buf = nil, nil
+	seg.rfd.Store(int64(rfd))
 	seg.size.Store(f.Size())
 	seg.mtime.Store(time.Now().UnixNano())
 	seg.sealed.Store(true)
 	seg.mu.Unlock()
 	if buf != nil {
-		w.budget.discard(w, buf)
+		w.budget.discard(&w.mem, buf)
 	}
 	seg.wfile = nil
 	if err := f.Close(); err != nil {
@@ -49,7 +47,6 @@ func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 	return w.fs.syncDir(w.dir)
 }
 
-// openFile opens seg's file for appending (creating it if missing).
 func (w *writer) openFile(seg *segment) (directio.File, error) {
 	l := w.log
 	f, err := directio.Open(seg.path, directio.Options{
@@ -72,10 +69,9 @@ func (w *writer) openFile(seg *segment) (directio.File, error) {
 	return f, nil
 }
 
-// createSegment creates the empty segment file at base and, with syncDir, makes its directory entry
-// durable.
+// createSegment creates the segment file at base; syncDir makes its entry durable.
 func (w *writer) createSegment(base int64, syncDir bool) (*segment, error) {
-	seg := &segment{base: base, path: filepath.Join(w.dir, SegmentName(base)), rfd: -1}
+	seg := newSegment(base, filepath.Join(w.dir, SegmentName(base)))
 	f, err := w.openFile(seg)
 	if err != nil {
 		return nil, fmt.Errorf("create segment: %w", err)

@@ -12,49 +12,49 @@ import (
 	"segfs/directio"
 )
 
-// segment is one <base>.log file. Its identity (base, path, inode) never changes; it is active until
-// sealed, then read-only until purged or deleted.
+// segment is one <base>.log file: active until sealed, then read-only until purged.
 type segment struct {
 	base int64
 	path string
 	ino  uint64
 
-	size   atomic.Int64 // logical size (active: everything appended, persisted or not)
-	mtime  atomic.Int64 // unix nanoseconds of the last append or of the seal
+	size   atomic.Int64 // logical: everything appended, persisted or not
+	mtime  atomic.Int64 // unix nanoseconds of the last append or the seal
 	sealed atomic.Bool
 
-	// wfile is the writer's handle on the active segment, used only under the partition's w.mu and
-	// nil once sealed or closed.
+	// wfile is the writer's, under writer.mu; nil once sealed or closed.
 	wfile directio.File
-	// reserved is the segment offset up to which appends may be accepted: wfile has the disk space
-	// for them (see writer.reserveLocked). It is raised under w.mu, and lowered only under w.mu
-	// and buf.mu, which a deferred append holds while it checks its end against it and copies its
-	// bytes in, so no append is accepted against a reservation that is being given up.
+	// reserved is how far wfile has disk space for appends. Raised under writer.mu; lowered under
+	// it and buf.mu, which a deferred append holds while it checks and copies.
 	reserved atomic.Int64
 
-	// mu guards the read source. Readers hold it shared for one read (memory copies and preads of the
-	// page cache), so nothing they wait for is a write. The seal switches the source and purge/delete
-	// close it under the exclusive lock, so a descriptor is never closed (and its number reused by
-	// another file) under a reader: that is what keeps a read from returning another segment's bytes.
+	// mu guards the read source: shared for one read, exclusive to switch or close it, so no read
+	// meets a descriptor number reused by another file.
 	mu     sync.RWMutex
 	closed bool
 	file   directio.File // active: the writer's File, whose ReadAt never waits for its I/O
-	buf    *dirtyBuf     // active in deferred mode: appended bytes not yet handed to file
-	rfd    int           // sealed: read-only descriptor, -1 until first needed
+	buf    *dirtyBuf     // active, deferred: bytes not yet in file
+	// rfd is the sealed segment's descriptor, -1 until a reader opens it: set by CAS under mu shared,
+	// otherwise changed only under mu exclusive.
+	rfd atomic.Int64
+}
 
-	rfdMu sync.Mutex // serializes the lazy open of rfd among readers
+func newSegment(base int64, path string) *segment {
+	s := &segment{base: base, path: path}
+	s.rfd.Store(-1)
+	return s
 }
 
 func newSealedSegment(base int64, path string, st *unix.Stat_t) *segment {
-	s := &segment{base: base, path: path, ino: st.Ino, rfd: -1}
+	s := newSegment(base, path)
+	s.ino = st.Ino
 	s.size.Store(st.Size)
 	s.mtime.Store(time.Unix(st.Mtim.Unix()).UnixNano())
 	s.sealed.Store(true)
 	return s
 }
 
-// info describes s. superseded says whether a later segment exists: the API calls a segment sealed
-// only then, so a rotation (seal, then create the successor) is seen as one step, like a rename.
+// info describes s. It is Sealed once superseded, so a rotation is seen as one step.
 func (s *segment) info(superseded bool) SegmentInfo {
 	si := SegmentInfo{
 		Base: s.base, Size: s.size.Load(), Sealed: superseded,
@@ -67,7 +67,6 @@ func (s *segment) info(superseded bool) SegmentInfo {
 	return si
 }
 
-// readAt reads segment-relative bytes; see Partition.ReadSegment.
 func (s *segment) readAt(fs diskCalls, b []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("read segment %s at %d: negative offset", s.path, off)
@@ -104,29 +103,29 @@ func (s *segment) readAt(fs diskCalls, b []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// readFD returns the read-only descriptor of a sealed segment, opening it on first use so that a
-// recovered partition with many segments does not hold a descriptor per segment. Caller holds mu shared.
+// readFD opens a sealed segment's descriptor on first use, so that a recovered partition does not
+// hold one per segment. Caller holds mu shared.
 func (s *segment) readFD(fs diskCalls) (int, error) {
-	s.rfdMu.Lock()
-	defer s.rfdMu.Unlock()
-	if s.rfd < 0 {
-		fd, err := fs.sys.Open(s.path, unix.O_RDONLY, 0)
-		if err != nil {
-			return -1, fmt.Errorf("open segment %s: %w", s.path, err)
-		}
-		s.rfd = fd
+	if fd := s.rfd.Load(); fd >= 0 {
+		return int(fd), nil
 	}
-	return s.rfd, nil
+	fd, err := fs.sys.Open(s.path, unix.O_RDONLY, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open segment %s: %w", s.path, err)
+	}
+	if !s.rfd.CompareAndSwap(-1, int64(fd)) {
+		_ = fs.sys.Close(fd) // another reader opened it first
+	}
+	return int(s.rfd.Load()), nil
 }
 
-// closeRead makes every later read fail with ErrNotExist and closes the read descriptor once no read
-// is in flight. It returns the active File (if any), which the caller, holding the partition's file
-// lock, closes itself: closing a File writes, and readers must not wait for that.
+// closeRead makes later reads fail with ErrNotExist and closes the descriptor once no read is in
+// flight. It returns the active File, for the writer to close: closing writes, readers must not wait.
 func (s *segment) closeRead(fs diskCalls) (directio.File, error) {
 	s.mu.Lock()
 	s.closed = true
-	f, fd := s.file, s.rfd
-	s.file, s.buf, s.rfd = nil, nil, -1
+	f, fd := s.file, int(s.rfd.Swap(-1))
+	s.file, s.buf = nil, nil
 	s.mu.Unlock()
 	if fd >= 0 {
 		if err := fs.sys.Close(fd); err != nil {

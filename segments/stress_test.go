@@ -248,10 +248,7 @@ func runStress(t *testing.T, m mode, d time.Duration) {
 			return
 		}
 		cnt.deletes.Add(1)
-		p.w.fl.mu.Lock()
-		running := p.w.fl.running
-		p.w.fl.mu.Unlock()
-		if running {
+		if p.w.fl.state.Load() != flusherStopped {
 			failf("DeletePartition %s returned with its flusher running", p.name())
 		}
 		// The appender may have re-created the partition at the same path already; the old one was

@@ -92,8 +92,8 @@ func (t *Topic) usable() error {
 	return nil
 }
 
-// DeletePartition deletes partition n and all its segments. It returns once the partition's flusher
-// has stopped and its directory is gone; appends and reads still holding it fail with ErrNotExist.
+// DeletePartition deletes partition n and returns once its flusher stopped and its directory is gone.
+// Later calls on it fail with ErrNotExist.
 func (t *Topic) DeletePartition(n int) error {
 	l := t.log
 	l.nsMu.Lock()
@@ -115,6 +115,6 @@ func (t *Topic) DeletePartition(n int) error {
 	if err != nil {
 		return fmt.Errorf("delete partition %s/%d: %w", t.name, n, err)
 	}
-	l.cfg.Logger.WithField("partition", p.name()).Info("deleted partition")
+	p.logger().Info("deleted partition")
 	return nil
 }

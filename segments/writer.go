@@ -6,14 +6,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"segfs/directio"
 )
 
-// writer is the write side of a partition: the active File, the commit log, the reservation, the
-// health, the flusher and the background seal. mu guards all of it and is held across disk I/O;
-// readers never take it. The atomics are the values appends and readers check without mu; they are
-// changed under mu (dirty and the pacing state also by appends, holding appendMu).
+// writer is the write side of a partition. Its locks are in doc.go ("Locking"); its atomics are
+// read without them. Methods named ...Locked run under mu.
 type writer struct {
 	log    *Log   // configuration and the Log's shared pools
 	name   string // topic/partition, for errors and logs
@@ -21,10 +17,7 @@ type writer struct {
 	fs     diskCalls
 	list   *segList // the partition's segments; rotations add to it
 	policy policy   // Inline, Deferred or Sync, chosen when the partition opens
-	// The Log's, shared by all partitions; maxDirty is Config.MaxDirty.
-	budget   *budget
-	chunks   *directio.Pool
-	maxDirty int64
+	budget *budget  // the Log's, shared by all partitions
 
 	appendMu sync.Mutex // the order of appends and rotations
 
@@ -33,45 +26,37 @@ type writer struct {
 	iovs   [][]byte
 	padBuf []byte
 
-	health atomic.Pointer[health] // nil while healthy; replaced, never cleared (see health)
-	// stall is set while deferred bytes cannot be written for lack of space; unlike health it
-	// clears once a retry succeeds.
-	stall atomic.Pointer[errBox]
-	// sealing is the segment a deferred rotation retired and whose seal is not done: the one seal in
-	// progress, nil if none. Stored under the partition's list lock together with the new active
-	// segment, so writers read both in one snapshot (writeTarget); cleared only once the seal is done.
-	sealing atomic.Pointer[segment]
-	// lastWrite and lastArrived size reservations (reserveAhead): the bytes of the flusher's last
-	// write and the bytes appended while it ran. Atomic because a rotation reads them without mu.
+	health atomic.Pointer[health] // nil while healthy; only ever replaced by a worse one
+	stall  atomic.Pointer[errBox] // deferred bytes meet ENOSPC; cleared when a retry succeeds
+	// The flusher's last write and what was appended during it, for reserveAhead.
 	lastWrite   atomic.Int64
 	lastArrived atomic.Int64
 
 	end     atomic.Int64 // partition end offset
-	durable atomic.Int64 // end offset made durable and exact by Sync or a seal
-	// padded: a persist=sync append left the active file ending in a padded block (durable, not
-	// exact); Sync still truncates it. Under mu.
-	padded bool
+	durable atomic.Int64 // end made durable and exact by Sync or a seal
+	padded  bool         // persist=sync left the active file padded: durable, not exact; under mu
 
 	// Deferred only.
 	fl        flusher
 	dirty     atomic.Int64 // bytes not yet handed to the File
-	mem       int64        // chunk memory held; under log.budget.mu
-	flushRate atomic.Int64 // bytes per second of the flusher's recent writes (see pace)
-	paceNext  atomic.Int64 // Log.monoNow at which the next paced append's slot starts
+	mem       account      // this partition's share of budget
+	flushRate atomic.Int64 // bytes per second of the flusher's recent writes
+	paceNext  atomic.Int64 // monoNow at which the next paced append's slot starts
+	epoch     time.Time    // monoNow's zero
 }
 
 func newWriter(l *Log, name, dir string, list *segList) *writer {
 	return &writer{
 		log: l, name: name, dir: dir, fs: l.fs, list: list, policy: newPolicy(l.cfg.Persist),
-		budget: l.budget, chunks: l.chunks, maxDirty: l.cfg.MaxDirty,
+		budget: l.budget, mem: account{max: l.cfg.MaxDirty},
+		fl: flusher{exited: make(chan struct{})}, epoch: time.Now(),
 	}
 }
 
-// health is a partition's sticky condition. It only gets worse: a write failure, then close or
-// delete; each step stores a new value.
+// health is a partition's sticky condition: a write failure, then close or delete.
 type health struct {
-	failed error // a write failed: writes return it until the Log is reopened; reads go on
-	closed error // closed or deleted: every method returns it
+	failed error // writes return it until the Log is reopened; reads go on
+	closed error // every method returns it
 	drop   bool  // deleted: nothing more is written, not even by the shutdown
 }
 
@@ -80,7 +65,7 @@ type errBox struct{ err error }
 // rotation is what OnRotate is told once Append has released the partition.
 type rotation struct{ sealed, active int64 }
 
-// writeErr is what an append or Sync returns instead of writing, nil while the partition is healthy.
+// writeErr is what an append or Sync returns instead of writing.
 func (w *writer) writeErr() error {
 	h := w.health.Load()
 	switch {
@@ -92,7 +77,6 @@ func (w *writer) writeErr() error {
 	return h.closed
 }
 
-// closedErr is non-nil once the partition is closed or deleted.
 func (w *writer) closedErr() error {
 	if h := w.health.Load(); h != nil {
 		return h.closed
@@ -100,7 +84,6 @@ func (w *writer) closedErr() error {
 	return nil
 }
 
-// failedErr is the sticky write failure, if any; the writes of a closing partition check it.
 func (w *writer) failedErr() error {
 	if h := w.health.Load(); h != nil {
 		return h.failed
@@ -108,8 +91,8 @@ func (w *writer) failedErr() error {
 	return nil
 }
 
-// worsen applies change to the health until it sticks, wakes appends blocked for memory (they
-// re-check it), and returns the new value. change returns nil to leave the health as it is.
+// worsen applies change (nil: no change) to the health by CAS, and wakes appends waiting for memory
+// to re-check it.
 func (w *writer) worsen(change func(old health) *health) *health {
 	for {
 		old := w.health.Load()
@@ -128,7 +111,7 @@ func (w *writer) worsen(change func(old health) *health) *health {
 	}
 }
 
-// failLocked records a sticky write failure (the first one counts) and returns it.
+// failLocked records the first sticky write failure and returns it.
 func (w *writer) failLocked(err error) error {
 	return w.worsen(func(h health) *health {
 		if h.failed != nil {
@@ -140,12 +123,10 @@ func (w *writer) failLocked(err error) error {
 }
 
 // policy is what the persistence modes do differently, chosen once when the partition opens.
+// append and rotate run under appendMu; pace runs before it.
 type policy interface {
-	// pace runs before appendMu (see writer.pace).
 	pace(w *writer, n int)
-	// append writes or buffers b at the end of seg, the active segment; caller holds appendMu.
 	append(w *writer, seg *segment, b []byte) (int64, error)
-	// rotate retires old, the active segment, and opens the next one; caller holds appendMu.
 	rotate(w *writer, old *segment) (*rotation, error)
 }
 
@@ -159,10 +140,9 @@ func newPolicy(mode Persist) policy {
 	return inlinePolicy{}
 }
 
-// append appends b as one unit after every earlier append and returns the partition offset of its
-// first byte, and the rotation it made, if any.
+// append returns b's partition offset and the rotation it made, if any.
 func (w *writer) append(b []byte) (int64, *rotation, error) {
-	w.policy.pace(w, len(b)) // outside appendMu: a delayed append must not hold up the partition's others
+	w.policy.pace(w, len(b)) // a delayed append must not hold up the others
 	w.appendMu.Lock()
 	defer w.appendMu.Unlock()
 	return w.appendLocked(b)
@@ -179,8 +159,7 @@ func (w *writer) appendLocked(b []byte) (int64, *rotation, error) {
 	var err error
 	seg := w.list.active()
 	if seg.sealed.Load() {
-		// A rotation sealed it but could not create the successor (full disk): it is never written
-		// again, so create the successor first.
+		// A rotation sealed it but could not create the successor.
 		if rot, err = w.openSuccessor(seg); err != nil {
 			return 0, nil, err
 		}
@@ -203,7 +182,7 @@ func (w *writer) published(seg *segment, end int64) {
 	w.end.Store(end)
 }
 
-// writeThrough appends b with File.Write after every dirty byte before it.
+// writeThrough appends b with File.Write, after the dirty bytes before it.
 func (w *writer) writeThrough(seg *segment, b []byte) (int64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -217,7 +196,7 @@ func (w *writer) writeThroughLocked(seg *segment, b []byte, flush bool) (int64, 
 		return 0, err
 	}
 	start := seg.wfile.Size()
-	// Four appends ahead (at least reserveStep), so large appends do not cost a fallocate each.
+	// Four appends ahead, so large appends do not cost a fallocate each.
 	if err := w.reserveLocked(seg, start+int64(len(b)), max(reserveStep, 4*int64(len(b)))); err != nil {
 		return 0, fmt.Errorf("append to %s: %w", w.name, err)
 	}
@@ -226,24 +205,20 @@ func (w *writer) writeThroughLocked(seg *segment, b []byte, flush bool) (int64, 
 		write = seg.wfile.WriteFlush
 	}
 	if _, err := write(b); err != nil {
-		// The File left size and disk as they were, so the partition stays usable (ENOSPC may pass);
-		// its rollback truncated, though, so the reservation is put back.
+		// The File rolled back, which truncated away the reservation.
 		w.restoreReservationLocked(seg, seg.reserved.Load())
 		return 0, fmt.Errorf("append to %s: %w", w.name, err)
 	}
 	end := start + int64(len(b))
 	if seg.buf != nil {
-		w.budget.written(w, seg.buf, end)
+		w.budget.written(&w.mem, seg.buf, end)
 	}
 	w.published(seg, seg.base+end)
 	return seg.base + start, nil
 }
 
-// unsynced reports whether bytes were appended that no Sync or seal has made durable and exact yet.
 func (w *writer) unsynced() bool { return w.end.Load() > w.durable.Load() }
 
-// sync makes every byte appended before it durable, and the active file exact (no padding), before
-// returning.
 func (w *writer) sync() error {
 	if err := w.writeErr(); err != nil {
 		return err
@@ -251,20 +226,19 @@ func (w *writer) sync() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.writeErr(); err != nil {
-		return err // shut down (or failed) while this Sync waited for the file lock
+		return err // halted while waiting for mu
 	}
 	if !w.unsynced() && !w.padded {
 		return nil
 	}
-	// The segment writePendingLocked wrote, not the active one read afterwards: a rotation may have
-	// listed a new, empty active segment meanwhile, and syncing that would mark the retired one's
-	// unflushed tail durable.
+	defer w.observeSync(w.observeStart()) // stats.go: metrics hook
+	// Sync the segment written, not the active one: a rotation may have listed an empty one since.
 	seg, err := w.writePendingLocked()
 	if err != nil {
 		return err
 	}
 	if seg.wfile == nil {
-		return nil // sealed by a rotation that could not create the successor; the seal synced it
+		return nil // sealed, and synced by the seal, but no successor yet
 	}
 	if err := w.syncLocked(seg, true); err != nil {
 		return err
@@ -283,9 +257,8 @@ func (w *writer) raiseDurable(end int64) {
 	}
 }
 
-// syncLocked makes the active File exact and durable: FlushAndTruncate (the padded write is preceded
-// by its commit record), fdatasync, then the stale-record check. The truncate frees the blocks
-// reserved past the end; keepReservation (the segment stays active) reserves them again at once.
+// syncLocked makes seg's File exact and durable. The truncate frees the reserved blocks past the end;
+// keepReservation reserves them again.
 func (w *writer) syncLocked(seg *segment, keepReservation bool) error {
 	prev := seg.reserved.Load()
 	err := seg.wfile.FlushAndTruncate()
@@ -301,9 +274,8 @@ func (w *writer) syncLocked(seg *segment, keepReservation bool) error {
 	return w.settleCommit(seg)
 }
 
-// settleCommit runs after a segment was made exact and durable. If the current commit record could
-// make recovery cut that segment back (see commitLog.stale), it writes a record of the exact length,
-// which recovery always leaves alone.
+// settleCommit runs once seg is exact and durable: if the current record could make recovery cut it
+// (commitLog.stale), it writes one of the exact length.
 func (w *writer) settleCommit(seg *segment) error {
 	size := seg.wfile.Size()
 	if !w.commit.stale(seg.base, size) {
@@ -326,12 +298,10 @@ func (w *writer) padBlock() []byte {
 	return w.padBuf
 }
 
-// beforePad is the File's BeforePad hook (w.mu is held by whoever flushes): it makes the commit
-// record for the padded block about to be written durable first.
+// beforePad is the File's BeforePad hook, called under mu: the padded block's record goes first.
 func (w *writer) beforePad(seg *segment, size int64, padded []byte) error {
 	if h := w.health.Load(); h != nil && h.drop {
-		// Deleting: the bytes are going away, so neither the record nor the padded block is written
-		// (the File then closes without writing anything).
+		// Deleting: the File closes without writing.
 		return errDiscarded
 	}
 	return w.commit.write(seg.base, size, len(padded), crc32c(padded))

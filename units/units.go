@@ -104,3 +104,27 @@ func ParseRate(s string) (int64, error) {
 	}
 	return n, nil
 }
+
+// HumanSize renders n for people, rounded to three significant digits with a binary unit:
+// "0 B", "512 B", "1.50 KiB", "12.3 MiB", "1.00 GiB". It does not parse back; FormatSize does.
+func HumanSize(n int64) string {
+	if n < 1024 && n > -1024 {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	v := float64(n)
+	unit := "B"
+	for _, u := range []string{"KiB", "MiB", "GiB", "TiB", "PiB"} {
+		if v > -1024 && v < 1024 {
+			break
+		}
+		v /= 1024
+		unit = u
+	}
+	switch av := max(v, -v); {
+	case av >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64) + " " + unit
+	case av >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64) + " " + unit
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64) + " " + unit
+}

@@ -133,3 +133,14 @@ func TestParseRate(t *testing.T) {
 		}
 	}
 }
+
+func TestHumanSize(t *testing.T) {
+	for n, want := range map[int64]string{
+		0: "0 B", 512: "512 B", 1023: "1023 B", 1024: "1.00 KiB", 1536: "1.50 KiB",
+		12345678: "11.8 MiB", 1 << 30: "1.00 GiB", 300 << 30: "300 GiB", 5 << 50: "5.00 PiB",
+	} {
+		if got := HumanSize(n); got != want {
+			t.Errorf("HumanSize(%d) = %q; want %q", n, got, want)
+		}
+	}
+}
