@@ -12,7 +12,7 @@ import (
 
 // The commit file tells padding from data (doc.go, "The padded-block trap"). Its slots are one sector
 // each, so a torn write damages one slot at most. Recovery reads both: with persist=sync the file can
-// still end in the previous record's padded block when the current record's padded write never happened.
+// still end in the previous record's padded block if the current record's padded write never happened.
 const (
 	commitName      = ".commit"
 	commitSlotSize  = 512
