@@ -22,11 +22,13 @@ func layers() map[string]int {
 		"segfs/mountopts":                      2, // builds the configs of the layers below
 		"segfs/segments":                       3,
 		"segfs/directio":                       4,
+		"segfs/tier":                           4, // the object store; segments reaches it through segments.Remote
 		"segfs/integration/internal/appender":  8,
 		"segfs/integration/internal/recstream": 9,
 		"segfs/internal/clitest":               9,
 		"segfs/internal/logfields":             9,
 		"segfs/internal/promcheck":             9, // promtool and a parser, for tests of metrics // the errno and error fields every package logs alike
+		"segfs/internal/s3test":                9, // versitygw for tests
 		"segfs/internal/tty":                   9,
 		"segfs/units":                          9, // size syntax, for options and flags alike
 	}

@@ -52,7 +52,10 @@ func Command(version string) *cli.Command {
 				"(250000000, 250MiB or 250MiB/s; decimal units such as MB are refused as ambiguous)"},
 			&cli.BoolFlag{Name: "seed-compare", Usage: fmt.Sprintf("the seed's shape at its %d bytes/s (250 MB/s), every IO mode; "+
 				"flags given explicitly still apply", SeedRate)},
-			&cli.StringFlag{Name: "modes", Value: strings.Join(allModes, ","), Usage: "comma list of columns"},
+			&cli.StringFlag{Name: "modes", Value: strings.Join(allModes, ","), Usage: "comma list of columns (tiered: dsync-deferred uploading to --tier)"},
+			&cli.StringFlag{Name: "tier", Usage: "the tiered column's object store, s3://BUCKET/PREFIX (credentials from the AWS environment)"},
+			&cli.StringFlag{Name: "tier-read-rate", Value: "32MiB", Usage: "the tiered column reads each evicted segment once through the mount at this rate, as a consumer catching up (0: no reader)"},
+			&cli.StringFlag{Name: "tier-options", Value: "local_retention_bytes=0", Usage: "more -o options of the tiered column, e.g. tier_endpoint=URL,local_retention_bytes=1GiB"},
 			&cli.StringFlag{Name: "mount", Usage: "benchmark this existing segfs mount (one column) instead of mounting"},
 			&cli.StringFlag{Name: "segment-size", Value: units.FormatSize(d.SegmentSize), Usage: "segment_size of the bench's mounts"},
 			&cli.StringFlag{Name: "data", Value: os.TempDir(), Usage: "where temp data dirs go: a directory on the disk to measure"},
@@ -174,6 +177,16 @@ func benchConfig(c *cli.Context) (Config, error) {
 	}
 	if cfg.Modes, err = ParseModes(modes, cfg.Mount); err != nil {
 		return cfg, err
+	}
+	if t := c.String("tier"); t != "" {
+		// A prefix of its own per run: the store may hold earlier runs' topics, which a mount on an
+		// empty data dir would take up. The run deletes its objects at the end.
+		cfg.Tier = fmt.Sprintf("tier=%s/segfs-bench-%d,%s", strings.TrimSuffix(t, "/"), time.Now().UnixNano(), c.String("tier-options"))
+	}
+	if s := c.String("tier-read-rate"); s != "0" {
+		if cfg.TierReadRate, err = units.ParseRate(s); err != nil {
+			return cfg, fmt.Errorf("--tier-read-rate: %w", err)
+		}
 	}
 	if cfg.Binary, err = os.Executable(); err != nil {
 		return cfg, fmt.Errorf("find the segfs binary to mount with: %w", err)

@@ -30,6 +30,7 @@ type Mode struct {
 	Kind    string `json:"kind"`
 	IO      string `json:"io,omitempty"`
 	Persist string `json:"persist,omitempty"`
+	Tiered  bool   `json:"tiered,omitempty"` // mounted with Config.Tier: segments upload during the run
 }
 
 // AllModes lists every column in table order. The FUSE modes are the seed's columns plus the product
@@ -49,7 +50,7 @@ func AllModes() []Mode {
 // FUSE modes cannot be chosen (the mount's options are fixed), so the list may only add raw and limit
 // after the single "mount" column.
 func ParseModes(list, mount string) ([]Mode, error) {
-	known := map[string]Mode{}
+	known := map[string]Mode{TieredMode().Name: TieredMode()}
 	for _, m := range AllModes() {
 		known[m.Name] = m
 	}
@@ -65,7 +66,7 @@ func ParseModes(list, mount string) ([]Mode, error) {
 		}
 		m, ok := known[name]
 		if !ok {
-			return nil, fmt.Errorf("--modes: unknown mode %q (want buffered, direct, dsync-inline, dsync-deferred, raw, limit)", name)
+			return nil, fmt.Errorf("--modes: unknown mode %q (want buffered, direct, dsync-inline, dsync-deferred, tiered, raw, limit)", name)
 		}
 		if seen[name] {
 			return nil, fmt.Errorf("--modes: %q given twice", name)
@@ -101,6 +102,11 @@ type Config struct {
 	// DaemonEnv, if set, adds environment variables to the daemon of each FUSE mode (bench-limits asks
 	// for a profile per mode with it).
 	DaemonEnv func(Mode) []string `json:"-"`
+	// Tier holds the -o options of the tiered column (tier=s3://..., tier_endpoint, local retention);
+	// credentials come from the environment, as for any mount.
+	Tier string `json:"tier,omitempty"`
+	// TierReadRate paces the tiered column's reader of evicted segments (0: no reader).
+	TierReadRate int64 `json:"tier_read_rate,omitempty"`
 	// Rate, if positive, runs the producers open-loop: together they send this many bytes per second on a
 	// fixed schedule, and producer latency is measured from each write's scheduled time.
 	Rate int64 `json:"rate_bytes_per_s,omitempty"`
@@ -148,6 +154,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--segment-size must be positive")
 	case len(c.Modes) == 0:
 		return fmt.Errorf("--modes: no mode selected")
+	}
+	for _, m := range c.Modes {
+		if m.Tiered && c.Tier == "" {
+			return fmt.Errorf("--modes: tiered needs --tier s3://BUCKET/PREFIX")
+		}
 	}
 	return nil
 }

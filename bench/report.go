@@ -49,6 +49,9 @@ type ModeResult struct {
 	// Daemon is what the column's segfs daemon did during the workload (CPU, FUSE requests, disk reads
 	// and writes): the first evidence when a column is slower than expected.
 	Daemon *ProcDelta `json:"daemon,omitempty"`
+	// Tier is the tiered column's object-store side: reads of evicted segments during the run, and
+	// cold reads through the mount next to plain SDK downloads of the same objects.
+	Tier *TierResult `json:"tier,omitempty"`
 }
 
 // Skipped is a column that was asked for but could not be measured, with the reason.
@@ -175,6 +178,7 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	latency("Consumer latency", func(m ModeResult) *Latency { return m.ConsumerLatency }, all)
 	latency("End-to-end latency", func(m ModeResult) *Latency { return m.EndToEnd }, []string{"p50", "p99", "p9999"})
+	writeTier(&b, r)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -96,6 +96,15 @@ func runMounted(ctx context.Context, cfg *Config, m Mode, dir string, pr *progre
 	if cfg.DaemonEnv != nil {
 		env = cfg.DaemonEnv(m)
 	}
+	if m.Tiered {
+		opts += "," + cfg.Tier
+		// Runs after the unmount below: the cold reads need a fresh daemon.
+		defer func() {
+			if err == nil {
+				res.Tier, err = coldReads(ctx, cfg, data, mnt, opts, res.Tier, pr)
+			}
+		}()
+	}
 	mo, err := mountSegfs(ctx, cfg.Binary, data, mnt, opts, env...)
 	if err != nil {
 		pr.done()
@@ -106,9 +115,18 @@ func runMounted(ctx context.Context, cfg *Config, m Mode, dir string, pr *progre
 			res, err = nil, uerr
 		}
 	}()
+	var reader *remoteReader
+	if m.Tiered && cfg.TierReadRate > 0 {
+		reader = startRemoteReader(data, filepath.Join(mnt, "bench"), cfg.TierReadRate)
+	}
 	// The daemon's /proc is evidence, not a measurement: a column without it is still a column.
 	before, perr := readProc(mo.cmd.Process.Pid)
 	res, err = runWorkload(ctx, cfg, m, filepath.Join(mnt, "bench"), pr)
+	if reader != nil {
+		if t := reader.stop(); res != nil {
+			res.Tier = t
+		}
+	}
 	if res != nil {
 		res.MountOptions = opts
 		if after, aerr := readProc(mo.cmd.Process.Pid); perr == nil && aerr == nil {

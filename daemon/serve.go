@@ -67,6 +67,15 @@ func Serve(cfg mountopts.Config, log *logrus.Logger, build Build) (err error) {
 	scfg := cfg.Segments
 	scfg.OnRotate = notifier.Func()
 	scfg.Logger = log
+	store, err := openTier(cfg, log)
+	if err != nil {
+		return err
+	}
+	if store != nil {
+		defer store.Close() // after the log's Close below: no upload or read needs it then
+		scfg.Remote = store
+		scfg.RemoteReadOnly = cfg.ReadOnly
+	}
 	fopts := fusefs.Options{
 		AllowOther:         cfg.AllowOther,
 		DefaultPermissions: cfg.DefaultPermissions,
@@ -112,7 +121,8 @@ func Serve(cfg mountopts.Config, log *logrus.Logger, build Build) (err error) {
 	}
 	log.WithFields(logrus.Fields{
 		"mountpoint": cfg.Mountpoint, "data": cfg.DataDir, "options": cfg.Encode(), "pid": os.Getpid(),
-		"version": build.Version,
+		"max_open_files": seglog.Config().MaxOpenFiles,
+		"version":        build.Version,
 	}).Info("daemon ready")
 	ready.ready()
 

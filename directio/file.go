@@ -58,6 +58,11 @@ type File interface {
 	// past the end so a closed file keeps no spare blocks. Callers that rely on it re-Reserve after
 	// those; a range still reserved costs them no syscall.
 	Reserve(end int64) error
+	// Unreserve gives back the blocks Reserve allocated past what is on disk, without writing, and
+	// without changing the size or any byte of the file: a truncate to the size on disk frees them.
+	// The space reserved for appended bytes still in memory (the tail) goes too; a caller that needs it
+	// reserves again.
+	Unreserve() error
 	// Sync makes what has been written, and the file size, durable.
 	Sync() error
 	// Size is the logical size; lock-free.

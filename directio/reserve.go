@@ -96,3 +96,23 @@ func (f *bufferedFile) Reserve(end int64) error {
 	bs := f.align.block()
 	return f.res.reserve(f.sys, f.fd, f.path, roundDown(onDisk, bs), roundUp(end, bs))
 }
+
+func (f *directFile) Unreserve() error {
+	if f.closed {
+		return errClosed("unreserve", f.path)
+	}
+	if f.fileSize < 0 {
+		return nil // a failed rollback left the end unknown: the next FlushAndTruncate truncates
+	}
+	return f.res.release(f.sys, f.fd, f.path, f.fileSize, f.bs)
+}
+
+func (f *bufferedFile) Unreserve() error {
+	if f.closed {
+		return errClosed("unreserve", f.path)
+	}
+	if f.fileSize < 0 {
+		return nil
+	}
+	return f.res.release(f.sys, f.fd, f.path, f.fileSize, f.align.block())
+}

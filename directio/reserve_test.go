@@ -114,6 +114,38 @@ func TestReserveAllocates(t *testing.T) {
 	}
 }
 
+// TestUnreserve: Unreserve gives back what Reserve allocated, without changing the file's size or
+// content; appends go on as before (the tail in memory included) and Reserve works again.
+func TestUnreserve(t *testing.T) {
+	for _, mode := range allModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(9, 9))
+			model := payload(r, 5000, 0)
+			f, _, path := openReserveFile(t, mode, model)
+			mustOK(t, f.Reserve(4<<20))
+			before := snapshot(t, path)
+			mustOK(t, f.Unreserve())
+			if after := snapshot(t, path); !after.equal(before) {
+				t.Fatalf("Unreserve changed the file: size %d -> %d", before.size, after.size)
+			}
+			if got := allocated(t, path); got > 64<<10 {
+				t.Fatalf("after Unreserve the file occupies %d bytes for %d of data", got, len(model))
+			}
+			checkRead(t, f, model)
+			p := payload(r, 9000, 3)
+			_, err := f.Write(p)
+			mustOK(t, err)
+			model = append(model, p...)
+			mustOK(t, f.Reserve(1<<20))
+			if got := allocated(t, path); got < 1<<20-faultBlock {
+				t.Fatalf("Reserve after Unreserve: %d bytes allocated", got)
+			}
+			mustOK(t, f.FlushAndTruncate())
+			checkDisk(t, path, model)
+		})
+	}
+}
+
 // TestReserveENOSPC: a Reserve that fails with ENOSPC returns an error wrapping it and leaves Size,
 // ReadAt, the file's size, content and allocation as they were; the File goes on working.
 func TestReserveENOSPC(t *testing.T) {

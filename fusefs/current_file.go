@@ -85,6 +85,12 @@ func (h *currentHandle) Write(ctx context.Context, data []byte, off int64) (uint
 		return 0, 0
 	}
 	if _, err := h.node.part.Append(data); err != nil {
+		var short *segments.ShortAppendError
+		if errors.As(err, &short) {
+			// Part of it is in the log: a short write, whose rest the writer retries and sees fail.
+			h.node.ms.fail("write", h.path, err)
+			return uint32(short.Written), 0
+		}
 		return 0, h.node.ms.fail("write", h.path, err)
 	}
 	return uint32(len(data)), 0

@@ -30,6 +30,10 @@ func toErrno(err error) syscall.Errno {
 		return syscall.EPERM
 	case errors.Is(err, segments.ErrLocked):
 		return syscall.EBUSY
+	case errors.Is(err, segments.ErrRemote):
+		// The store is down, slow, or holds something else than was stored: never an errno of the
+		// network stack, which a reader of a file would not expect.
+		return syscall.EIO
 	case errors.As(err, &errno):
 		// ENOSPC, EDQUOT, EIO... from the backing filesystem mean the same through the mount.
 		return errno

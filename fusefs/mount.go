@@ -65,6 +65,8 @@ type mountState struct {
 	sealedReads  atomic.Int64
 	onSealedRead func() // Options.SealedRead, or a no-op
 	stats        func() ([]byte, error)
+	// passthroughOpens closes the descriptors that only served to register passthrough backing files.
+	passthroughOpens passthroughOpens
 	// appendsDurable (persist=sync): every acknowledged write is durable, so FSYNC and FLUSH of
 	// `current` are answered ENOSYS (see currentHandle.Fsync); refused counts those answers.
 	appendsDurable bool
@@ -114,7 +116,7 @@ func mount(mountpoint string, segLog *segments.Log, opts Options) (*fuse.Server,
 
 	// fuse.NewServer mounts and completes INIT before any request is served, so the kernel's
 	// capabilities are known before the first OPEN.
-	raw := fs.NewNodeFS(root, fsOpts)
+	var raw fuse.RawFileSystem = rawFS{fs.NewNodeFS(root, fsOpts), ms}
 	if opts.WrapFS != nil {
 		raw = opts.WrapFS(raw)
 	}

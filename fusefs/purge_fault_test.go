@@ -13,24 +13,34 @@ import (
 	"segfs/segments"
 )
 
-// faultDirOpen injects EMFILE into opens of directories while armed: the fsync of the partition
-// directory after a purge's unlink needs one.
-type faultDirOpen struct {
+// faultOpen fails the opens that refuse picks, with the errno it returns, while armed.
+type faultOpen struct {
 	directio.OS
-	armed atomic.Bool
+	armed  atomic.Bool
+	refuse func(path string, flags int) syscall.Errno
 }
 
-func (f *faultDirOpen) Open(path string, flags int, perm uint32) (int, error) {
-	if f.armed.Load() && flags&unix.O_DIRECTORY != 0 {
-		return -1, syscall.EMFILE
+func (f *faultOpen) Open(path string, flags int, perm uint32) (int, error) {
+	if f.armed.Load() {
+		if errno := f.refuse(path, flags); errno != 0 {
+			return -1, errno
+		}
 	}
 	return f.OS.Open(path, flags, perm)
+}
+
+// dirOpenEMFILE: the fsync of the partition directory after a purge's unlink needs a descriptor.
+func dirOpenEMFILE(path string, flags int) syscall.Errno {
+	if flags&unix.O_DIRECTORY != 0 {
+		return syscall.EMFILE
+	}
+	return 0
 }
 
 // TestUnlinkSuccessIffGone: rm of a sealed segment succeeds when the segment is gone although the
 // directory fsync after the unlink failed with EMFILE, and fails while the segment is still there.
 func TestUnlinkSuccessIffGone(t *testing.T) {
-	faults := &faultDirOpen{}
+	faults := &faultOpen{refuse: dirOpenEMFILE}
 	m := newTestMount(t, segments.Config{Syscalls: faults, Partitions: 1}, Options{})
 	if err := os.Mkdir(m.path("T"), 0o755); err != nil {
 		t.Fatal(err)

@@ -212,13 +212,23 @@ func (s *sealedNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 		}
 		return nil, 0, s.ms.fail("open", path, err)
 	}
+	if info.Remote {
+		return s.openRemote()
+	}
 	fd, err := openBacking(info)
+	if err != nil && errors.Is(err, syscall.ENOENT) {
+		if info, ierr := s.info(); ierr == nil && info.Remote {
+			return s.openRemote() // evicted since the lookup
+		}
+	}
 	if err != nil {
 		return nil, 0, s.ms.fail("open", path, err)
 	}
 	h := &sealedHandle{fd: fd, reads: &s.ms.sealedReads, onRead: s.ms.onSealedRead}
 	if s.ms.passthrough.Load() {
-		// go-fuse registers the descriptor as backing file and clears FOPEN_KEEP_CACHE when that works.
+		// go-fuse registers the descriptor as backing file and clears FOPEN_KEEP_CACHE when that
+		// works; the descriptor is closed as soon as the OPEN is answered.
+		s.ms.passthroughOpens.add(ctx.Done(), h)
 		return &passthroughHandle{h}, fuse.FOPEN_KEEP_CACHE, 0
 	}
 	return h, fuse.FOPEN_KEEP_CACHE, 0

@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"sync"
 	"syscall"
 	"time"
 
@@ -17,8 +18,16 @@ const statsName = ".stats"
 
 // statsNode is MNT/.stats: rendered by Options.Stats once per open, so a reader sees one consistent
 // exposition and fstat its exact size.
+//
+// The kernel sends no file handle with the GETATTR of an fstat, and go-fuse then picks any open
+// handle of the node, possibly one whose close is still on its way (RELEASE is asynchronous). So
+// while the file is open, attributes describe the newest open's snapshot, which is the caller's own
+// in the usual open, fstat, read, close.
 type statsNode struct {
 	nodeBase
+	mu     sync.Mutex
+	opens  int    // handles not yet released
+	newest []byte // the snapshot of the newest open
 }
 
 var (
@@ -26,6 +35,7 @@ var (
 	_ = (fs.NodeSetattrer)((*statsNode)(nil))
 	_ = (fs.NodeOpener)((*statsNode)(nil))
 	_ = (fs.FileReader)((*statsHandle)(nil))
+	_ = (fs.FileReleaser)((*statsHandle)(nil))
 )
 
 // statsInode is the node of .stats, reused while the kernel knows it.
@@ -34,21 +44,22 @@ func (r *rootNode) statsInode(ctx context.Context, out *fuse.EntryOut) *fs.Inode
 	out.SetAttrTimeout(0)           // the size changes with every render
 	if ch := r.GetChild(statsName); ch != nil {
 		if n, ok := ch.Operations().(*statsNode); ok {
-			n.attr(nil, &out.Attr)
+			n.attr(&out.Attr)
 			return ch
 		}
 	}
-	n := &statsNode{nodeBase{ms: r.ms}}
-	n.attr(nil, &out.Attr)
+	n := &statsNode{nodeBase: nodeBase{ms: r.ms}}
+	n.attr(&out.Attr)
 	return r.NewInode(ctx, n, fs.StableAttr{Mode: fuse.S_IFREG})
 }
 
-// attr: the size of the handle's snapshot, or of a fresh rendering for a stat by name.
-func (s *statsNode) attr(h *statsHandle, out *fuse.Attr) {
-	size := 0
-	if h != nil {
-		size = len(h.data)
-	} else if b, _ := s.ms.stats(); b != nil {
+// attr: the size of the newest open's snapshot while the file is open, else of a fresh rendering.
+func (s *statsNode) attr(out *fuse.Attr) {
+	s.mu.Lock()
+	size, open := len(s.newest), s.opens > 0
+	s.mu.Unlock()
+	if !open {
+		b, _ := s.ms.stats()
 		size = len(b)
 	}
 	out.Mode = fuse.S_IFREG | 0o444
@@ -62,8 +73,7 @@ func (s *statsNode) attr(h *statsHandle, out *fuse.Attr) {
 }
 
 func (s *statsNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	h, _ := fh.(*statsHandle)
-	s.attr(h, &out.Attr)
+	s.attr(&out.Attr)
 	out.SetTimeout(0)
 	return 0
 }
@@ -91,14 +101,28 @@ func (s *statsNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint
 		}
 		logfields.Err(s.ms.logger.WithFields(pathFields("open", path)), err).Warn("metrics rendered in part")
 	}
+	s.mu.Lock()
+	s.opens++
+	s.newest = data
+	s.mu.Unlock()
 	// Direct I/O: the kernel must neither cache one snapshot for the next open nor clip reads to a
 	// size it cached from a stat by name.
-	return &statsHandle{data: data}, fuse.FOPEN_DIRECT_IO, 0
+	return &statsHandle{node: s, data: data}, fuse.FOPEN_DIRECT_IO, 0
 }
 
 // statsHandle serves one snapshot.
 type statsHandle struct {
+	node *statsNode
 	data []byte
+}
+
+func (h *statsHandle) Release(ctx context.Context) syscall.Errno {
+	h.node.mu.Lock()
+	if h.node.opens--; h.node.opens == 0 {
+		h.node.newest = nil
+	}
+	h.node.mu.Unlock()
+	return 0
 }
 
 func (h *statsHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {

@@ -65,10 +65,29 @@ func TestStatsFile(t *testing.T) {
 	if !(sizes[0] < sizes[1] && sizes[1] < sizes[2]) {
 		t.Errorf("sizes of three opens %v: each open must render afresh", sizes)
 	}
+	// An older handle still open (or its asynchronous RELEASE not yet in) must not lend its size to
+	// the fstat of a newer open.
+	older, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := newer.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(newer); err != nil || int64(len(got)) != st.Size() {
+		t.Errorf("with an older handle open: read %d bytes (%v), fstat size %d", len(got), err, st.Size())
+	}
+	newer.Close()
+	older.Close()
 	if names := listDir(t, m.mnt); !slices.Equal(names, []string{"t"}) {
 		t.Errorf("root lists %q; .stats must stay hidden", names)
 	}
-	_, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	_, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	wantErrno(t, "open .stats for writing", err, unix.EPERM)
 	wantErrno(t, "unlink .stats", unix.Unlink(path), unix.EPERM)
 	wantErrno(t, "truncate .stats", unix.Truncate(path, 0), unix.EPERM)

@@ -82,6 +82,13 @@ type fsMount struct {
 // answers. It fails the test if the daemon exits first. A cleanup unmounts it (and never leaves a mount behind).
 func mountFS(t *testing.T, data, mnt, opts string) *fsMount {
 	t.Helper()
+	return mountFSUnder(t, nil, data, mnt, opts)
+}
+
+// mountFSUnder is mountFS with the daemon started through wrapper, a program that execs its arguments
+// (prlimit --nofile=64 --), so the daemon keeps the pid the harness signals.
+func mountFSUnder(t *testing.T, wrapper []string, data, mnt, opts string) *fsMount {
+	t.Helper()
 	m := &fsMount{t: t, Dir: mnt, Data: data, Opts: opts, done: make(chan struct{})}
 	logf, err := os.CreateTemp(t.TempDir(), "segfs-daemon-*.log")
 	if err != nil {
@@ -94,7 +101,7 @@ func mountFS(t *testing.T, data, mnt, opts string) *fsMount {
 		args = append(args, "-o", opts)
 	}
 	args = append(args, mnt)
-	m.cmd = segfsCommand(args...)
+	m.cmd = segfsCommandUnder(wrapper, args...)
 	m.cmd.Stdout, m.cmd.Stderr = logf, logf
 	// If the test binary dies (timeout panic), the daemon gets SIGTERM and unmounts itself.
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -112,11 +119,12 @@ func mountFS(t *testing.T, data, mnt, opts string) *fsMount {
 	return m
 }
 
-func segfsCommand(args ...string) *exec.Cmd {
+func segfsCommandUnder(wrapper []string, args ...string) *exec.Cmd {
 	if lvl := os.Getenv("SEGFS_LOG_LEVEL"); lvl != "" {
 		args = append([]string{"--log-level", lvl}, args...)
 	}
-	cmd := exec.Command(binaries.segfs, args...)
+	argv := append(append(append([]string(nil), wrapper...), binaries.segfs), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	return cmd
 }

@@ -16,6 +16,7 @@ import (
 type Config struct {
 	DataDir, Mountpoint string
 	Segments            segments.Config
+	Tier                Tier
 
 	AllowOther, DefaultPermissions, ReadOnly, Debug bool
 
@@ -26,7 +27,9 @@ type Config struct {
 
 // Defaults returns the configuration of a mount given no options.
 func Defaults() Config {
-	return Config{Segments: segments.DefaultConfig(), MetricsDetail: "partition"}
+	s := segments.DefaultConfig()
+	s.TierConcurrency = segments.DefaultTierConcurrency
+	return Config{Segments: s, Tier: defaultTier(), MetricsDetail: "partition"}
 }
 
 // ignored holds the generic options mount(8), mount.fuse3 and systemd pass to every helper. They describe the
@@ -75,7 +78,7 @@ func (c *Config) Parse(opts string) error {
 			value = "true"
 		}
 		if err := o.set(c, value); err != nil {
-			return fmt.Errorf("option %s: %w", item, err)
+			return fmt.Errorf("option %s: %w", redact(item), err)
 		}
 	}
 	return nil
@@ -88,7 +91,7 @@ func (c *Config) Set(key, value string) error {
 		return fmt.Errorf("unknown option %q", key)
 	}
 	if err := o.set(c, value); err != nil {
-		return fmt.Errorf("option %s=%s: %w", key, value, err)
+		return fmt.Errorf("option %s: %w", redact(key+"="+value), err)
 	}
 	return nil
 }
@@ -100,7 +103,7 @@ func (c *Config) SetFlag(flag, value string) error {
 		return fmt.Errorf("unknown flag --%s", flag)
 	}
 	if err := o.set(c, value); err != nil {
-		return fmt.Errorf("--%s %s: %w", flag, value, err)
+		return fmt.Errorf("--%s %s: %w", flag, redact(value), err)
 	}
 	return nil
 }
@@ -132,7 +135,7 @@ func (c *Config) Validate() error {
 	if c.ReadOnly && s.RetentionAge > 0 {
 		return fmt.Errorf("conflicting options: ro with retention_age (retention deletes segments)")
 	}
-	return nil
+	return c.validateTier()
 }
 
 // CheckBlockSize rejects a segment smaller than one block of the data dir's filesystem: such a segment could not

@@ -46,6 +46,21 @@ func TestParse(t *testing.T) {
 		{"retention_bytes", []string{"retention_bytes=10GiB"}, func(c *Config) { c.Segments.RetentionBytes = 10 << 30 }},
 		{"retention_age", []string{"retention_age=168h"}, func(c *Config) { c.Segments.RetentionAge = 168 * time.Hour }},
 		{"retention_age zero", []string{"retention_age=0"}, func(c *Config) {}},
+		{"rotate_on newline", []string{"rotate_on=newline"}, func(c *Config) { c.Segments.RotateOn = segments.RotateNewline }},
+		{"rotate_on size", []string{"rotate_on=newline,rotate_on=size"}, func(c *Config) {}},
+		{"idle_release", []string{"idle_release=30s"}, func(c *Config) { c.Segments.IdleRelease = 30 * time.Second }},
+		{"idle_release off", []string{"idle_release=0"}, func(c *Config) { c.Segments.IdleRelease = -1 }},
+		{"max_open_files", []string{"max_open_files=100"}, func(c *Config) { c.Segments.MaxOpenFiles = 100 }},
+		{"max_open_files auto", []string{"max_open_files=100,max_open_files=auto"}, func(c *Config) {}},
+		{"retention_ms is retention_age", []string{"retention_ms=90000"}, func(c *Config) { c.Segments.RetentionAge = 90 * time.Second }},
+		{"retention_ms then retention_age", []string{"retention_ms=90000,retention_age=1h"}, func(c *Config) { c.Segments.RetentionAge = time.Hour }},
+		{"tier", []string{"tier=s3://logs/segfs/prod/,tier_endpoint=http://10.0.0.5:7480,tier_region=eu-1,tier_path_style=true"}, func(c *Config) {
+			c.Tier.URL, c.Tier.Endpoint, c.Tier.Region, c.Tier.PathStyle = "s3://logs/segfs/prod", "http://10.0.0.5:7480", "eu-1", "true"
+		}},
+		{"tier tuning", []string{"tier=s3://logs,tier_concurrency=8,tier_cache=10GiB,tier_timeout=3s,local_retention_bytes=1G,local_retention_ms=3600000"}, func(c *Config) {
+			c.Tier.URL, c.Segments.TierConcurrency, c.Tier.Cache, c.Tier.Timeout = "s3://logs", 8, 10<<30, 3*time.Second
+			c.Segments.LocalRetentionBytes, c.Segments.LocalRetentionAge = 1<<30, time.Hour
+		}},
 		{"bare booleans", []string{"allow_other,default_permissions,ro,debug"}, func(c *Config) {
 			c.AllowOther, c.DefaultPermissions, c.ReadOnly, c.Debug = true, true, true, true
 		}},
@@ -128,6 +143,11 @@ func TestParseErrorsNameTheOption(t *testing.T) {
 		{"partitions", []string{"option partitions needs a value"}},
 		{"retention_age=7d", []string{"option retention_age=7d", "Go duration"}},
 		{"retention_age=-1h", []string{"option retention_age=-1h", "negative"}},
+		{"rotate_on=lines", []string{"option rotate_on=lines", "size or newline"}},
+		{"idle_release=-1s", []string{"option idle_release=-1s", "negative"}},
+		{"idle_release=5", []string{"option idle_release=5", "Go duration"}},
+		{"max_open_files=8", []string{"option max_open_files=8", "at least 16"}},
+		{"max_open_files=many", []string{"option max_open_files=many", "integer or auto"}},
 		{"ro=maybe", []string{"option ro=maybe", "true or false"}},
 		{"debug=yes please", []string{"option debug=yes please"}},
 		{"allow_other=", []string{"option allow_other="}},
@@ -172,6 +192,12 @@ func TestValidate(t *testing.T) {
 		{"ro,retention_age=0,retention_bytes=0", ""},
 		{"retention_bytes=1G,retention_age=24h", ""},
 		{"ro,rw,retention_bytes=1G", ""},
+		{"tier_endpoint=http://127.0.0.1:9000", "tier_endpoint needs tier="},
+		{"local_retention_bytes=1G", "need tier="},
+		{"local_retention_ms=1000", "need tier="},
+		{"tier=s3://b1c/x,local_retention_bytes=1G,ro", "ro with local_retention"},
+		{"tier=s3://b1c/x,ro", ""},
+		{"tier=s3://b1c/x,local_retention_bytes=1G,retention_ms=604800000", ""},
 	}
 	for _, tt := range tests {
 		c := Defaults()
@@ -247,8 +273,10 @@ func TestSetAndSetFlag(t *testing.T) {
 
 func TestOptionsCoverEveryKeyAsFlag(t *testing.T) {
 	want := []string{"segment_size", "io", "persist", "partitions", "max_dirty", "max_dirty_total",
-		"retention_bytes", "retention_age", "sync", "allow_other", "default_permissions", "ro", "debug",
-		"metrics", "metrics_detail"}
+		"retention_bytes", "retention_age", "retention_ms", "tier", "tier_endpoint", "tier_region", "tier_path_style",
+		"tier_concurrency", "tier_cache", "tier_timeout", "local_retention_bytes", "local_retention_ms",
+		"rotate_on", "idle_release", "max_open_files", "sync",
+		"allow_other", "default_permissions", "ro", "debug", "metrics", "metrics_detail"}
 	opts := Options()
 	if len(opts) != len(want) {
 		t.Fatalf("Options() has %d entries; want %d", len(opts), len(want))
@@ -281,8 +309,11 @@ func TestEncodeRoundTrips(t *testing.T) {
 	for _, opts := range []string{
 		"",
 		"segment_size=1536,io=buffered,persist=inline,partitions=7,max_dirty=3k,max_dirty_total=5M," +
-			"retention_bytes=9G,retention_age=1h30m,allow_other,default_permissions,debug,metrics=9464,metrics_detail=mount",
+			"retention_bytes=9G,retention_age=1h30m,rotate_on=newline,idle_release=0,max_open_files=64," +
+			"allow_other,default_permissions,debug,metrics=9464,metrics_detail=mount",
 		"io=direct,ro",
+		"tier=s3://bucket/a/b,tier_endpoint=https://s3.example.net,tier_region=x,tier_path_style=false," +
+			"tier_concurrency=2,tier_cache=5M,tier_timeout=1m,local_retention_bytes=7G,local_retention_ms=1234,retention_ms=99",
 		"sync,io=buffered",
 	} {
 		c := Defaults()
@@ -298,6 +329,30 @@ func TestEncodeRoundTrips(t *testing.T) {
 		}
 		if !reflect.DeepEqual(back, c) {
 			t.Fatalf("round trip of %q via %q:\n got %+v\nwant %+v", opts, enc, back, c)
+		}
+	}
+}
+
+// Credentials have no option; a URL that smuggles them in is refused, so they never reach the mount
+// table, the daemon's command line or its logs.
+func TestTierRefusesCredentials(t *testing.T) {
+	for _, opts := range []string{
+		"tier=s3://AKIAX:secret@bucket/p",
+		"tier=s3://bucket/p,tier_endpoint=http://AKIAX:secret@127.0.0.1:9000",
+		"tier=http://bucket/p",
+		"tier_path_style=yes",
+		"tier_timeout=0",
+		"tier_concurrency=0",
+		"local_retention_ms=1h",
+	} {
+		c := Defaults()
+		err := c.Parse(opts)
+		if err == nil {
+			t.Errorf("Parse(%q) accepted", opts)
+			continue
+		}
+		if strings.Contains(err.Error(), "secret") {
+			t.Errorf("Parse(%q) = %v: the error repeats the secret", opts, err)
 		}
 	}
 }

@@ -155,6 +155,127 @@ var table = []option{
 		},
 		get: func(c *Config) string { return c.Segments.RetentionAge.String() },
 	},
+	// Kafka's name for the same limit: both set it, and the last one given wins.
+	msOption("retention_ms", "retention_age in milliseconds (0 = keep all); with a tier, it deletes the objects too",
+		func(c *Config) *time.Duration { return &c.Segments.RetentionAge }),
+	{
+		key: "tier", usage: "upload sealed segments to this S3 bucket and prefix; credentials come from the AWS environment or profile",
+		placeholder: "s3://BUCKET/PREFIX", set: setTierURL, get: func(c *Config) string { return c.Tier.URL },
+	},
+	{
+		key: "tier_endpoint", usage: "S3 endpoint for engines other than AWS (Ceph RGW, versitygw, SeaweedFS)",
+		placeholder: "URL", set: setTierEndpoint, get: func(c *Config) string { return c.Tier.Endpoint },
+	},
+	{
+		key: "tier_region", usage: "S3 region (default: AWS_REGION or the profile's; us-east-1 with tier_endpoint)",
+		placeholder: "REGION", set: func(c *Config, v string) error { c.Tier.Region = v; return nil },
+		get: func(c *Config) string { return c.Tier.Region },
+	},
+	{
+		key: "tier_path_style", usage: "address the bucket as ENDPOINT/BUCKET (auto: when tier_endpoint is an IP address or localhost)",
+		placeholder: "auto|true|false", set: setPathStyle, get: func(c *Config) string { return c.Tier.PathStyle },
+	},
+	{
+		key: "tier_concurrency", usage: "segment uploads in flight", placeholder: "N",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("invalid count %q: want an integer of at least 1", v)
+			}
+			c.Segments.TierConcurrency = n
+			return nil
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.Segments.TierConcurrency) },
+	},
+	sizeOption("tier_cache", "disk cache of blocks read from the object store, in DATA/.tier-cache",
+		func(c *Config) *int64 { return &c.Tier.Cache }),
+	{
+		key: "tier_timeout", usage: "bound of every object-store request: a read of an evicted segment fails with EIO after it",
+		placeholder: "DURATION",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("invalid duration %q: want a Go duration above 0 such as 10s", v)
+			}
+			c.Tier.Timeout = d
+			return nil
+		},
+		get: func(c *Config) string { return c.Tier.Timeout.String() },
+	},
+	sizeOption("local_retention_bytes", "evict a partition's oldest uploaded segments from the local disk beyond this size (0 = keep all)",
+		func(c *Config) *int64 { return &c.Segments.LocalRetentionBytes }),
+	msOption("local_retention_ms", "evict uploaded segments from the local disk this many milliseconds after their seal (0 = keep all)",
+		func(c *Config) *time.Duration { return &c.Segments.LocalRetentionAge }),
+	{
+		key: "rotate_on", usage: "size: rotate before the write that would pass segment_size (writes stay whole, " +
+			"lines written in pieces may be split); newline: a full segment ends after a newline, so each " +
+			"sealed segment holds whole lines (it may grow to twice segment_size waiting for one)",
+		placeholder: "size|newline",
+		set: func(c *Config, v string) error {
+			r, err := segments.ParseRotateOn(v)
+			if err != nil {
+				return err
+			}
+			c.Segments.RotateOn = r
+			return nil
+		},
+		get: func(c *Config) string { return c.Segments.RotateOn.String() },
+	},
+	{
+		key: "idle_release", usage: "a partition without appends for this Go duration syncs, closes its files and " +
+			"gives back the disk space reserved ahead of its appends (0 = only when descriptors or space run short)",
+		placeholder: "DURATION",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("invalid duration %q: want a Go duration such as 5s or 1m", v)
+			}
+			if d < 0 {
+				return fmt.Errorf("must not be negative")
+			}
+			if d == 0 {
+				d = -1 // segments: never by time
+			}
+			c.Segments.IdleRelease = d
+			return nil
+		},
+		get: func(c *Config) string {
+			switch d := c.Segments.IdleRelease; {
+			case d < 0:
+				return "0s"
+			case d == 0:
+				return segments.DefaultIdleRelease.String()
+			default:
+				return d.String()
+			}
+		},
+	},
+	{
+		key: "max_open_files", usage: "descriptors segfs keeps open for partitions and sealed segments; past it, " +
+			"idle ones are closed (least recently used first) and reopened on demand; auto: half the " +
+			"daemon's descriptor limit", placeholder: "N|auto",
+		set: func(c *Config, v string) error {
+			if v == "auto" {
+				c.Segments.MaxOpenFiles = 0
+				return nil
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("invalid count %q: want an integer or auto", v)
+			}
+			if n < segments.MinMaxOpenFiles {
+				return fmt.Errorf("must be at least %d", segments.MinMaxOpenFiles)
+			}
+			c.Segments.MaxOpenFiles = n
+			return nil
+		},
+		get: func(c *Config) string {
+			if c.Segments.MaxOpenFiles == 0 {
+				return "auto"
+			}
+			return strconv.Itoa(c.Segments.MaxOpenFiles)
+		},
+	},
 	{
 		// mount(8)'s sync flag, for fstab: the same as persist=sync. sync=false (or async) undoes it.
 		key: "sync", usage: "every write() returns only once its bytes are durable; fsync has nothing left to do",

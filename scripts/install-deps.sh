@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite drives:
-#   - Debian packages: fusermount3 (fuse3), rsync, python3, e2fsprogs for the loop-mounted ENOSPC image,
+#   - Debian packages: fusermount3 (fuse3), rsync, python3, jq (a per-file JSON reader of segments),
+#     e2fsprogs for the loop-mounted ENOSPC image,
 #     fio for the bench's physical-limit column, and promtool (prometheus) to check every metrics exposition;
 #   - versitygw, the S3 gateway over a directory that the tiered-storage tests run as their object store,
 #     built from the Go module proxy into $(go env GOPATH)/bin.
@@ -11,6 +12,7 @@ command -v rsync >/dev/null || need+=(rsync)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v fio >/dev/null || need+=(fio)
 command -v python3 >/dev/null || need+=(python3)
+command -v jq >/dev/null || need+=(jq)
 command -v promtool >/dev/null || need+=(prometheus)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then echo "install-deps: need root to apt-get install ${need[*]}" >&2; exit 1; fi

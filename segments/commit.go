@@ -170,6 +170,9 @@ func (c *commitLog) stale(base, length int64) bool {
 }
 
 func (c *commitLog) close() error {
+	if c == nil {
+		return nil // a released partition's (idle.go)
+	}
 	if err := c.fs.sys.Close(c.fd); err != nil {
 		return fmt.Errorf("close %s: %w", c.path, err)
 	}

@@ -32,7 +32,7 @@ func TestCommitRecordRoundTrip(t *testing.T) {
 // TestCommitTornSlot: a torn write of the newer slot leaves the older record current.
 func TestCommitTornSlot(t *testing.T) {
 	dir := t.TempDir()
-	fs := newFS(directio.OS{})
+	fs := newFS(directio.OS{}, 16)
 	c, created, err := openCommit(fs, dir)
 	if err != nil || !created {
 		t.Fatalf("openCommit = %v, created %v", err, created)
@@ -102,7 +102,7 @@ func TestTrapSize(t *testing.T) {
 // reopen and a failed write of the next one only where its slot was not touched.
 func TestCommitKeepsThePreviousRecord(t *testing.T) {
 	dir := t.TempDir()
-	fs := newFS(directio.OS{})
+	fs := newFS(directio.OS{}, 16)
 	c, _, err := openCommit(fs, dir)
 	if err != nil {
 		t.Fatal(err)

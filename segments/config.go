@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"segfs/directio"
 )
@@ -58,6 +59,21 @@ const (
 	DefaultPartitions    = 1
 )
 
+// MinMaxOpenFiles is the least MaxOpenFiles accepted: what one partition needs while it rotates (two
+// segment files, the commit file, the retired segment's read descriptor) with room to spare.
+const MinMaxOpenFiles = 16
+
+// DefaultMaxOpenFiles is the MaxOpenFiles a Config without one gets: half the soft RLIMIT_NOFILE (at
+// least MinMaxOpenFiles), so the other half stays for the FUSE device, sockets, readers' handles of
+// open files and short-lived opens such as directory fsyncs.
+func DefaultMaxOpenFiles() int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == unix.RLIM_INFINITY {
+		return 1 << 16
+	}
+	return int(max(min(lim.Cur/2, 1<<30), MinMaxOpenFiles))
+}
+
 const defaultRetentionInterval = time.Second
 
 // Config configures a Log. Zero numeric fields take the defaults above.
@@ -78,7 +94,26 @@ type Config struct {
 	// Observer, if set, is told the timings of appends, syncs, flushes and seals (see stats.go).
 	Observer Observer
 
+	// RotateOn says where a full segment may end (default RotateSize).
+	RotateOn RotateOn
+	// IdleRelease is how long a partition goes without an append before it gives back its descriptors
+	// and reserved disk space (idle.go); 0 means DefaultIdleRelease, negative never.
+	IdleRelease time.Duration
+
+	// MaxOpenFiles bounds the descriptors kept open between operations (see fdCache); 0 means
+	// DefaultMaxOpenFiles.
+	MaxOpenFiles int
+	// Tiered storage (remote.go): sealed segments go to Remote (nil: off). RetentionBytes and
+	// RetentionAge then bound the whole log; the local retentions only evict uploaded segments.
+	Remote              Remote
+	RemoteReadOnly      bool          // never write to the store (ro mounts)
+	TierConcurrency     int           // segment uploads in flight (default 4)
+	LocalRetentionBytes int64         // 0 = off
+	LocalRetentionAge   time.Duration // 0 = off
+	TierRetry           time.Duration // first retry delay (default 1s), doubling to 5 min
+
 	// Tests override these.
+	tierInterval      time.Duration
 	retentionInterval time.Duration
 	flushWriteCap     int64
 	lazyKickDelay     time.Duration
@@ -93,6 +128,7 @@ func DefaultConfig() Config {
 		MaxDirty:      DefaultMaxDirty,
 		MaxDirtyTotal: DefaultMaxDirtyTotal,
 		Partitions:    DefaultPartitions,
+		IdleRelease:   DefaultIdleRelease,
 	}
 }
 
@@ -124,6 +160,21 @@ func (c Config) withDefaults() (Config, error) {
 	if c.retentionInterval == 0 {
 		c.retentionInterval = defaultRetentionInterval
 	}
+	if c.IdleRelease == 0 {
+		c.IdleRelease = DefaultIdleRelease
+	}
+	if c.MaxOpenFiles == 0 {
+		c.MaxOpenFiles = DefaultMaxOpenFiles()
+	}
+	if c.TierConcurrency == 0 {
+		c.TierConcurrency = DefaultTierConcurrency
+	}
+	if c.TierRetry == 0 {
+		c.TierRetry = defaultTierRetry
+	}
+	if c.tierInterval == 0 {
+		c.tierInterval = defaultTierInterval
+	}
 	switch {
 	case c.SegmentSize < 0:
 		return c, fmt.Errorf("segment size %d is negative", c.SegmentSize)
@@ -131,10 +182,18 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("max dirty %d / %d is negative", c.MaxDirty, c.MaxDirtyTotal)
 	case c.RetentionBytes < 0 || c.RetentionAge < 0:
 		return c, fmt.Errorf("retention %d bytes / %v is negative", c.RetentionBytes, c.RetentionAge)
+	case c.MaxOpenFiles < MinMaxOpenFiles:
+		return c, fmt.Errorf("max open files %d is below %d", c.MaxOpenFiles, MinMaxOpenFiles)
+	case c.LocalRetentionBytes < 0 || c.LocalRetentionAge < 0 || c.TierConcurrency < 0:
+		return c, fmt.Errorf("local retention %d bytes / %v or tier concurrency %d is negative", c.LocalRetentionBytes, c.LocalRetentionAge, c.TierConcurrency)
+	case c.Remote == nil && (c.LocalRetentionBytes > 0 || c.LocalRetentionAge > 0):
+		return c, errors.New("a local retention needs tiered storage: without it every segment is local")
 	case c.Partitions < 0:
 		return c, fmt.Errorf("default partition count %d is negative", c.Partitions)
 	case c.Persist != Inline && c.Persist != Deferred && c.Persist != Sync:
 		return c, fmt.Errorf("unknown persist mode %v", c.Persist)
+	case c.RotateOn != RotateSize && c.RotateOn != RotateNewline:
+		return c, fmt.Errorf("unknown rotation rule %v", c.RotateOn)
 	case c.IO != directio.Buffered && c.IO != directio.Direct && c.IO != directio.DirectSync:
 		return c, fmt.Errorf("unknown io mode %v", c.IO)
 	}

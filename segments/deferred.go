@@ -158,6 +158,9 @@ func (w *writer) sealStepLocked(old *segment) error {
 		return w.failLocked(err)
 	}
 	if err := w.sealLocked(old, true); err != nil {
+		if isFDLimit(err) { // nothing changed yet: retried like a write that found no space
+			return w.deferredWriteFailedLocked(err)
+		}
 		return w.failLocked(err)
 	}
 	w.observeSeal(began) // stats.go: metrics hook
@@ -335,7 +338,7 @@ func (w *writer) writePieceLocked(seg *segment, upto int64) (done bool, err erro
 
 // deferredWriteFailedLocked records a failed write of deferred bytes: sticky unless only ENOSPC.
 func (w *writer) deferredWriteFailedLocked(err error) error {
-	if !onlyNoSpace(err) {
+	if !onlyNoSpace(err) && !isFDLimit(err) { // a seal out of descriptors is retried too
 		return w.failLocked(err)
 	}
 	err = fmt.Errorf("write appended bytes of %s (kept in memory, retried by the next append or sync): %w", w.name, err)

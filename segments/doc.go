@@ -27,7 +27,9 @@
 // file-aligned pool chunks (at most MaxDirty per partition and MaxDirtyTotal in all; an append that
 // could never fit is written through) and a per-partition flusher writes them, in pieces of at most
 // 8 MiB; a rotation lists the next segment and leaves the seal to the flusher or to whoever needs it
-// first: Sync, WaitSealed, Purge, Close or the next rotation.
+// first: Sync, WaitSealed, Purge, Close or the next rotation. With RotateNewline, a full segment that
+// ends inside a line takes the next append up to its first newline, and the rest starts the next
+// segment (rotateon.go).
 //
 // persist=sync (mode Sync) returns from Append only once the bytes are durable: the blocks and the
 // padded tail in one write after the tail's record (an append ending on a block boundary needs no
@@ -43,12 +45,18 @@
 // append that does not fit fails with ENOSPC, accepts nothing, and leaves the partition usable; every
 // accepted append survives. A rotation that finds no space changes nothing and fails the append; if
 // only the next segment cannot be created, the sealed one stays last and the next Append retries.
-// Sync and seals need no new space: the tail block and both .commit slots are allocated already.
+// Sync and seals need no new space: the tail block and both .commit slots are allocated already. An
+// append, or a topic's or partition's creation, that meets ENOSPC first takes back what the other
+// partitions reserved ahead and tries once more (space.go).
 //
 // A deferred write that still meets ENOSPC keeps its bytes in memory and readable; Append and Sync
 // retry it first and fail while it fails, and Close fails and loses them. Any other failed write, and
 // every failed fsync, is sticky: the partition refuses writes until the Log is reopened, because the
 // kernel may have dropped the data and cleared the error (the lesson PostgreSQL learned about fsync).
+//
+// Running out of descriptors is never sticky: a seal takes both descriptors it needs before it
+// changes anything, and one out of them (EMFILE, ENFILE) is retried like a deferred write on a full
+// disk, or, inline, fails the append with the segment still active.
 //
 // # The padded-block trap and the recovery rule
 //
@@ -103,13 +111,14 @@
 //   - Log.nsMu: namespace changes and Close. Log.mu and Topic.mu guard maps only.
 //   - Partition.nsMu: Purge against Purge, delete and close. Held across unlink and fsync.
 //   - writer.appendMu: the order of appends and rotations. Held across inline writes, seals and a
-//     deferred append's wait for memory.
+//     deferred append's wait for memory. Then idleState.mu, the idle timer's.
 //   - writer.mu: the files. The active and sealing Files, the commit log, reservations, the
 //     flusher's writes, seals, and recording a write failure. Held across disk I/O.
 //   - segList.mu: the segment list and the seal in progress, which a deferred rotation changes
 //     together without waiting for writer.mu. Memory only.
 //   - segment.mu: one segment's read source; readers hold it shared for one read. The seal switches
 //     the source, and purge and close close it, exclusively, so no read meets a reused descriptor.
+//   - fdCache.mu: the descriptor budget's count and cached descriptors. Memory only.
 //   - budget.mu: the Log's chunk memory; appends wait on its cond. Memory only.
 //   - dirtyBuf.mu: one deferred segment's chunks, shared by the appender, the flusher and readers.
 //     Memory only.
@@ -118,6 +127,48 @@
 // never wait for a write (WaitSealed may: it finishes the seal). The health (one sticky value that
 // only worsens), the flusher's state, sizes and offsets are atomics, read without locks.
 //
-// Every goroutine and timer has an owner that stops it: a partition's flusher and its lazy-start
-// timer stop at its close or delete; the Log's retention goroutine and chunk-trim timer at Close.
+// Every goroutine and timer has an owner that stops it: a partition's flusher, its lazy-start timer
+// and its idle timer stop at its close or delete; the Log's retention goroutine and chunk-trim timer
+// at Close; the tier's uploader and the transfers it starts at Close (a partition's at its delete).
+//
+// # Descriptors and idle partitions
+//
+// Every descriptor segments opens counts against Config.MaxOpenFiles (fdCache). Past it, idle ones are
+// closed, least recently used first: sealed segments' read descriptors, then whole idle partitions,
+// which also close after IdleRelease without an append (idle.go). A released partition's active
+// segment is exact and durable on disk (the release syncs it), its readers read the backing file, and
+// its next append reopens it. The budget never waits for a partition's lock (TryLock): a partition
+// someone holds is not idle, and so a release from inside another partition's operation cannot
+// deadlock. Running out of descriptors anyway fails only the operation that needed one.
+//
+// # Tiered storage
+//
+// With Config.Remote set, sealed segments are uploaded to an object store and their local files may
+// go (remote.go, upload.go, reconcile.go, tiergc.go). A tiered partition has a manifest,
+// DATA/<topic>/<partition>/.tier, JSON, replaced atomically (temp file, fsync, rename, fsync of the
+// directory): the log's start offset and an entry per stored segment with its size, ETag, seal time
+// and state: uploading (written before the upload, best effort), verified (the store verified the
+// CRC-32C and a HEAD showed the object whole), evicted (the local file is gone; reads go to the
+// store), deleting (purged; the object is deleted in the background). DATA/.tier-gc lists deleted
+// partitions whose objects are still being deleted; a partition made again under the name uploads
+// nothing until they are gone.
+//
+// One goroutine of the Log starts transfers: per partition one at a time, oldest sealed segment
+// first, at most TierConcurrency in flight, a failed one retried after an exponential backoff with
+// jitter. It takes Partition.nsMu only to evict (against Purge, delete and close) and never a lock of
+// the write path, so uploads do not stall appends. partTier.mu (the manifest) comes after nsMu.
+//
+// Eviction needs a verified copy. The manifest says evicted before the file goes whenever it can be
+// written; on a full disk the file goes first and the manifest follows, because the bucket
+// describes itself: reconcile, at Open, lists each partition's objects and takes up those that fit
+// the log where no local segment or entry covers them. It also keeps verified entries whose object
+// is still there, lists evicted ones as remote segments, forgets uploading entries (the uploader
+// sees an object that arrived whole with a HEAD and does not send it again), aborts unfinished
+// multipart uploads, and deletes objects below the log's start (retention that a crash interrupted).
+// A fresh data directory takes up every partition the store holds, with an empty active segment at
+// the stored log's end. RemoteReadOnly (ro mounts) never writes to the store.
+//
+// RetentionBytes and RetentionAge bound the whole log and delete objects too; LocalRetentionBytes and
+// LocalRetentionAge only evict. Under disk pressure (free space below two segments, at most a tenth
+// of the filesystem) verified segments are evicted oldest first whatever the local retention says.
 package segments

@@ -27,16 +27,21 @@ func (osDirs) Unlink(path string) error             { return unix.Unlink(path) }
 func (osDirs) Rmdir(path string) error              { return unix.Rmdir(path) }
 func (osDirs) Rename(from, to string) error         { return unix.Rename(from, to) }
 
+// diskCalls is the seam, with the descriptor budget its opens and closes count against.
 type diskCalls struct {
 	sys  directio.Syscalls
 	dirs dirSyscalls
+	fds  *fdCache
 }
 
-func newFS(sys directio.Syscalls) diskCalls {
+// newFS makes the Log's seam, whose descriptors are budgeted by maxOpen (see fdCache).
+func newFS(sys directio.Syscalls, maxOpen int) diskCalls {
+	c := newFDCache(sys, maxOpen)
+	f := diskCalls{sys: budgetedSys{sys, c}, dirs: osDirs{}, fds: c}
 	if d, ok := sys.(dirSyscalls); ok {
-		return diskCalls{sys: sys, dirs: d}
+		f.dirs = d
 	}
-	return diskCalls{sys: sys, dirs: osDirs{}}
+	return f
 }
 
 // syncDir makes dir's entries durable.

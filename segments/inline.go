@@ -36,6 +36,10 @@ func (w *writer) rotateInline(old *segment) (*rotation, error) {
 		return nil, w.failLocked(err)
 	}
 	if err := w.sealLocked(old, true); err != nil {
+		if isFDLimit(err) { // nothing changed yet: the segment stays active, the next append retries
+			w.restoreReservationLocked(old, prev)
+			return nil, fmt.Errorf("append to %s: %w", w.name, err)
+		}
 		return nil, w.failLocked(err)
 	}
 	w.padded = false     // persist=sync: the seal made old exact

@@ -37,6 +37,8 @@ func (w *writer) close(keep bool, failed error) error {
 	w.appendMu.Lock()
 	defer w.appendMu.Unlock()
 	w.stopFlusher()
+	w.stopIdle()
+	w.fs.fds.unregister(w)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 
@@ -71,6 +73,9 @@ func (w *writer) close(keep bool, failed error) error {
 				errs = append(errs, fmt.Errorf("close %s: %w", w.name, err))
 			}
 			s.wfile = nil
+			if keep {
+				_ = s.keepMtime() // the next Open shows the last append's time, not this close's
+			}
 		}
 	}
 	w.dirty.Store(0)

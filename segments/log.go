@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"segfs/directio"
 )
@@ -33,8 +34,14 @@ type Log struct {
 	closed  bool
 	tombSeq atomic.Uint64
 
+	tier *tierLog // tiered logs only (remote.go)
+
 	stopRetention chan struct{}
 	retentionDone chan struct{}
+
+	// epoch is monoNow's zero (idle.go).
+	epoch      time.Time
+	shortUntil atomic.Int64 // monoNow until which partitions reserve nothing ahead (space.go)
 }
 
 // maxChunk is the chunk size unless the memory caps call for smaller ones: iovecs stay large, and a
@@ -61,9 +68,10 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, cfg: cfg, fs: newFS(cfg.Syscalls), lockFD: lockFD, topics: map[string]*Topic{}}
+	l := &Log{dir: dir, cfg: cfg, fs: newFS(cfg.Syscalls, cfg.MaxOpenFiles), lockFD: lockFD, topics: map[string]*Topic{}, epoch: time.Now()}
 	defer func() {
 		if err != nil {
+			l.stopTier()
 			l.closeAll()
 			if l.budget != nil {
 				l.budget.trim.Stop()
@@ -89,6 +97,11 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	if err := l.recover(); err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
+	if cfg.Remote != nil { // tier hook
+		if err := l.openTier(); err != nil {
+			return nil, fmt.Errorf("open %s: %w", dir, err)
+		}
+	}
 	if cfg.RetentionBytes > 0 || cfg.RetentionAge > 0 {
 		l.stopRetention, l.retentionDone = make(chan struct{}), make(chan struct{})
 		go l.retentionLoop(l.stopRetention, l.retentionDone)
@@ -103,7 +116,7 @@ func (l *Log) recover() error {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if name == lockName {
+		if name == lockName || name == gcName || name == gcName+".tmp" || name == tierCacheDir {
 			continue
 		}
 		if !e.IsDir() || !ValidTopicName(name) {
@@ -159,6 +172,7 @@ func (l *Log) Close() error {
 		close(l.stopRetention)
 		<-l.retentionDone
 	}
+	l.stopTier() // tier hook: no transfer runs while the partitions close
 	err := l.closeAll()
 	l.budget.trim.Stop() // closeAll released the last chunks
 	if uerr := unlockDir(l.lockFD); uerr != nil {
@@ -230,7 +244,16 @@ func (l *Log) partitions() []*Partition {
 
 // CreateTopic creates a topic with partitions 0..partitions-1 (cfg.Partitions if partitions <= 0).
 // ErrInvalidName unless ValidTopicName(name); ErrExist if it exists.
-func (l *Log) CreateTopic(name string, partitions int) (_ *Topic, err error) {
+func (l *Log) CreateTopic(name string, partitions int) (*Topic, error) {
+	t, err := l.createTopic(name, partitions)
+	if err != nil && onlyNoSpace(err) && l.freeSpace(nil) {
+		// The disk was full: the space partitions reserved ahead of their appends came back first.
+		t, err = l.createTopic(name, partitions)
+	}
+	return t, err
+}
+
+func (l *Log) createTopic(name string, partitions int) (_ *Topic, err error) {
 	if !ValidTopicName(name) {
 		return nil, fmt.Errorf("topic %q: %w", name, ErrInvalidName)
 	}
@@ -302,6 +325,9 @@ func (l *Log) DeleteTopic(name string) error {
 	t.mu.Unlock()
 	var errs []error
 	for _, p := range parts {
+		if err := l.tierDeleting(p); err != nil { // tier hook
+			errs = append(errs, err)
+		}
 		if err := p.shutdown(fmt.Errorf("topic %s was deleted: %w", name, ErrNotExist), false); err != nil {
 			errs = append(errs, err)
 		}

@@ -44,8 +44,9 @@ func (p *Partition) Size() int64 { return p.w.end.Load() }
 // Unsynced reports bytes that no Sync or seal made durable yet.
 func (p *Partition) Unsynced() bool { return p.w.unsynced() }
 
-// Append appends b as one unit, in one segment, and returns its offset. Inline, it returns once
-// every full block is written; deferred, once b is in memory, waiting while the caps are reached.
+// Append appends b as one unit, in one segment, and returns its offset (with RotateNewline, b may be
+// cut after its first line at a rotation: ShortAppendError). Inline, it returns once every full block
+// is written; deferred, once b is in memory, waiting while the caps are reached.
 func (p *Partition) Append(b []byte) (int64, error) {
 	began := p.w.observeStart() // stats.go: metrics hook
 	off, rot, err := p.w.append(b)

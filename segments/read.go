@@ -12,10 +12,14 @@ type SegmentInfo struct {
 	Base    int64     // first partition offset; the file is SegmentName(Base)
 	Size    int64     // logical size, with bytes not yet persisted
 	Sealed  bool      // a later segment exists
-	ModTime time.Time // last append or seal
+	ModTime time.Time // last append
 	Path    string    // backing file
 	Ino     uint64    // backing file's inode, stable across rotation
 	Blocks  int64     // backing file's st_blocks
+	// Remote: the local file is gone (evicted, or never here); reads go to the object store.
+	Remote bool
+	// Uploaded: the object store holds a verified copy.
+	Uploaded bool
 }
 
 func (p *Partition) snapshot() ([]*segment, error) {
@@ -81,7 +85,7 @@ func (p *Partition) ReadSegment(base int64, b []byte, off int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return s.readAt(p.fs, b, off)
+	return p.readSeg(s, b, off)
 }
 
 // ReadAt reads partition offsets across segments, as io.ReaderAt; ErrNotExist for purged offsets.
@@ -99,7 +103,7 @@ func (p *Partition) ReadAt(b []byte, off int64) (int, error) {
 		if s == done {
 			return n, io.EOF // no segment after it (yet)
 		}
-		k, err := s.readAt(p.fs, b[n:], off+int64(n)-s.base)
+		k, err := p.readSeg(s, b[n:], off+int64(n)-s.base)
 		n += k
 		// Superseded or sealed, it never grows again.
 		if err == io.EOF && (superseded || s.sealed.Load()) && s.size.Load() == off+int64(n)-s.base {
@@ -190,8 +194,14 @@ func (p *Partition) Purge(base int64) error {
 	}
 	p.list.segs = append(p.list.segs[:i:i], p.list.segs[i+1:]...)
 	p.list.mu.Unlock()
+	p.log.tierPurged(p, s) // tier hook: the object goes too
 	if _, err := s.closeRead(p.fs); err != nil {
-		return fmt.Errorf("purge: %w", err)
+		// close(2) frees the descriptor even when it reports an error, and a read-only descriptor
+		// holds nothing to lose: the file goes all the same, or it would come back at the next Open.
+		p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Warn("purge: closing the segment's read descriptor failed")
+	}
+	if s.tier.evicted.Load() {
+		return nil // no local file
 	}
 	if err := p.fs.dirs.Unlink(s.path); err != nil {
 		return fmt.Errorf("purge %s: %w", s.path, err)

@@ -58,6 +58,7 @@ func (l *Log) openPartition(topic string, id int, dir string, create bool) (_ *P
 	active := p.list.segs[len(p.list.segs)-1]
 	p.w.end.Store(active.base + active.size.Load())
 	p.w.durable.Store(p.w.end.Load())
+	l.fs.fds.register(p.w)
 	p.logger().WithFields(map[string]any{"segments": len(p.list.segs), "size": p.w.end.Load()}).Debug("opened partition")
 	return p, nil
 }
@@ -71,7 +72,7 @@ func (l *Log) listSegments(dir string) ([]int64, error) {
 	for _, e := range entries {
 		if base, ok := ParseSegmentName(e.Name()); ok && e.Type().IsRegular() {
 			bases = append(bases, base)
-		} else if e.Name() != commitName {
+		} else if e.Name() != commitName && e.Name() != manifestName && e.Name() != manifestName+".tmp" {
 			id, _ := ParsePartitionName(filepath.Base(dir))
 			l.cfg.Logger.WithFields(map[string]any{
 				"path": filepath.Join(dir, e.Name()), "topic": filepath.Base(filepath.Dir(dir)), "partition": id,

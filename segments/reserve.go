@@ -43,6 +43,9 @@ func (w *writer) reserveLocked(seg *segment, need, ahead int64) error {
 	if need <= seg.reserved.Load() {
 		return nil
 	}
+	if w.log.spaceShort() {
+		ahead = 0 // right after a full disk, reserving ahead would only fill it again
+	}
 	target := max(need, min(w.log.cfg.SegmentSize, need+ahead))
 	err := seg.wfile.Reserve(target)
 	if err != nil && target > need && onlyNoSpace(err) {
@@ -73,7 +76,7 @@ func (w *writer) reserveFor(seg *segment, need int64) error {
 // extending it by half as much again when short. A failure is left to the append that needs it.
 func (w *writer) topUpLocked() {
 	seg := w.list.active()
-	if seg.buf == nil || seg.wfile == nil {
+	if seg.buf == nil || seg.wfile == nil || w.log.spaceShort() {
 		return
 	}
 	ahead, end, limit := w.reserveAhead(), seg.buf.endOffset(), w.log.cfg.SegmentSize

@@ -18,6 +18,16 @@ func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 	if err != nil {
 		return fmt.Errorf("seal %s: open: %w", seg.path, err)
 	}
+	// The directory's descriptor comes first too: out of descriptors, the seal fails before anything
+	// changed, and the caller retries it (EMFILE is never sticky).
+	dfd := -1
+	if syncDir {
+		if dfd, err = w.fs.sys.Open(w.dir, unix.O_RDONLY|unix.O_DIRECTORY, 0); err != nil {
+			_ = w.fs.sys.Close(rfd)
+			return fmt.Errorf("seal %s: open %s: %w", seg.path, w.dir, err)
+		}
+		defer func() { _ = w.fs.sys.Close(dfd) }()
+	}
 	if err := w.fs.sys.Fsync(rfd); err != nil {
 		_ = w.fs.sys.Close(rfd)
 		return fmt.Errorf("seal %s: fsync: %w", seg.path, err)
@@ -29,9 +39,8 @@ func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 	seg.mu.Lock()
 	buf := seg.buf
 	seg.file, seg.buf = nil, nil
-	seg.rfd.Store(int64(rfd))
+	w.fs.fds.adopt(&seg.rfd, rfd)
 	seg.size.Store(f.Size())
-	seg.mtime.Store(time.Now().UnixNano())
 	seg.sealed.Store(true)
 	seg.mu.Unlock()
 	if buf != nil {
@@ -41,16 +50,23 @@ func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("seal %s: %w", seg.path, err)
 	}
+	if err := seg.keepMtime(); err != nil { // a sealed segment's mtime is its last append's
+		w.log.cfg.Logger.WithError(err).Debug("seal")
+	}
+	w.log.tierSealed() // tier hook: the uploader may take it once it is listed as sealed
 	if !syncDir {
 		return nil
 	}
-	return w.fs.syncDir(w.dir)
+	if err := w.fs.sys.Fsync(dfd); err != nil {
+		return fmt.Errorf("sync dir %s: %w", w.dir, err)
+	}
+	return nil
 }
 
 func (w *writer) openFile(seg *segment) (directio.File, error) {
 	l := w.log
 	f, err := directio.Open(seg.path, directio.Options{
-		Mode: l.cfg.IO, Syscalls: l.cfg.Syscalls, Alignment: l.align, Pool: l.scratch,
+		Mode: l.cfg.IO, Syscalls: w.fs.sys, Alignment: l.align, Pool: l.scratch,
 		BeforePad: func(size int64, padded []byte) error { return w.beforePad(seg, size, padded) },
 	})
 	if err != nil {
@@ -65,6 +81,7 @@ func (w *writer) openFile(seg *segment) (directio.File, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(seg.path, &st); err == nil {
 		seg.ino = st.Ino
+		seg.mtime.Store(time.Unix(st.Mtim.Unix()).UnixNano()) // an existing file's is its last append's (keepMtime)
 	}
 	return f, nil
 }

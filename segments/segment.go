@@ -19,7 +19,7 @@ type segment struct {
 	ino  uint64
 
 	size   atomic.Int64 // logical: everything appended, persisted or not
-	mtime  atomic.Int64 // unix nanoseconds of the last append or the seal
+	mtime  atomic.Int64 // unix nanoseconds of the last append
 	sealed atomic.Bool
 
 	// wfile is the writer's, under writer.mu; nil once sealed or closed.
@@ -34,15 +34,13 @@ type segment struct {
 	closed bool
 	file   directio.File // active: the writer's File, whose ReadAt never waits for its I/O
 	buf    *dirtyBuf     // active, deferred: bytes not yet in file
-	// rfd is the sealed segment's descriptor, -1 until a reader opens it: set by CAS under mu shared,
-	// otherwise changed only under mu exclusive.
-	rfd atomic.Int64
+	rfd    cachedFD      // sealed (or released): read descriptor, kept by the Log's fdCache
+
+	tier segmentTier // tiered logs: the copy in the object store (remote.go)
 }
 
 func newSegment(base int64, path string) *segment {
-	s := &segment{base: base, path: path}
-	s.rfd.Store(-1)
-	return s
+	return &segment{base: base, path: path}
 }
 
 func newSealedSegment(base int64, path string, st *unix.Stat_t) *segment {
@@ -59,6 +57,7 @@ func (s *segment) info(superseded bool) SegmentInfo {
 	si := SegmentInfo{
 		Base: s.base, Size: s.size.Load(), Sealed: superseded,
 		ModTime: time.Unix(0, s.mtime.Load()), Path: s.path, Ino: s.ino,
+		Remote: s.tier.evicted.Load(), Uploaded: s.tier.copy.Load() != nil,
 	}
 	var st unix.Stat_t
 	if unix.Stat(s.path, &st) == nil {
@@ -90,11 +89,13 @@ func (s *segment) readAt(fs diskCalls, b []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	n := int(min(int64(len(b)), size-off))
-	fd, err := s.readFD(fs)
+	fd, err := fs.fds.pin(&s.rfd, s.path)
 	if err != nil {
 		return 0, err
 	}
-	if err := directio.ReadFullAt(fs.sys, fd, b[:n], off); err != nil {
+	err = directio.ReadFullAt(fs.sys, fd, b[:n], off)
+	fs.fds.unpin(&s.rfd)
+	if err != nil {
 		return 0, fmt.Errorf("read segment %s at %d: %w", s.path, off, err)
 	}
 	if n < len(b) {
@@ -103,34 +104,26 @@ func (s *segment) readAt(fs diskCalls, b []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// readFD opens a sealed segment's descriptor on first use, so that a recovered partition does not
-// hold one per segment. Caller holds mu shared.
-func (s *segment) readFD(fs diskCalls) (int, error) {
-	if fd := s.rfd.Load(); fd >= 0 {
-		return int(fd), nil
-	}
-	fd, err := fs.sys.Open(s.path, unix.O_RDONLY, 0)
-	if err != nil {
-		return -1, fmt.Errorf("open segment %s: %w", s.path, err)
-	}
-	if !s.rfd.CompareAndSwap(-1, int64(fd)) {
-		_ = fs.sys.Close(fd) // another reader opened it first
-	}
-	return int(s.rfd.Load()), nil
-}
-
 // closeRead makes later reads fail with ErrNotExist and closes the descriptor once no read is in
 // flight. It returns the active File, for the writer to close: closing writes, readers must not wait.
 func (s *segment) closeRead(fs diskCalls) (directio.File, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.closed = true
-	f, fd := s.file, int(s.rfd.Swap(-1))
+	f := s.file
 	s.file, s.buf = nil, nil
-	s.mu.Unlock()
-	if fd >= 0 {
-		if err := fs.sys.Close(fd); err != nil {
-			return f, fmt.Errorf("close segment %s: %w", s.path, err)
-		}
+	if err := fs.fds.forget(&s.rfd); err != nil {
+		return f, fmt.Errorf("close segment %s: %w", s.path, err)
 	}
 	return f, nil
+}
+
+// keepMtime sets the backing file's mtime to the segment's, the time of its last append: the truncates
+// and syncs of sealing and closing moved it, and the next Open takes a segment's mtime from its file.
+func (s *segment) keepMtime() error {
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(s.mtime.Load())}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, s.path, ts, 0); err != nil {
+		return fmt.Errorf("set mtime of %s: %w", s.path, err)
+	}
+	return nil
 }

@@ -51,6 +51,14 @@ func (t *Topic) Partition(n int) (*Partition, error) {
 // CreatePartition creates partition n with an empty first segment; ErrExist if it exists,
 // ErrInvalidName if n is negative or too large.
 func (t *Topic) CreatePartition(n int) (*Partition, error) {
+	p, err := t.createPartition(n)
+	if err != nil && onlyNoSpace(err) && t.log.freeSpace(nil) {
+		p, err = t.createPartition(n) // as in CreateTopic
+	}
+	return p, err
+}
+
+func (t *Topic) createPartition(n int) (*Partition, error) {
 	if !validPartition(n) {
 		return nil, fmt.Errorf("partition %s/%d: %w", t.name, n, ErrInvalidName)
 	}
@@ -108,7 +116,8 @@ func (t *Topic) DeletePartition(n int) error {
 	if !ok {
 		return fmt.Errorf("partition %s/%d: %w", t.name, n, ErrNotExist)
 	}
-	err := p.shutdown(fmt.Errorf("partition %s/%d was deleted: %w", t.name, n, ErrNotExist), false)
+	err := l.tierDeleting(p) // tier hook
+	err = errors.Join(err, p.shutdown(fmt.Errorf("partition %s/%d was deleted: %w", t.name, n, ErrNotExist), false))
 	if berr := l.fs.bury(p.dir, l.tombSeq.Add(1)); berr != nil {
 		err = errors.Join(err, berr)
 	}

@@ -20,6 +20,13 @@ type writer struct {
 	budget *budget  // the Log's, shared by all partitions
 
 	appendMu sync.Mutex // the order of appends and rotations
+	// lineWait counts what RotateNewline let seg, a full active segment ending inside a line, take
+	// beyond its size. Under appendMu.
+	lineWait struct {
+		seg *segment
+		n   int64
+	}
+	idle idleState // releasing an idle partition's files (idle.go)
 
 	mu     sync.Mutex
 	commit *commitLog
@@ -145,7 +152,22 @@ func (w *writer) append(b []byte) (int64, *rotation, error) {
 	w.policy.pace(w, len(b)) // a delayed append must not hold up the others
 	w.appendMu.Lock()
 	defer w.appendMu.Unlock()
-	return w.appendLocked(b)
+	defer w.touched()
+	if err := w.reopen(); err != nil {
+		return 0, nil, err
+	}
+	off, rot, err := w.appendLocked(b)
+	var short *ShortAppendError
+	if err != nil && onlyNoSpace(err) && !errors.As(err, &short) && w.log.freeSpace(w) {
+		// A full disk takes back what other partitions reserved; this append accepted nothing, so
+		// it tries once more.
+		off, rot2, err2 := w.appendLocked(b)
+		if rot2 != nil {
+			rot = rot2
+		}
+		return off, rot, err2
+	}
+	return off, rot, err
 }
 
 func (w *writer) appendLocked(b []byte) (int64, *rotation, error) {
@@ -166,6 +188,9 @@ func (w *writer) appendLocked(b []byte) (int64, *rotation, error) {
 		seg = w.list.active()
 	}
 	if size := seg.size.Load(); size > 0 && size+int64(len(b)) > w.log.cfg.SegmentSize {
+		if w.log.cfg.RotateOn == RotateNewline && w.endsInsideLine(seg) {
+			return w.appendAtNewline(seg, b)
+		}
 		if rot, err = w.policy.rotate(w, seg); err != nil {
 			return 0, nil, err
 		}

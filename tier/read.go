@@ -1,0 +1,365 @@
+package tier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// blockRef names one block of one version of an object.
+type blockRef struct {
+	key  string
+	etag string
+	size int64
+	k    int64
+}
+
+// readObject reads obj's bytes [off, off+len(b)) with io.ReaderAt semantics. Every byte comes from a
+// block verified against the object's checksum table; a size or checksum mismatch, missing metadata or
+// a missing key fail with an error wrapping ErrBadObject. Each read waits at most Config.Timeout.
+func (s *Store) readObject(obj Object, b []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("tier: read at %d: negative offset", off)
+	}
+	if off >= obj.Size {
+		if len(b) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	key := s.Key(obj.Topic, obj.Partition, obj.Base)
+	bs := BlockSize(obj.Size)
+	first := off / bs
+	// A scan: the object's start, near the last block read, or right after a block that is cached
+	// or on its way (the kernel's readahead runs ahead of the reader).
+	prev := blockRef{key: key, etag: obj.ETag, size: obj.Size, k: first - 1}
+	sequential := first == 0 || s.seq.sequential(key, first) || s.flight.busy(prev) || s.cache.has(prev)
+	n := 0
+	for n < len(b) && off+int64(n) < obj.Size {
+		pos := off + int64(n)
+		ref := blockRef{key: key, etag: obj.ETag, size: obj.Size, k: pos / bs}
+		// A reader going on within the block it read last is not reading it again: only a new
+		// access counts toward protecting the block in the cache.
+		data, err := s.block(ref, !s.seq.same(key, ref.k), sequential)
+		if err != nil {
+			return n, err
+		}
+		n += copy(b[n:], data[pos-ref.k*bs:])
+		s.seq.read(key, ref.k)
+		if sequential {
+			s.readAhead(ref)
+		}
+	}
+	if n < len(b) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// seqTracker remembers the last block read of each object, to tell sequential reads apart.
+type seqTracker struct {
+	mu   sync.Mutex
+	last map[string]int
+}
+
+// maxTracked bounds the objects tracked; beyond it the map starts over, which costs one missed
+// readahead per object being read.
+const maxTracked = 4096
+
+func (t *seqTracker) sequential(key string, k int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	last, ok := t.last[key]
+	// The kernel's readahead sends several reads of a file at once, served in any order: a read
+	// within a few blocks of the last one is still part of a scan.
+	return ok && k >= int64(last)-seqSlack && k <= int64(last)+seqSlack
+}
+
+// seqSlack is how far from the last block read a read may land and still count as sequential.
+const seqSlack = 4
+
+func (t *seqTracker) same(key string, k int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	last, ok := t.last[key]
+	return ok && int64(last) == k
+}
+
+func (t *seqTracker) read(key string, k int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.last) >= maxTracked {
+		clear(t.last)
+	}
+	t.last[key] = int(k)
+}
+
+const (
+	// failFast is how long after a fetch the store did not answer others fail at once: long enough
+	// for the request the kernel sends right behind a failed one, short enough not to outlast an outage.
+	failFast = 250 * time.Millisecond
+	// readAheadBytes is how far ahead of a sequential reader blocks are fetched.
+	readAheadBytes = 32 << 20
+	// runBytes bounds one GET of consecutive blocks: long enough that the store's cost per request
+	// (milliseconds) is small against the transfer, short enough to spread over parallel requests.
+	runBytes = 16 << 20
+	// maxRuns bounds the readahead GETs in flight for the whole Store.
+	maxRuns = 4
+)
+
+// readAhead starts a GET of the next blocks after ref that are neither cached nor being fetched,
+// within readAheadBytes, if fewer than maxRuns readahead GETs are in flight. It never waits.
+func (s *Store) readAhead(ref blockRef) {
+	bs := BlockSize(ref.size)
+	last := min((ref.size-1)/bs, ref.k+max(2, readAheadBytes/bs))
+	for k := ref.k + 1; k <= last; k++ {
+		next := ref
+		next.k = k
+		if s.cache.has(next) || s.flight.busy(next) {
+			continue
+		}
+		if !s.flight.claim(ref.key) {
+			return // this object's readahead GET is still streaming
+		}
+		select {
+		case s.runs <- struct{}{}:
+		default:
+			s.flight.release(ref.key)
+			return
+		}
+		done := func() { <-s.runs; s.flight.release(ref.key) }
+		// A whole run from the first missing block, even past the window's edge: a window that
+		// creeps forward one block at a time would otherwise cost a GET per block.
+		if !s.startRun(next, max(1, runBytes/bs), done) {
+			done()
+		}
+		return
+	}
+}
+
+// block returns the verified bytes of one block: from the cache, from a GET in flight, or from a
+// GET started now (of the next few blocks too if the reader is sequential, so the first byte costs
+// one block's transfer and the rest streams behind it). access counts it as a reader's access for
+// the cache (readahead does not).
+func (s *Store) block(ref blockRef, access, sequential bool) ([]byte, error) {
+	if data, ok := s.cache.get(ref, access); ok {
+		return data, nil
+	}
+	// A store that just failed to answer fails the reads that follow at once, for a short while:
+	// the kernel's readahead and the read behind it must not each wait for a whole timeout.
+	if at := s.downAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < min(failFast, s.cfg.Timeout) {
+		return nil, fmt.Errorf("tier: read %s: the store did not answer %v ago", ref.key, time.Since(time.Unix(0, at)).Round(time.Millisecond))
+	}
+	fl := s.flight.get(ref)
+	if fl == nil {
+		n := int64(1)
+		if sequential {
+			n = max(1, runBytes/BlockSize(ref.size))
+		}
+		s.startRun(ref, n, nil)
+		if fl = s.flight.get(ref); fl == nil {
+			// Finished between the two looks: it is cached now, or failed.
+			if data, ok := s.cache.get(ref, false); ok {
+				return data, nil
+			}
+			return nil, fmt.Errorf("tier: read %s: block %d: %w", ref.key, ref.k, ErrBadObject)
+		}
+	}
+	timer := time.NewTimer(s.cfg.Timeout)
+	defer timer.Stop()
+	select {
+	case <-fl.done:
+		if fl.err == nil && access {
+			s.cache.get(ref, true) // count the access
+		}
+		return fl.data, fl.err
+	case <-timer.C:
+		return nil, fmt.Errorf("tier: read %s: no answer within %v: %w", ref.key, s.cfg.Timeout, context.DeadlineExceeded)
+	}
+}
+
+// startRun registers blocks ref.k.. (at most n, stopping at one already cached or in flight) and
+// fetches them with one ranged GET in a goroutine the Store owns; each block's waiters are released
+// as soon as its bytes arrived and verified. done, if set, runs when the GET ends. It reports whether
+// it started anything.
+func (s *Store) startRun(ref blockRef, n int64, done func()) bool {
+	bs := BlockSize(ref.size)
+	last := (ref.size - 1) / bs
+	var fls []*flight
+	for k := ref.k; k < ref.k+n && k <= last; k++ {
+		b := ref
+		b.k = k
+		fl := s.flight.add(b, s.cache.has)
+		if fl == nil {
+			break
+		}
+		fls = append(fls, fl)
+	}
+	if len(fls) == 0 {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if done != nil {
+			defer done()
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
+		defer cancel()
+		err := s.fetchRun(ctx, ref, fls, done == nil)
+		switch {
+		case err == nil:
+			s.downAt.Store(0)
+		case !errors.Is(err, ErrBadObject) && !errors.Is(err, context.Canceled):
+			s.downAt.Store(time.Now().UnixNano())
+		}
+	}()
+	return true
+}
+
+// fetchRun GETs the blocks of fls (consecutive from ref.k) and verifies each against the checksum
+// table of the same response. Every flight is finished, with its bytes or the error.
+func (s *Store) fetchRun(ctx context.Context, ref blockRef, fls []*flight, foreground bool) (err error) {
+	i := 0
+	defer func() {
+		for ; i < len(fls); i++ {
+			s.flight.finish(fls[i], nil, err)
+		}
+	}()
+	bs := BlockSize(ref.size)
+	start := ref.k * bs
+	end := min((ref.k+int64(len(fls)))*bs, ref.size)
+	began := time.Now()
+	var answered, verifying time.Duration
+	defer func() {
+		s.cfg.Logger.WithFields(map[string]any{"key": ref.key, "block": ref.k, "blocks": len(fls), "took": time.Since(began).String(),
+			"answered": answered.String(), "verifying": verifying.String(), "error": err}).Debug("tier: GET")
+	}()
+	in := &s3.GetObjectInput{
+		Bucket: aws.String(s.cfg.Bucket), Key: aws.String(ref.key),
+		Range: aws.String(fmt.Sprintf("bytes=%d-%d", start, end-1)),
+	}
+	if ref.etag != "" {
+		in.IfMatch = aws.String(ref.etag)
+	}
+	out, err := s.s3.GetObject(ctx, in)
+	answered = time.Since(began)
+	if err != nil {
+		if isNotFound(err) || isPrecondition(err) {
+			return fmt.Errorf("tier: read %s: %w: %v", ref.key, ErrBadObject, rootCause(err))
+		}
+		return fmt.Errorf("tier: read %s: %w", ref.key, err)
+	}
+	defer out.Body.Close()
+	if total := contentTotal(aws.ToString(out.ContentRange)); total != ref.size {
+		return fmt.Errorf("tier: read %s: %w: object holds %d bytes, the segment %d", ref.key, ErrBadObject, total, ref.size)
+	}
+	lay, err := parseLayout(out.Metadata, ref.size)
+	if err != nil {
+		return fmt.Errorf("tier: read %s: %w", ref.key, err)
+	}
+	for ; i < len(fls); i++ {
+		k := ref.k + int64(i)
+		data := make([]byte, min(bs, ref.size-k*bs))
+		if _, err := io.ReadFull(out.Body, data); err != nil {
+			return fmt.Errorf("tier: read %s at %d: %w", ref.key, k*bs, err)
+		}
+		t0 := time.Now()
+		if got, want := crc32c(data), lay.blocks[k]; got != want {
+			return fmt.Errorf("tier: read %s: %w: block %d has CRC-32C %08x, want %08x", ref.key, ErrBadObject, k, got, want)
+		}
+		s.cache.put(fls[i].ref, data, i == 0 && foreground)
+		s.flight.finish(fls[i], data, nil)
+		verifying += time.Since(t0)
+	}
+	return nil
+}
+
+// contentTotal is the complete length of a Content-Range "bytes a-b/TOTAL", or -1.
+func contentTotal(cr string) int64 {
+	i := strings.LastIndexByte(cr, '/')
+	if i < 0 {
+		return -1
+	}
+	n, err := strconv.ParseInt(cr[i+1:], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+func isPrecondition(err error) bool { return httpStatus(err) == http.StatusPreconditionFailed }
+
+// flights are the blocks being fetched; whoever needs one waits for its flight instead of fetching it
+// again.
+type flights struct {
+	mu    sync.Mutex
+	m     map[blockRef]*flight
+	ahead map[string]bool // objects with a readahead GET in flight: one each, read in order
+}
+
+// claim takes the object's one readahead GET; false if it is taken. One stream per object reads the
+// object in order, as the store's disk and its readahead serve best; several objects read at once
+// still use up to maxRuns GETs.
+func (f *flights) claim(key string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ahead[key] {
+		return false
+	}
+	f.ahead[key] = true
+	return true
+}
+
+func (f *flights) release(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.ahead, key)
+}
+
+type flight struct {
+	ref  blockRef
+	done chan struct{}
+	data []byte
+	err  error
+}
+
+func (f *flights) busy(ref blockRef) bool { return f.get(ref) != nil }
+
+func (f *flights) get(ref blockRef) *flight {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.m[ref]
+}
+
+// add registers a flight for ref, unless one exists or cached says the block is there already.
+func (f *flights) add(ref blockRef, cached func(blockRef) bool) *flight {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.m[ref]; ok || cached(ref) {
+		return nil
+	}
+	fl := &flight{ref: ref, done: make(chan struct{})}
+	f.m[ref] = fl
+	return fl
+}
+
+func (f *flights) finish(fl *flight, data []byte, err error) {
+	f.mu.Lock()
+	delete(f.m, fl.ref)
+	f.mu.Unlock()
+	fl.data, fl.err = data, err
+	close(fl.done)
+}
+
+// IsBadObject reports whether err says the store holds something other than what segfs stored.
+func IsBadObject(err error) bool { return errors.Is(err, ErrBadObject) }
