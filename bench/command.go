@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -231,7 +232,7 @@ func LimitsCommand(version string) *cli.Command {
 			&cli.StringFlag{Name: "data", Value: os.TempDir(), Usage: "where temp data dirs go: a directory on the disk to measure"},
 			&cli.StringFlag{Name: "targets", Value: "all", Usage: fmt.Sprintf("comma list of targets to run (1-%d)", len(limitTargets()))},
 			&cli.BoolFlag{Name: "quick", Usage: fmt.Sprintf("smoke-test sizes (dd %d MiB, %s loops, %s sealed segment, %d partitions)",
-				q.DDCount, q.SyncDuration, units.FormatSize(q.SealedSize), q.RSSPartitions)},
+				q.DDCount, q.SyncDuration, units.FormatSize(q.SealedSize), q.RSSPartitions[len(q.RSSPartitions)-1])},
 			&cli.IntFlag{Name: "repeat", Value: d.Repeat, Usage: "interleaved pairs (segfs side, baseline side) per target; the median counts"},
 			&cli.BoolFlag{Name: "drop-caches", Value: true, Usage: "drop the page cache for the cold reads (sealed reads, start-up)"},
 			&cli.IntFlag{Name: "dd-count", Value: d.DDCount, Usage: "large appends: MiB appended by dd (and written by fio)"},
@@ -239,11 +240,11 @@ func LimitsCommand(version string) *cli.Command {
 			&cli.DurationFlag{Name: "bench-duration", Value: d.BenchDuration, Usage: "tail latency: segfs bench --duration"},
 			&cli.DurationFlag{Name: "bench-warmup", Value: d.BenchWarmup, Usage: "tail latency: segfs bench --warmup"},
 			&cli.StringFlag{Name: "sealed-size", Value: units.FormatSize(d.SealedSize), Usage: "sealed reads: size of the sealed segment"},
-			&cli.IntFlag{Name: "rss-partitions", Value: d.RSSPartitions, Usage: "memory: partitions written once"},
+			&cli.StringFlag{Name: "rss-partitions", Value: joinCounts(d.RSSPartitions), Usage: "memory: partitions written once; a comma list measures each count (the scale curve)"},
 			&cli.IntFlag{Name: "rss-write", Value: d.RSSWrite, Usage: "memory: bytes written to each partition"},
 			&cli.DurationFlag{Name: "rss-idle", Value: d.RSSIdle, Usage: "memory: idle time before RSS is read"},
 			&cli.StringFlag{Name: "max-dirty", Value: units.FormatSize(d.MaxDirty), Usage: "memory: the mount's max_dirty"},
-			&cli.IntFlag{Name: "startup-partitions", Value: d.StartupParts, Usage: "start-up: partitions in the data dir"},
+			&cli.StringFlag{Name: "startup-partitions", Value: joinCounts(d.StartupParts), Usage: "start-up: partitions in the data dir; a comma list measures each count (the scale curve)"},
 			&cli.IntFlag{Name: "startup-segments", Value: d.StartupSegs, Usage: "start-up: segments per partition"},
 			&cli.StringFlag{Name: "startup-segment-size", Value: units.FormatSize(d.StartupSegLen), Usage: "start-up: size of each sealed (sparse) segment"},
 			&cli.StringFlag{Name: "profile-dir", Usage: "every daemon writes CPU and heap profiles here at exit"},
@@ -253,6 +254,14 @@ func LimitsCommand(version string) *cli.Command {
 		},
 		Action: func(c *cli.Context) error { return runBenchLimits(c, version) },
 	}
+}
+
+func joinCounts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
 }
 
 func runBenchLimits(c *cli.Context, version string) error {
@@ -279,11 +288,19 @@ func limitsConfig(c *cli.Context) (LimitsConfig, error) {
 		return cfg, err
 	}
 	cfg.DataDir, cfg.ProfileDir, cfg.DropCaches = c.String("data"), c.String("profile-dir"), c.Bool("drop-caches")
-	ints := map[string]*int{"repeat": &cfg.Repeat, "dd-count": &cfg.DDCount, "rss-partitions": &cfg.RSSPartitions,
-		"rss-write": &cfg.RSSWrite, "startup-partitions": &cfg.StartupParts, "startup-segments": &cfg.StartupSegs}
+	ints := map[string]*int{"repeat": &cfg.Repeat, "dd-count": &cfg.DDCount, "rss-write": &cfg.RSSWrite,
+		"startup-segments": &cfg.StartupSegs}
 	for name, p := range ints {
 		if c.IsSet(name) {
 			*p = c.Int(name)
+		}
+	}
+	counts := map[string]*[]int{"rss-partitions": &cfg.RSSPartitions, "startup-partitions": &cfg.StartupParts}
+	for name, p := range counts {
+		if c.IsSet(name) {
+			if *p, err = ParseCounts(name, c.String(name)); err != nil {
+				return cfg, err
+			}
 		}
 	}
 	durs := map[string]*time.Duration{"sync-duration": &cfg.SyncDuration, "bench-duration": &cfg.BenchDuration,

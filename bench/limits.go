@@ -42,16 +42,16 @@ type LimitsConfig struct {
 	// slows down everything else on the machine for a while, so tests turn it off.
 	DropCaches bool `json:"drop_caches"`
 
-	DDCount       int           `json:"dd_count_mib"`    // 1: dd count of 1 MiB blocks
-	SyncDuration  time.Duration `json:"-"`               // 2: length of each write+fsync loop
-	BenchDuration time.Duration `json:"-"`               // 3: segfs bench --duration
-	BenchWarmup   time.Duration `json:"-"`               // 3: segfs bench --warmup
-	SealedSize    int64         `json:"sealed_size"`     // 4: size of the sealed segment read
-	RSSPartitions int           `json:"rss_partitions"`  // 5
-	RSSWrite      int           `json:"rss_write_bytes"` // 5: bytes written once to each partition
-	RSSIdle       time.Duration `json:"-"`               // 5: idle time before RSS is read
-	MaxDirty      int64         `json:"max_dirty"`       // 5: the mount's max_dirty, part of the bound
-	StartupParts  int           `json:"startup_partitions"`
+	DDCount       int           `json:"dd_count_mib"`         // 1: dd count of 1 MiB blocks
+	SyncDuration  time.Duration `json:"-"`                    // 2: length of each write+fsync loop
+	BenchDuration time.Duration `json:"-"`                    // 3: segfs bench --duration
+	BenchWarmup   time.Duration `json:"-"`                    // 3: segfs bench --warmup
+	SealedSize    int64         `json:"sealed_size"`          // 4: size of the sealed segment read
+	RSSPartitions []int         `json:"rss_partitions"`       // 5: one measurement per count (the scale curve)
+	RSSWrite      int           `json:"rss_write_bytes"`      // 5: bytes written once to each partition
+	RSSIdle       time.Duration `json:"-"`                    // 5: idle time before RSS is read
+	MaxDirty      int64         `json:"max_dirty"`            // 5: the mount's max_dirty, part of the bound
+	StartupParts  []int         `json:"startup_partitions"`   // 6: one measurement per count (the scale curve)
 	StartupSegs   int           `json:"startup_segments"`     // 6: segments per partition
 	StartupSegLen int64         `json:"startup_segment_size"` // 6: size of each (sparse) sealed segment
 
@@ -67,10 +67,10 @@ func DefaultLimits() LimitsConfig {
 	return LimitsConfig{
 		Targets: []int{1, 2, 3, 4, 5, 6}, Repeat: 3, DropCaches: true,
 		DDCount: 2048, SyncDuration: 10 * time.Second,
-		BenchDuration: 10 * time.Second, BenchWarmup: time.Second,
+		BenchDuration: 30 * time.Second, BenchWarmup: time.Second,
 		SealedSize:    1 << 30,
-		RSSPartitions: 1000, RSSWrite: 1000 * 1000, RSSIdle: 5 * time.Second, MaxDirty: 64 << 20,
-		StartupParts: 1000, StartupSegs: 10, StartupSegLen: 1 << 20,
+		RSSPartitions: []int{1000, 10000}, RSSWrite: 1000 * 1000, RSSIdle: 5 * time.Second, MaxDirty: 64 << 20,
+		StartupParts: []int{1000, 10000}, StartupSegs: 10, StartupSegLen: 1 << 20,
 	}
 }
 
@@ -81,8 +81,8 @@ func QuickLimits() LimitsConfig {
 	c.Repeat, c.DDCount, c.SyncDuration = 1, 64, time.Second
 	c.BenchDuration, c.BenchWarmup = time.Second, 0
 	c.SealedSize = 32 << 20
-	c.RSSPartitions, c.RSSIdle = 20, 500*time.Millisecond
-	c.StartupParts, c.StartupSegs = 20, 3
+	c.RSSPartitions, c.RSSIdle = []int{10, 20}, 500*time.Millisecond
+	c.StartupParts, c.StartupSegs = []int{10, 20}, 3
 	return c
 }
 
@@ -106,14 +106,36 @@ func (c *LimitsConfig) Validate() error {
 		return errors.New("--bench-warmup and --rss-idle must not be negative")
 	case c.SealedSize < 1<<20 || c.SealedSize%(1<<20) != 0:
 		return errors.New("--sealed-size must be a positive multiple of 1MiB")
-	case c.RSSPartitions < 1 || c.RSSWrite < 1 || c.MaxDirty < 1:
+	case !allPositive(c.RSSPartitions) || c.RSSWrite < 1 || c.MaxDirty < 1:
 		return errors.New("--rss-partitions, --rss-write and --max-dirty must be positive")
-	case c.StartupParts < 1 || c.StartupSegs < 1 || c.StartupSegLen < 1:
+	case !allPositive(c.StartupParts) || c.StartupSegs < 1 || c.StartupSegLen < 1:
 		return errors.New("--startup-partitions, --startup-segments and --startup-segment-size must be positive")
 	case c.Binary == "":
 		return errors.New("no segfs binary to mount with")
 	}
 	return nil
+}
+
+func allPositive(ns []int) bool {
+	for _, n := range ns {
+		if n < 1 {
+			return false
+		}
+	}
+	return len(ns) > 0
+}
+
+// ParseCounts reads a comma list of counts (the scale curve's points), e.g. "1000,10000".
+func ParseCounts(flag, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("--%s: %q is not a positive count", flag, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // ParseTargets reads --targets: "all" or a comma list of target numbers.
@@ -206,12 +228,12 @@ func limitTargets() []limitTarget {
 	return []limitTarget{
 		{"Large appends: dd bs=1M oflag=append (incl. close) vs fio sequential O_DIRECT write bs=1M",
 			"dd appends vs fio O_DIRECT writes", measureLargeAppends},
-		{"Small durable appends: 4 KiB write+fsync loop vs fio --direct=1 --sync=1 --bs=4k",
-			"write+fsync loop vs fio O_SYNC IOPS", measureSmallDurableAppends},
-		{"Predictable latency: segfs bench defaults, dsync-deferred vs buffered",
-			"segfs bench tail latency", measureTailLatency},
-		{"Sealed segment reads: cat through the mount vs cat of the backing file",
-			"cat of a sealed segment vs the backing file (cold and warm)", measureSealedReads},
+		{"Small durable appends: 4 KiB write(+fsync) loops, -o sync and default, vs fio --direct=1 --sync=1 --bs=4k",
+			"write(+fsync) loops vs fio O_SYNC IOPS, and a clean fsync's I/O", measureSmallDurableAppends},
+		{"Predictable latency: dsync-deferred at the seed's 250 MB/s, open loop, vs the seed's tail",
+			"segfs bench --seed-compare tail latency", measureTailLatency},
+		{"Sealed segment reads: cat and dd bs=1M through the mount vs of the backing file",
+			"cat and dd of a sealed segment vs the backing file (cold and warm)", measureSealedReads},
 		{"Memory: RSS with many partitions written once, now idle",
 			"RSS with many idle partitions", measureIdleMemory},
 		{"Start-up: mount a data dir of many partitions and segments, no data scanned",

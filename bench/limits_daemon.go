@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"segfs/segments"
@@ -18,23 +19,66 @@ import (
 
 const mib = 1 << 20
 
-func measureIdleMemory(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
-	n := r.cfg.RSSPartitions
+// The scale curve: targets 5 and 6 measure at every count given, fresh each time, and report how the
+// cost grows from one count to the next. A count segfs cannot serve (a mount, mkdir or append that
+// fails) is a MISS with the reason, and the next count is still measured.
+
+// scalePoint is one count of the memory curve.
+type scalePoint struct {
+	Partitions         int       `json:"partitions"`
+	CreateTopicS       float64   `json:"create_topic_s"`
+	AfterCreate        procStats `json:"proc_after_create"`
+	AfterWrites        procStats `json:"proc_after_writes"`
+	Idle               procStats `json:"proc_idle"`
+	RSSPerPartitionKiB float64   `json:"idle_rss_per_partition_kib"`
+	Error              string    `json:"error,omitempty"`
+}
+
+func measureIdleMemory(ctx context.Context, r *limitsRun, t *LimitTarget) error {
+	bound := 64*mib + r.cfg.MaxDirty
+	var points []scalePoint
+	for _, n := range r.cfg.RSSPartitions {
+		name := fmt.Sprintf("idle VmRSS with %d partitions vs 64 MiB + max_dirty", n)
+		pt, err := r.idleMemory(ctx, n)
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if err != nil {
+			pt.Error = oneLineErr(err)
+			t.Checks = append(t.Checks, LimitCheck{Name: name, Status: StatusMiss, Reason: "segfs failed at this count: " + pt.Error})
+		} else {
+			t.Checks = append(t.Checks, newCheck(name, "MiB", float64(pt.Idle.VmRSS)/mib, float64(bound)/mib, "<=", 1))
+		}
+		points = append(points, pt)
+	}
+	t.Details["scale"] = points
+	if g := growth(points, func(p scalePoint) (float64, bool) {
+		return float64(p.Idle.VmRSS) / 1024, p.Error == ""
+	}); len(g) > 0 {
+		t.Details["idle_rss_growth_kib_per_partition"] = g
+		t.Checks[len(t.Checks)-1].Note = "idle RSS grows by " + describeGrowth(g, "KiB")
+	}
+	return nil
+}
+
+// idleMemory mounts with a topic of n partitions, writes once to each and reads the daemon's /proc
+// after it was idle for RSSIdle.
+func (r *limitsRun) idleMemory(ctx context.Context, n int) (pt scalePoint, err error) {
+	pt.Partitions = n
 	opts := fmt.Sprintf("%s,max_dirty=%s,partitions=%d", defaultOpts, units.FormatSize(r.cfg.MaxDirty), n)
-	m, err := r.mount(ctx, "target5", opts)
+	m, err := r.mount(ctx, fmt.Sprintf("target5-%d", n), opts)
 	if err != nil {
-		return err
+		return pt, err
 	}
 	defer closeMount(m, &err)
 	r.pr.note(fmt.Sprintf("creating a topic of %d partitions", n))
 	start := time.Now()
 	if err := os.Mkdir(filepath.Join(m.mnt, limitsTopic), 0o755); err != nil {
-		return fmt.Errorf("create topic: %w", err)
+		return pt, fmt.Errorf("create a topic of %d partitions: %w", n, err)
 	}
-	t.Details["create_topic_s"] = time.Since(start).Seconds()
-	created, err := readProc(m.pid())
-	if err != nil {
-		return err
+	pt.CreateTopicS = time.Since(start).Seconds()
+	if pt.AfterCreate, err = readProc(m.pid()); err != nil {
+		return pt, err
 	}
 	buf := make([]byte, r.cfg.RSSWrite)
 	for i := range buf {
@@ -45,29 +89,54 @@ func measureIdleMemory(ctx context.Context, r *limitsRun, t *LimitTarget) (err e
 			r.pr.note(fmt.Sprintf("writing %d bytes once to partitions %d-%d of %d", len(buf), p, min(p+99, n-1), n))
 		}
 		if err := appendOnce(filepath.Join(m.mnt, limitsTopic, strconv.Itoa(p), "current"), buf); err != nil {
-			return err
+			return pt, err
 		}
 	}
-	written, err := readProc(m.pid())
-	if err != nil {
-		return err
+	if pt.AfterWrites, err = readProc(m.pid()); err != nil {
+		return pt, err
 	}
 	r.pr.note(fmt.Sprintf("idle for %s", r.cfg.RSSIdle))
 	select {
 	case <-ctx.Done():
-		return context.Cause(ctx)
+		return pt, context.Cause(ctx)
 	case <-time.After(r.cfg.RSSIdle):
 	}
-	idle, err := readProc(m.pid())
-	if err != nil {
-		return err
+	if pt.Idle, err = readProc(m.pid()); err != nil {
+		return pt, err
 	}
-	bound := 64*mib + r.cfg.MaxDirty
-	t.Checks = append(t.Checks, newCheck(fmt.Sprintf("idle VmRSS with %d partitions vs 64 MiB + max_dirty", n), "MiB",
-		float64(idle.VmRSS)/mib, float64(bound)/mib, "<=", 1))
-	t.Details["proc_after_create"], t.Details["proc_after_writes"], t.Details["proc_idle"] = created, written, idle
-	t.Details["idle_rss_per_partition_kib"] = float64(idle.VmRSS) / float64(n) / 1024
-	return nil
+	pt.RSSPerPartitionKiB = float64(pt.Idle.VmRSS) / float64(n) / 1024
+	return pt, nil
+}
+
+// growthStep is the cost added per partition between two counts of the curve.
+type growthStep struct {
+	From         int     `json:"from"`
+	To           int     `json:"to"`
+	PerPartition float64 `json:"per_partition"`
+}
+
+// growth is the slope of value between consecutive counts that were both measured.
+func growth[P interface{ count() int }](points []P, value func(P) (float64, bool)) []growthStep {
+	var out []growthStep
+	for i := 1; i < len(points); i++ {
+		a, okA := value(points[i-1])
+		b, okB := value(points[i])
+		na, nb := points[i-1].count(), points[i].count()
+		if okA && okB && nb != na {
+			out = append(out, growthStep{From: na, To: nb, PerPartition: (b - a) / float64(nb-na)})
+		}
+	}
+	return out
+}
+
+func (p scalePoint) count() int { return p.Partitions }
+
+func describeGrowth(g []growthStep, unit string) string {
+	var parts []string
+	for _, s := range g {
+		parts = append(parts, fmt.Sprintf("%.3g %s per partition from %d to %d", s.PerPartition, unit, s.From, s.To))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // appendOnce is one producer's whole life: open, one write, close (which syncs the partition).
@@ -90,71 +159,119 @@ func appendOnce(path string, b []byte) error {
 // block multiple, so recovery has a partial tail block to read, as after most real shutdowns.
 const startupActiveBytes = 1000
 
-func measureStartup(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
-	dir, err := os.MkdirTemp(r.cfg.DataDir, "segfs-limits-target6-")
+// startupPoint is one count of the start-up curve.
+type startupPoint struct {
+	Partitions int       `json:"partitions"`
+	DataBytes  int64     `json:"data_bytes"`
+	Warm       []float64 `json:"warm_s"` // mount + first listing
+	Cold       []float64 `json:"cold_s"`
+	Mount      []float64 `json:"mount_s"`
+	List       []float64 `json:"first_listing_s"`
+	MaxRead    procStats `json:"daemon_at_ready_max_rchar"`
+	Error      string    `json:"error,omitempty"`
+}
+
+func (p startupPoint) count() int { return p.Partitions }
+
+func measureStartup(ctx context.Context, r *limitsRun, t *LimitTarget) error {
+	coldWhy := r.canDropCaches()
+	var points []startupPoint
+	for _, n := range r.cfg.StartupParts {
+		pt, err := r.startupAt(ctx, n, coldWhy == "")
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		warmName := fmt.Sprintf("mount + first listing of %d partitions, warm cache, vs 1 s", n)
+		coldName := fmt.Sprintf("mount + first listing of %d partitions, cold cache, vs 1 s", n)
+		readName := fmt.Sprintf("bytes read by the daemon at start-up vs data on disk, %d partitions", n)
+		if err != nil {
+			pt.Error = oneLineErr(err)
+		}
+		points = append(points, pt)
+		if err != nil {
+			t.Checks = append(t.Checks, LimitCheck{Name: warmName, Status: StatusMiss, Reason: "segfs failed at this count: " + pt.Error})
+			continue
+		}
+		c := newCheck(warmName, "s", median(pt.Warm), 1, "<=", 1)
+		c.MeasuredSamples = pt.Warm
+		t.Checks = append(t.Checks, c)
+		if coldWhy != "" {
+			t.Checks = append(t.Checks, skipCheck(coldName, coldWhy))
+		} else {
+			c := newCheck(coldName, "s", median(pt.Cold), 1, "<=", 1)
+			c.MeasuredSamples = pt.Cold
+			t.Checks = append(t.Checks, c)
+		}
+		// A scan would read every segment: its rchar would be about data_bytes. Recovery should read the
+		// commit records and one tail block per partition.
+		t.Checks = append(t.Checks, newCheck(readName, "bytes", float64(pt.MaxRead.RChar), float64(pt.DataBytes), "<=", 0.01))
+	}
+	t.Details["scale"] = points
+	perK := func(get func(startupPoint) []float64) func(startupPoint) (float64, bool) {
+		return func(p startupPoint) (float64, bool) {
+			xs := get(p)
+			return median(xs) * 1000, p.Error == "" && len(xs) > 0
+		}
+	}
+	if g := growth(points, perK(func(p startupPoint) []float64 { return p.Warm })); len(g) > 0 {
+		t.Details["warm_start_growth_ms_per_partition"] = g
+		note := "warm start-up grows by " + describeGrowth(g, "ms")
+		if gc := growth(points, perK(func(p startupPoint) []float64 { return p.Cold })); len(gc) > 0 {
+			t.Details["cold_start_growth_ms_per_partition"] = gc
+			note += "; cold by " + describeGrowth(gc, "ms")
+		}
+		t.Checks[len(t.Checks)-1].Note = note
+	}
+	return nil
+}
+
+// startupAt lays out n partitions of StartupSegs segments and times Repeat warm (and, with cold,
+// cold-cache) starts of a mount of them.
+func (r *limitsRun) startupAt(ctx context.Context, n int, cold bool) (pt startupPoint, err error) {
+	pt.Partitions = n
+	dir, err := os.MkdirTemp(r.cfg.DataDir, fmt.Sprintf("segfs-limits-target6-%d-", n))
 	if err != nil {
-		return fmt.Errorf("temp dir under --data: %w", err)
+		return pt, fmt.Errorf("temp dir under --data: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	data, mnt := filepath.Join(dir, "data"), filepath.Join(dir, "mnt")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
-		return fmt.Errorf("mount point: %w", err)
+		return pt, fmt.Errorf("mount point: %w", err)
 	}
-	p, s := r.cfg.StartupParts, r.cfg.StartupSegs
-	r.pr.note(fmt.Sprintf("laying out %d partitions × %d segments on disk", p, s))
-	total, err := layoutPartitions(filepath.Join(data, limitsTopic), p, s, r.cfg.StartupSegLen)
-	if err != nil {
-		return err
+	s := r.cfg.StartupSegs
+	r.pr.note(fmt.Sprintf("laying out %d partitions × %d segments on disk", n, s))
+	if pt.DataBytes, err = layoutPartitions(filepath.Join(data, limitsTopic), n, s, r.cfg.StartupSegLen); err != nil {
+		return pt, err
 	}
-	t.Details["data_bytes"] = total
-	coldWhy := r.canDropCaches()
-	var warm, cold, mounts, lists []float64
-	var maxRead procStats
+	kinds := []bool{false}
+	if cold {
+		kinds = append(kinds, true)
+	}
 	for rep := range r.cfg.Repeat {
-		kinds := []bool{false}
-		if coldWhy == "" {
-			kinds = append(kinds, true)
-		}
 		for _, isCold := range kinds {
 			if isCold {
 				if err := dropCaches(); err != nil {
-					return err
+					return pt, err
 				}
 			}
-			r.pr.note(fmt.Sprintf("rep %d/%d: segfs mount (cold=%v)", rep+1, r.cfg.Repeat, isCold))
-			st, err := r.timedMount(ctx, data, mnt, p, s)
+			r.pr.note(fmt.Sprintf("%d partitions, rep %d/%d: segfs mount (cold=%v)", n, rep+1, r.cfg.Repeat, isCold))
+			st, err := r.timedMount(ctx, data, mnt, n, s)
 			if err != nil {
-				return err
+				return pt, err
 			}
-			total := st.mount + st.list
+			total := (st.mount + st.list).Seconds()
 			if isCold {
-				cold = append(cold, total.Seconds())
+				pt.Cold = append(pt.Cold, total)
 			} else {
-				warm = append(warm, total.Seconds())
+				pt.Warm = append(pt.Warm, total)
 			}
-			mounts, lists = append(mounts, st.mount.Seconds()), append(lists, st.list.Seconds())
-			if st.proc.RChar >= maxRead.RChar {
-				maxRead = st.proc
+			pt.Mount, pt.List = append(pt.Mount, st.mount.Seconds()), append(pt.List, st.list.Seconds())
+			if st.proc.RChar >= pt.MaxRead.RChar {
+				pt.MaxRead = st.proc
 			}
 		}
 	}
-	c := newCheck("mount + first listing, warm cache, vs 1 s", "s", median(warm), 1, "<=", 1)
-	c.MeasuredSamples = warm
-	t.Checks = append(t.Checks, c)
-	if coldWhy != "" {
-		t.Checks = append(t.Checks, skipCheck("mount + first listing, cold cache, vs 1 s", coldWhy))
-	} else {
-		c := newCheck("mount + first listing, cold cache, vs 1 s", "s", median(cold), 1, "<=", 1)
-		c.MeasuredSamples = cold
-		t.Checks = append(t.Checks, c)
-	}
-	// A scan would read every segment: its rchar would be about data_bytes. Recovery should read the
-	// commit records and one tail block per partition.
-	t.Checks = append(t.Checks, newCheck("bytes read by the daemon at start-up vs data on disk", "bytes",
-		float64(maxRead.RChar), float64(total), "<=", 0.01))
-	t.Details["mount_s"], t.Details["first_listing_s"] = mounts, lists
-	t.Details["daemon_at_ready_max_rchar"] = maxRead
-	return nil
+	return pt, nil
 }
 
 // layoutPartitions writes a topic directory the way segfs lays it out, without going through segfs:

@@ -19,6 +19,7 @@ import (
 type limitsMount struct {
 	*mounted
 	dir, data string // dir holds data, the mount point and anything else the target needs
+	opts      string // the -o options it was mounted with
 }
 
 // mount starts `segfs mount --foreground` with opts on a fresh data dir. label names the profiles.
@@ -27,7 +28,7 @@ func (r *limitsRun) mount(ctx context.Context, label, opts string) (*limitsMount
 	if err != nil {
 		return nil, fmt.Errorf("temp dir under --data: %w", err)
 	}
-	m := &limitsMount{dir: dir, data: filepath.Join(dir, "data")}
+	m := &limitsMount{dir: dir, data: filepath.Join(dir, "data"), opts: opts}
 	mnt := filepath.Join(dir, "mnt")
 	for _, d := range []string{m.data, mnt} {
 		if err := os.Mkdir(d, 0o755); err != nil {

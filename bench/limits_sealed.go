@@ -5,13 +5,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"segfs/segments"
 	"segfs/units"
 )
 
-// measureSealedReads reads one sealed segment with cat through the mount and from the backing file, cold
-// (caches dropped before each read) and warm (right after a read of the same file). Sealed segments are
+// measureSealedReads reads one sealed segment through the mount and from the backing file, with cat and
+// with dd bs=1M cold (caches dropped before each read), and with cat warm (right after a read of the
+// same file). Sealed segments are
 // meant to be served by FUSE passthrough, so the daemon's request count during the mount's reads is
 // recorded as the evidence of whether the reads reached it.
 func measureSealedReads(ctx context.Context, r *limitsRun, t *LimitTarget) (err error) {
@@ -41,15 +46,31 @@ func measureSealedReads(ctx context.Context, r *limitsRun, t *LimitTarget) (err 
 		}
 	}
 	var daemon ProcDelta
-	catMount := func(samples *[]float64) func() error {
+	// reader reads path with one of the two programs users read a segment with: cat (which asks for
+	// sequential readahead with fadvise) and dd bs=1M (which does not).
+	type reader struct {
+		name string
+		args func(path string) []string
+	}
+	cat := reader{"cat", func(p string) []string { return []string{"cat", p} }}
+	dd := reader{"dd bs=1M", func(p string) []string { return []string{"dd", "if=" + p, "of=/dev/null", "bs=1M"} }}
+	read := func(rd reader, path string, samples *[]float64, viaMount bool) func() error {
 		return func() error {
-			d, err := watch(m.pid(), func() error { return catInto(ctx, viaMount, size, samples) })
+			args := rd.args(path)
+			run := func() error {
+				took, err := timeCommand(ctx, args[0], args[1:]...)
+				if err == nil {
+					*samples = append(*samples, mbps(size, took))
+				}
+				return err
+			}
+			if !viaMount {
+				return run()
+			}
+			d, err := watch(m.pid(), run)
 			daemon = daemon.add(d)
 			return err
 		}
-	}
-	catBacking := func(samples *[]float64) func() error {
-		return func() error { return catInto(ctx, backing, size, samples) }
 	}
 	cold := func(f func() error) func() error {
 		return func() error {
@@ -59,47 +80,82 @@ func measureSealedReads(ctx context.Context, r *limitsRun, t *LimitTarget) (err 
 			return f()
 		}
 	}
-	const coldName, warmName = "cold cat MB/s, mount vs backing file", "warm cat MB/s, mount vs backing file"
+	commands := func(rd reader, cold bool) []string {
+		prefix := ""
+		if cold {
+			prefix = "sync; echo 3 > /proc/sys/vm/drop_caches; "
+		}
+		cmd := func(p string) string {
+			args := rd.args(p)
+			if args[0] == "cat" {
+				args = append(args, "> /dev/null")
+			}
+			return prefix + strings.Join(args, " ")
+		}
+		return []string{cmd(viaMount), cmd(backing)}
+	}
 	if why := r.canDropCaches(); why != "" {
-		t.Checks = append(t.Checks, skipCheck(coldName, why))
+		t.Checks = append(t.Checks, skipCheck("cold cat MB/s, mount vs backing file", why),
+			skipCheck("cold dd bs=1M MB/s, mount vs backing file", why))
 	} else {
 		// The first cold read after writing the segment is slow on a VM whose host is still writing
 		// it back; one unmeasured read keeps that off whichever side happens to go first.
 		r.pr.note("settling: one unmeasured cold read")
-		if err := cold(catBacking(new([]float64)))(); err != nil {
+		if err := cold(read(cat, backing, new([]float64), false))(); err != nil {
 			return err
 		}
 		// Cold reads are the noisiest measurement here (a virtual disk's read speed swings by half from
 		// one read to the next) and each takes well under a second, so they get more repetitions.
 		reps := 2*r.cfg.Repeat + 1
-		var mnt, back []float64
-		for rep := range reps {
-			r.pr.note(fmt.Sprintf("rep %d/%d: cold cat of %s, mount and backing file", rep+1, reps, units.FormatSize(size)))
-			if err := alternate(rep, cold(catMount(&mnt)), cold(catBacking(&back))); err != nil {
-				return err
+		for _, rd := range []reader{cat, dd} {
+			var mnt, back []float64
+			for rep := range reps {
+				r.pr.note(fmt.Sprintf("rep %d/%d: cold %s of %s, mount and backing file", rep+1, reps, rd.name, units.FormatSize(size)))
+				if err := alternate(rep, cold(read(rd, viaMount, &mnt, true)), cold(read(rd, backing, &back, false))); err != nil {
+					return err
+				}
 			}
+			c := newCheck(fmt.Sprintf("cold %s MB/s, mount vs backing file", rd.name), "MB/s", median(mnt), median(back), ">=", 0.9)
+			c.MeasuredSamples, c.BaselineSamples, c.Commands = mnt, back, commands(rd, true)
+			t.Checks = append(t.Checks, c)
 		}
-		c := newCheck(coldName, "MB/s", median(mnt), median(back), ">=", 0.9)
-		c.MeasuredSamples, c.BaselineSamples = mnt, back
-		t.Checks = append(t.Checks, c)
 	}
 	var mnt, back []float64
 	for rep := range r.cfg.Repeat {
 		r.pr.note(fmt.Sprintf("rep %d/%d: warm cat of %s, mount and backing file", rep+1, r.cfg.Repeat, units.FormatSize(size)))
-		primeMount, primeBacking := catMount(new([]float64)), catBacking(new([]float64))
 		err := alternate(rep,
-			func() error { return seq(primeMount, catMount(&mnt)) },
-			func() error { return seq(primeBacking, catBacking(&back)) })
+			func() error { return seq(read(cat, viaMount, new([]float64), true), read(cat, viaMount, &mnt, true)) },
+			func() error { return seq(read(cat, backing, new([]float64), false), read(cat, backing, &back, false)) })
 		if err != nil {
 			return err
 		}
 	}
-	c := newCheck(warmName, "MB/s", median(mnt), median(back), ">=", 0.9)
-	c.MeasuredSamples, c.BaselineSamples = mnt, back
+	c := newCheck("warm cat MB/s, mount vs backing file", "MB/s", median(mnt), median(back), ">=", 0.9)
+	c.MeasuredSamples, c.BaselineSamples, c.Commands = mnt, back, commands(cat, false)
 	t.Checks = append(t.Checks, c)
 	// With passthrough the kernel reads the backing file itself: no READ reaches the daemon.
-	t.Details["daemon_during_mount_cats"] = daemon
+	t.Details["daemon_during_mount_reads"] = daemon
+	// The readahead each path gets: the FUSE connection's bdi (used only without passthrough) and the
+	// backing device's (what passthrough reads with).
+	for key, p := range map[string]string{"fuse_bdi_read_ahead_kb": viaMount, "backing_bdi_read_ahead_kb": backing} {
+		if kb, err := readAheadKB(p); err == nil {
+			t.Details[key] = kb
+		}
+	}
 	return nil
+}
+
+// readAheadKB is the read_ahead_kb of the backing device info (bdi) of the filesystem path is on.
+func readAheadKB(path string) (int, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev)))
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(raw)))
 }
 
 // seq runs fs in order, stopping at the first error.
@@ -109,16 +165,6 @@ func seq(fs ...func() error) error {
 			return err
 		}
 	}
-	return nil
-}
-
-// catInto times `cat path > /dev/null` and appends its MB/s for size bytes to samples.
-func catInto(ctx context.Context, path string, size int64, samples *[]float64) error {
-	took, err := timeCommand(ctx, "cat", path)
-	if err != nil {
-		return err
-	}
-	*samples = append(*samples, mbps(size, took))
 	return nil
 }
 

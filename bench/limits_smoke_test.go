@@ -65,13 +65,25 @@ func TestSmokeBenchLimitsQuick(t *testing.T) {
 			t.Errorf("target %d: status %s with fio installed=%v", id, got, fioErr == nil)
 		}
 	}
-	for _, c := range []LimitCheck{rep.Targets[3].Checks[0], rep.Targets[5].Checks[1]} {
+	for _, c := range []LimitCheck{rep.Targets[3].Checks[0], rep.Targets[3].Checks[1], rep.Targets[5].Checks[1]} {
 		if c.Status != StatusSkip || !strings.Contains(c.Reason, "drop-caches") {
 			t.Errorf("cold check ran without drop_caches: %+v", c)
 		}
 	}
-	if d := rep.Targets[5].Details["data_bytes"]; d == nil || d.(float64) <= 0 {
-		t.Errorf("target 6 does not say how much data it did not scan: %v", d)
+	// Targets 5 and 6 measure a curve: one point per count, and the growth between them.
+	for _, id := range []int{5, 6} {
+		points, _ := rep.Targets[id-1].Details["scale"].([]any)
+		if len(points) != 2 {
+			t.Errorf("target %d: scale curve %v, want the 2 quick counts", id, rep.Targets[id-1].Details["scale"])
+		}
+		for _, p := range points {
+			if pt := p.(map[string]any); pt["error"] != nil || (id == 6 && pt["data_bytes"].(float64) <= 0) {
+				t.Errorf("target %d: point %v", id, pt)
+			}
+		}
+	}
+	if g := rep.Targets[4].Details["idle_rss_growth_kib_per_partition"]; g == nil {
+		t.Error("target 5 does not say how memory grows with partitions")
 	}
 
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -172,7 +173,8 @@ func TestStartupLayoutIsWhatSegmentsRecovers(t *testing.T) {
 
 func TestQuickLimitsIsSmallerThanDefault(t *testing.T) {
 	d, q := DefaultLimits(), QuickLimits()
-	if q.DDCount >= d.DDCount || q.SealedSize >= d.SealedSize || q.RSSPartitions >= d.RSSPartitions ||
+	if q.DDCount >= d.DDCount || q.SealedSize >= d.SealedSize || slices.Max(q.RSSPartitions) >= slices.Min(d.RSSPartitions) ||
+		slices.Max(q.StartupParts) >= slices.Min(d.StartupParts) ||
 		q.BenchDuration > 2*time.Second || q.Repeat != 1 {
 		t.Errorf("quick mode is not quick: %+v", q)
 	}
@@ -192,6 +194,43 @@ func TestLimitsTablePrintsSpreadAndCommands(t *testing.T) {
 		"  - `dd if=/dev/zero bs=1M count=8 oflag=append conv=notrunc of=X`\n", "  - `fio --name=seqwrite`\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestScaleGrowth(t *testing.T) {
+	pts := []scalePoint{{Partitions: 1000}, {Partitions: 10000}, {Partitions: 20000, Error: "too many open files"}}
+	pts[0].Idle.VmRSS, pts[1].Idle.VmRSS = 30<<20, 30<<20+9000*20<<10
+	rss := func(p scalePoint) (float64, bool) { return float64(p.Idle.VmRSS) / 1024, p.Error == "" }
+	g := growth(pts, rss)
+	if len(g) != 1 || g[0].From != 1000 || g[0].To != 10000 || g[0].PerPartition != 20 {
+		t.Errorf("growth = %+v; want 20 KiB per partition from 1000 to 10000 and nothing to the failed count", g)
+	}
+	if got := describeGrowth(g, "KiB"); got != "20 KiB per partition from 1000 to 10000" {
+		t.Errorf("describeGrowth = %q", got)
+	}
+}
+
+func TestLimitsTableCountSegfsFailedAt(t *testing.T) {
+	c := LimitCheck{Name: "idle VmRSS with 10000 partitions", Status: StatusMiss, Reason: "segfs failed at this count: EMFILE"}
+	rep := &LimitsReport{Targets: []LimitTarget{{ID: 5, Title: "Memory", Checks: []LimitCheck{c}}}}
+	var b strings.Builder
+	if err := WriteLimitsTable(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.Contains(out, "| 5 | idle VmRSS with 10000 partitions | – | – | – | – | MISS |") ||
+		!strings.Contains(out, "segfs failed at this count: EMFILE") {
+		t.Errorf("a count segfs failed at must show as a MISS with its reason, no numbers:\n%s", out)
+	}
+}
+
+func TestParseCounts(t *testing.T) {
+	if got, err := ParseCounts("rss-partitions", "1000, 10000"); err != nil || !slices.Equal(got, []int{1000, 10000}) {
+		t.Errorf("ParseCounts = %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "0", "-5", "1000,x"} {
+		if _, err := ParseCounts("rss-partitions", bad); err == nil || !strings.Contains(err.Error(), "--rss-partitions") {
+			t.Errorf("ParseCounts(%q) = %v; want an error naming the flag", bad, err)
 		}
 	}
 }

@@ -35,6 +35,9 @@ func TestOpenLoopRunSendsAtTheRate(t *testing.T) {
 	if r.ProducerLatencyUncorrected == nil || r.ProducerLatency == nil {
 		t.Fatalf("open loop must report both latencies: %+v", r)
 	}
+	if r.SendLag == nil || r.SendLag.Count == 0 || r.SendLag.Count > r.ProducerLatency.Count {
+		t.Errorf("open loop must report the send lag of the writes that fell due while idle: %+v", r.SendLag)
+	}
 	if r.ProducerLatency.Count != r.ProducerLatencyUncorrected.Count {
 		t.Errorf("corrected %d and uncorrected %d latencies for the same writes", r.ProducerLatency.Count, r.ProducerLatencyUncorrected.Count)
 	}
@@ -58,6 +61,27 @@ func TestOpenLoopRunSendsAtTheRate(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "(corrected)") || !strings.Contains(b.String(), "(uncorrected)") {
 		t.Errorf("table lacks the corrected and uncorrected groups:\n%s", b.String())
+	}
+}
+
+// TestSleepUntil: the open loop's clock never wakes a producer before the write is due, and a closed
+// stop channel ends the wait at once.
+func TestSleepUntil(t *testing.T) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for _, d := range []time.Duration{0, 300 * time.Microsecond, 5 * time.Millisecond} {
+		due := monoNow() + int64(d)
+		if !sleepUntil(due, nil, timer) {
+			t.Fatalf("sleepUntil(+%v) reported a stop", d)
+		}
+		if now := monoNow(); now < due {
+			t.Errorf("sleepUntil(+%v) returned %v early", d, time.Duration(due-now))
+		}
+	}
+	stop := make(chan struct{})
+	close(stop)
+	if sleepUntil(monoNow()+int64(time.Hour), stop, timer) {
+		t.Error("sleepUntil ignored a closed stop channel")
 	}
 }
 

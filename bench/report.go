@@ -36,13 +36,16 @@ type ModeResult struct {
 	AggregateMBps *float64    `json:"aggregate_mb_per_s"`
 	// ProducerLatency is from the scheduled send when the run has a rate (corrected for coordinated
 	// omission), from the actual send otherwise; ProducerLatencyUncorrected is the latter of a rate run.
-	ProducerLatency            *Latency      `json:"producer_latency"`
-	ProducerLatencyUncorrected *Latency      `json:"producer_latency_uncorrected,omitempty"`
-	ConsumerLatency            *Latency      `json:"consumer_latency"`
-	EndToEnd                   *Latency      `json:"end_to_end_latency"`
-	Verification               *Verification `json:"verification,omitempty"`
-	EmptyPolls                 int64         `json:"empty_polls,omitempty"` // consumer read()s at EOF, not in consumer latency
-	Fio                        *FioInfo      `json:"fio,omitempty"`
+	ProducerLatency            *Latency `json:"producer_latency"`
+	ProducerLatencyUncorrected *Latency `json:"producer_latency_uncorrected,omitempty"`
+	// SendLag (open loop) is how late the producers started writes that fell due while they were idle:
+	// the load generator's own error, part of the corrected latency.
+	SendLag         *Latency      `json:"send_lag,omitempty"`
+	ConsumerLatency *Latency      `json:"consumer_latency"`
+	EndToEnd        *Latency      `json:"end_to_end_latency"`
+	Verification    *Verification `json:"verification,omitempty"`
+	EmptyPolls      int64         `json:"empty_polls,omitempty"` // consumer read()s at EOF, not in consumer latency
+	Fio             *FioInfo      `json:"fio,omitempty"`
 	// Daemon is what the column's segfs daemon did during the workload (CPU, FUSE requests, disk reads
 	// and writes): the first evidence when a column is slower than expected.
 	Daemon *ProcDelta `json:"daemon,omitempty"`
@@ -169,6 +172,7 @@ func WriteTable(w io.Writer, r *Report) error {
 	if r.Config.Rate > 0 {
 		latency("Producer latency, from the scheduled send (corrected)", func(m ModeResult) *Latency { return m.ProducerLatency }, all)
 		latency("Producer latency, from the actual send (uncorrected)", func(m ModeResult) *Latency { return m.ProducerLatencyUncorrected }, all)
+		latency("Send lag (the load generator's own lateness)", func(m ModeResult) *Latency { return m.SendLag }, []string{"p50", "p99", "max"})
 	} else {
 		latency("Producer latency", func(m ModeResult) *Latency { return m.ProducerLatency }, all)
 	}

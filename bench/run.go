@@ -179,6 +179,7 @@ func toResult(cfg *Config, m Mode, r *runResult) *ModeResult {
 		Producer:                   &Throughput{Bytes: r.prodBytes, MBps: mbps(r.prodBytes, r.window)},
 		ProducerLatency:            summarize(r.prodHist),
 		ProducerLatencyUncorrected: summarize(r.prodRaw),
+		SendLag:                    summarize(r.sendLag),
 		ConsumerLatency:            summarize(r.consHist),
 		EndToEnd:                   summarize(r.e2e),
 		EmptyPolls:                 r.emptyPolls,

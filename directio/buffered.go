@@ -62,6 +62,9 @@ func (f *bufferedFile) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteFlush is Write: a buffered file has no tail to pad.
+func (f *bufferedFile) WriteFlush(p []byte) (int, error) { return f.Write(p) }
+
 func (f *bufferedFile) WriteV(bufs [][]byte) (int, error) {
 	if f.closed {
 		return 0, errClosed("write", f.path)

@@ -26,7 +26,7 @@ type directFile struct {
 	bs        int
 	fd, rfd   int
 	pool      *Pool
-	beforePad func(int64) error
+	beforePad func(int64, []byte) error
 
 	// mu guards what readers look at: tail[:tl], base and tl. It is only held for memory copies.
 	mu   sync.Mutex

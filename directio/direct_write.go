@@ -66,6 +66,65 @@ func (f *directFile) WriteV(bufs [][]byte) (int, error) {
 	return total, nil
 }
 
+// WriteFlush appends p and writes its padded tail block in the same pwritev as its full blocks, after
+// BeforePad: a durable append that ends inside a block costs the length record and one write.
+func (f *directFile) WriteFlush(p []byte) (int, error) {
+	if f.closed {
+		return 0, errClosed("write", f.path)
+	}
+	if f.tl+len(p) < f.bs {
+		// Within the tail block: nothing but the padded tail to write, which is Flush.
+		oldTl := f.tl
+		if _, err := f.Write(p); err != nil {
+			return 0, err
+		}
+		if err := f.Flush(); err != nil {
+			f.mu.Lock()
+			f.tl = oldTl
+			f.size.Store(f.base + int64(f.tl))
+			f.mu.Unlock()
+			return 0, err
+		}
+		return len(p), nil
+	}
+	f.one[0] = p
+	written, rem := f.build(f.one[:])
+	f.one[0] = nil
+	if len(rem) > 0 {
+		blk := f.pool.Get()
+		f.plan.blocks = append(f.plan.blocks, blk)
+		pad := blk[:f.bs]
+		clear(pad[copy(pad, rem):])
+		f.plan.iovs = append(f.plan.iovs, pad)
+		if f.beforePad != nil {
+			if err := f.beforePad(f.base+written+int64(len(rem)), pad); err != nil {
+				f.release()
+				return 0, fmt.Errorf("write %s: before pad: %w", f.path, err)
+			}
+		}
+	}
+	err := f.pwrite(f.plan.iovs, f.base)
+	if err == nil {
+		f.mu.Lock()
+		f.base += written
+		f.tl = copy(f.tail, rem)
+		f.size.Store(f.base + int64(f.tl))
+		f.mu.Unlock()
+		if f.fileSize >= 0 {
+			f.fileSize = f.base
+			if f.tl > 0 {
+				f.fileSize += int64(f.bs)
+			}
+		}
+		f.flushed = f.tl
+	}
+	f.release()
+	if err != nil {
+		return 0, f.rollback(fmt.Errorf("write %s at %d: %w", f.path, f.base, err))
+	}
+	return len(p), nil
+}
+
 // build fills f.plan.iovs with full blocks starting at f.base and returns their length and the
 // remainder (< bs bytes) that becomes the new tail. Caller buffers that start at a block boundary of
 // the stream at a memory-aligned address go into the iovecs as they are; everything else is copied
@@ -223,14 +282,14 @@ func (f *directFile) Flush() error {
 	if f.tl == f.flushed {
 		return nil
 	}
-	if f.beforePad != nil {
-		if err := f.beforePad(f.base + int64(f.tl)); err != nil {
-			return fmt.Errorf("flush %s: before pad: %w", f.path, err)
-		}
-	}
 	f.mu.Lock()
 	clear(f.tail[f.tl:])
 	f.mu.Unlock()
+	if f.beforePad != nil {
+		if err := f.beforePad(f.base+int64(f.tl), f.tail); err != nil {
+			return fmt.Errorf("flush %s: before pad: %w", f.path, err)
+		}
+	}
 	f.plan.iovs = append(f.plan.iovs[:0], f.tail)
 	err := f.pwrite(f.plan.iovs, f.base)
 	f.plan.iovs[0] = nil

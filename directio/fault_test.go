@@ -35,6 +35,10 @@ func faultWorkload() (initial []byte, steps []faultStep) {
 	writeV := func(bufs ...[]byte) faultStep {
 		return faultStep{"WriteV", bufs, func(f File) error { return second(f.WriteV(bufs)) }}
 	}
+	writeFlush := func(n, shift int) faultStep {
+		p := payload(r, n, shift)
+		return faultStep{fmt.Sprintf("WriteFlush(%d@%d)", n, shift), [][]byte{p}, func(f File) error { return second(f.WriteFlush(p)) }}
+	}
 	op := func(name string, fn func(f File) error) faultStep { return faultStep{name: name, run: fn} }
 	flush := op("Flush", File.Flush)
 	trunc := op("FlushAndTruncate", File.FlushAndTruncate)
@@ -43,6 +47,7 @@ func faultWorkload() (initial []byte, steps []faultStep) {
 	steps = []faultStep{
 		write(100, 1), flush, write(5000, 3), writeV(payload(r, 2*faultBlock, 0), payload(r, 10, 0), payload(r, 4100, 9)),
 		trunc, sync, write(3*faultBlock, 0), write(7, 0), flush, write(2*faultBlock+5, 0), sync, trunc, write(1, 0),
+		writeFlush(50, 1), writeFlush(faultBlock+200, 2), writeFlush(faultBlock-250, 0), writeFlush(3, 0),
 		op("Close", File.Close),
 	}
 	return initial, steps

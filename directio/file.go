@@ -17,11 +17,12 @@ type Options struct {
 	// File's block size (the larger of the two alignments) and its alignment at least Memory. nil
 	// means a private pool.
 	Pool *Pool
-	// BeforePad, if set, runs before any write of a zero-padded partial block (in Flush and
-	// FlushAndTruncate) with the logical size being made durable. segments uses it to write a
+	// BeforePad, if set, runs before any write of a zero-padded partial block (in Flush,
+	// FlushAndTruncate and WriteFlush) with the logical size being made durable and the padded block
+	// about to be written (read-only, valid during the call). segments uses it to write a
 	// checksummed length record first, so a crash between the padded write and the truncate can be
-	// told apart from data. An error aborts the flush before anything is written.
-	BeforePad func(logicalSize int64) error
+	// told apart from data. An error aborts the write before anything is written.
+	BeforePad func(logicalSize int64, padded []byte) error
 }
 
 // File is an append-only file; see the package documentation for the on-disk behaviour and the
@@ -37,6 +38,9 @@ type File interface {
 	// Flush pads the tail with zeros and writes it, keeping the tail in memory so the next append
 	// rewrites that block.
 	Flush() error
+	// WriteFlush is Write followed by Flush in as few writes as the disk needs: the full blocks and
+	// the padded tail go in one pwritev, after BeforePad. Same error guarantee as Write.
+	WriteFlush(p []byte) (int, error)
 	// FlushAndTruncate flushes, then truncates the file to its exact logical size (if it is not
 	// exact already; the truncate also frees the blocks Reserve allocated).
 	FlushAndTruncate() error

@@ -1,6 +1,7 @@
 package directio
 
 import (
+	"bytes"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -17,8 +18,11 @@ func TestBeforePad(t *testing.T) {
 			var calls []int64
 			var hookErr error
 			f, err := Open(path, Options{Mode: mode, Syscalls: sys, Alignment: Alignment{faultBlock, faultBlock},
-				BeforePad: func(size int64) error {
+				BeforePad: func(size int64, padded []byte) error {
 					calls = append(calls, size)
+					if len(padded) != faultBlock || size%faultBlock == 0 {
+						t.Errorf("BeforePad(%d) with a %d-byte block", size, len(padded))
+					}
 					sys.mu.Lock()
 					defer sys.mu.Unlock()
 					if len(sys.writes) != 0 {
@@ -95,6 +99,56 @@ func TestSyncSyscalls(t *testing.T) {
 				t.Fatalf("second Sync made %d calls, want %d", n, wantIdle)
 			}
 			mustOK(t, f.Close())
+		})
+	}
+}
+
+// TestWriteFlushIsOneWrite: an append that crosses blocks and ends inside one is written, full blocks
+// and padded tail together, in one pwritev after one BeforePad with its end; the file then holds
+// what Write and Flush would leave.
+func TestWriteFlushIsOneWrite(t *testing.T) {
+	for _, mode := range []Mode{Direct, DirectSync} {
+		t.Run(mode.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "seg")
+			sys := newFaultSyscalls(faultBlock)
+			sys.record = true
+			var pads []int64
+			more := make([]byte, 2*faultBlock+7)
+			for i := range more {
+				more[i] = pattern(int64(100 + i))
+			}
+			f, err := Open(path, Options{Mode: mode, Syscalls: sys, Alignment: Alignment{faultBlock, faultBlock},
+				BeforePad: func(size int64, padded []byte) error {
+					tail := int(size % faultBlock)
+					if size == 100+2*faultBlock+7 && !bytes.Equal(padded, append(bytes.Clone(more[len(more)-tail:]), make([]byte, faultBlock-tail)...)) {
+						t.Errorf("BeforePad(%d) was not given the padded block", size)
+					}
+					pads = append(pads, size)
+					return nil
+				}})
+			mustOK(t, err)
+			want := make([]byte, 100)
+			for i := range want {
+				want[i] = pattern(int64(i))
+			}
+			_, err = f.WriteFlush(want)
+			mustOK(t, err)
+			sys.mu.Lock()
+			sys.writes = nil
+			sys.mu.Unlock()
+			_, err = f.WriteFlush(more)
+			mustOK(t, err)
+			want = append(want, more...)
+			sys.mu.Lock()
+			writes := len(sys.writes)
+			sys.mu.Unlock()
+			if writes != 1 || len(pads) != 2 || pads[1] != int64(len(want)) {
+				t.Fatalf("WriteFlush across blocks: %d writes, BeforePad %v; want 1 write after BeforePad(%d)", writes, pads, len(want))
+			}
+			checkPadded(t, path, want, faultBlock)
+			checkRead(t, f, want)
+			mustOK(t, f.Close())
+			checkDisk(t, path, want)
 		})
 	}
 }

@@ -67,6 +67,10 @@ type mountState struct {
 	stats        func() ([]byte, error)
 	// passthroughOpens closes the descriptors that only served to register passthrough backing files.
 	passthroughOpens passthroughOpens
+	// appendsDurable (persist=sync): every acknowledged write is durable, so FSYNC and FLUSH of
+	// `current` are answered ENOSYS (see currentHandle.Fsync); refused counts those answers.
+	appendsDurable bool
+	refused        atomic.Int64
 	// nextPartition numbers partition nodes; it feeds the generation of segment nodes so a reused
 	// backing inode number never resolves to a stale node of a deleted or purged segment.
 	nextPartition atomic.Uint64
@@ -97,6 +101,9 @@ func mount(mountpoint string, segLog *segments.Log, opts Options) (*fuse.Server,
 		started:  time.Now(),
 		stale:    newStaleEntries(),
 		stats:    opts.Stats,
+		// The log's own configuration, not a mount option: ENOSYS is safe only if the log really
+		// makes every append durable.
+		appendsDurable: segLog.Config().Persist == segments.Sync,
 	}
 	ms.onSealedRead = opts.SealedRead
 	if ms.onSealedRead == nil {
@@ -147,6 +154,7 @@ func mount(mountpoint string, segLog *segments.Log, opts Options) (*fuse.Server,
 		"data":        segLog.Dir(),
 		"passthrough": ms.passthrough.Load(),
 		"read_only":   opts.ReadOnly,
+		"sync":        ms.appendsDurable,
 	}).Info("mounted")
 	return server, ms, nil
 }

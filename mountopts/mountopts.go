@@ -39,7 +39,7 @@ var ignored = map[string]bool{
 	"auto": true, "noauto": true, "user": true, "nouser": true, "users": true, "owner": true, "group": true,
 	"_netdev": true, "nofail": true, "atime": true, "noatime": true, "relatime": true, "norelatime": true,
 	"strictatime": true, "nostrictatime": true, "lazytime": true, "nolazytime": true, "diratime": true,
-	"nodiratime": true, "sync": true, "async": true, "dirsync": true, "silent": true, "loud": true,
+	"nodiratime": true, "dirsync": true, "silent": true, "loud": true,
 	"mand": true, "nomand": true, "iversion": true, "noiversion": true, "comment": true,
 }
 
@@ -59,10 +59,13 @@ func (c *Config) Parse(opts string) error {
 		if isIgnored(key) {
 			continue
 		}
-		// mount(8) lets the last of ro/rw win, and passes rw on every ordinary mount.
+		// mount(8) lets the last of ro/rw win, and passes rw on every ordinary mount; likewise sync/async.
 		if key == "rw" && !hasValue {
 			c.ReadOnly = false
 			continue
+		}
+		if key == "async" && !hasValue {
+			key, value, hasValue = "sync", "false", true
 		}
 		o := lookup(key)
 		if o == nil {

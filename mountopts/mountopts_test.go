@@ -72,13 +72,19 @@ func TestParse(t *testing.T) {
 			c.Segments.SegmentSize = 3 << 20
 		}},
 		{"rw after ro", []string{"ro,rw"}, func(c *Config) {}},
+		{"sync", []string{"sync"}, func(c *Config) { c.Segments.Persist = segments.Sync }},
+		{"sync is persist=sync", []string{"persist=sync"}, func(c *Config) { c.Segments.Persist = segments.Sync }},
+		{"async after sync", []string{"sync,async"}, func(c *Config) {}},
+		{"sync after persist=inline", []string{"persist=inline", "sync"}, func(c *Config) { c.Segments.Persist = segments.Sync }},
+		{"async keeps persist=inline", []string{"persist=inline,async"}, func(c *Config) { c.Segments.Persist = segments.Inline }},
+		{"sync=false", []string{"sync,sync=false"}, func(c *Config) {}},
 		{"ro after rw", []string{"rw,ro"}, func(c *Config) { c.ReadOnly = true }},
 		{"spaces and empty items", []string{" io=buffered , ,partitions=2,"}, func(c *Config) {
 			c.Segments.IO, c.Segments.Partitions = directio.Buffered, 2
 		}},
 		{"generic mount(8) options ignored", []string{
 			"rw,dev,nodev,suid,nosuid,exec,noexec,auto,noauto,user,nouser,users,_netdev,nofail,defaults",
-			"relatime,noatime,atime,strictatime,lazytime,sync,async,dirsync,user=alice,owner,group",
+			"relatime,noatime,atime,strictatime,lazytime,dirsync,user=alice,owner,group",
 			"x-systemd.automount,x-systemd.requires=/srv,x-systemd.mount-timeout=30,x-mount.mkdir,comment=systemd.x",
 		}, func(c *Config) {}},
 		{"metrics port", []string{"metrics=9464"}, func(c *Config) { c.Metrics = "127.0.0.1:9464" }},
@@ -269,7 +275,7 @@ func TestOptionsCoverEveryKeyAsFlag(t *testing.T) {
 	want := []string{"segment_size", "io", "persist", "partitions", "max_dirty", "max_dirty_total",
 		"retention_bytes", "retention_age", "retention_ms", "tier", "tier_endpoint", "tier_region", "tier_path_style",
 		"tier_concurrency", "tier_cache", "tier_timeout", "local_retention_bytes", "local_retention_ms",
-		"rotate_on", "idle_release", "max_open_files",
+		"rotate_on", "idle_release", "max_open_files", "sync",
 		"allow_other", "default_permissions", "ro", "debug", "metrics", "metrics_detail"}
 	opts := Options()
 	if len(opts) != len(want) {
@@ -308,6 +314,7 @@ func TestEncodeRoundTrips(t *testing.T) {
 		"io=direct,ro",
 		"tier=s3://bucket/a/b,tier_endpoint=https://s3.example.net,tier_region=x,tier_path_style=false," +
 			"tier_concurrency=2,tier_cache=5M,tier_timeout=1m,local_retention_bytes=7G,local_retention_ms=1234,retention_ms=99",
+		"sync,io=buffered",
 	} {
 		c := Defaults()
 		if err := c.Parse(opts); err != nil {

@@ -105,8 +105,9 @@ var table = []option{
 		get: func(c *Config) string { return c.Segments.IO.String() },
 	},
 	{
-		key: "persist", usage: "inline: write() returns once the bytes are written; deferred: a flusher writes them behind",
-		placeholder: "inline|deferred",
+		key: "persist", usage: "inline: write() returns once the bytes are written; deferred: a flusher writes them behind; " +
+			"sync: write() returns once the bytes are durable (as -o sync)",
+		placeholder: "inline|deferred|sync",
 		set: func(c *Config, v string) error {
 			p, err := segments.ParsePersist(v)
 			if err != nil {
@@ -274,6 +275,25 @@ var table = []option{
 			}
 			return strconv.Itoa(c.Segments.MaxOpenFiles)
 		},
+	},
+	{
+		// mount(8)'s sync flag, for fstab: the same as persist=sync. sync=false (or async) undoes it.
+		key: "sync", usage: "every write() returns only once its bytes are durable; fsync has nothing left to do",
+		placeholder: "true|false", boolean: true,
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("invalid boolean %q: want true or false", v)
+			}
+			switch {
+			case b:
+				c.Segments.Persist = segments.Sync
+			case c.Segments.Persist == segments.Sync:
+				c.Segments.Persist = segments.DefaultConfig().Persist
+			}
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatBool(c.Segments.Persist == segments.Sync) },
 	},
 	boolOption("allow_other", "let users other than the mounting one access the mount",
 		func(c *Config) *bool { return &c.AllowOther }),

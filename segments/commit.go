@@ -11,7 +11,8 @@ import (
 )
 
 // The commit file tells padding from data (doc.go, "The padded-block trap"). Its slots are one sector
-// each, so a torn write damages one slot at most.
+// each, so a torn write damages one slot at most. Recovery reads both: with persist=sync the file can
+// still end in the previous record's padded block if the current record's padded write never happened.
 const (
 	commitName      = ".commit"
 	commitSlotSize  = 512
@@ -61,13 +62,15 @@ func alignUp(n, block int64) int64 { return (n + block - 1) &^ (block - 1) }
 
 // commitLog is a partition's open commit file, used under writer.mu.
 type commitLog struct {
-	fs   diskCalls
-	path string
-	fd   int
-	cur  commitRecord // the current record, if have
-	have bool
-	slot []byte
-	iov  [][]byte
+	fs       diskCalls
+	path     string
+	fd       int
+	cur      commitRecord // the current record, if have
+	have     bool
+	prev     commitRecord // the other slot's record, if havePrev
+	havePrev bool
+	slot     []byte
+	iov      [][]byte
 }
 
 // openCommit opens or creates dir's commit file and reads its current record. created asks the caller
@@ -94,8 +97,14 @@ func openCommit(fs diskCalls, dir string) (c *commitLog, created bool, err error
 	}
 	buf = buf[:n]
 	for i := 0; i+commitRecordLen <= len(buf) && i < 2*commitSlotSize; i += commitSlotSize {
-		if r, ok := decodeCommit(buf[i:]); ok && (!c.have || r.Seq > c.cur.Seq) {
+		r, ok := decodeCommit(buf[i:])
+		switch {
+		case !ok:
+		case !c.have || r.Seq > c.cur.Seq:
+			c.prev, c.havePrev = c.cur, c.have
 			c.cur, c.have = r, true
+		default:
+			c.prev, c.havePrev = r, true
 		}
 	}
 	return c, created, nil
@@ -104,6 +113,18 @@ func openCommit(fs diskCalls, dir string) (c *commitLog, created bool, err error
 // latest is the current record for segment base, if any.
 func (c *commitLog) latest(base int64) (commitRecord, bool) {
 	return c.cur, c.have && c.cur.Base == base
+}
+
+// records are the records about segment base, the current one first.
+func (c *commitLog) records(base int64) []commitRecord {
+	var out []commitRecord
+	if c.have && c.cur.Base == base {
+		out = append(out, c.cur)
+	}
+	if c.havePrev && c.prev.Base == base {
+		out = append(out, c.prev)
+	}
+	return out
 }
 
 // write makes a record durable in the slot the current one does not occupy. On failure the caller
@@ -123,18 +144,29 @@ func (c *commitLog) write(base, length int64, block int, blockCRC uint32) error 
 		err = c.fs.sys.Fdatasync(c.fd)
 	}
 	if err != nil {
-		// The slot may be torn; the next record reuses it, keeping the current one intact.
+		// The slot may be torn; the next record reuses it, keeping the current one intact. It held
+		// the previous record.
+		c.havePrev = false
 		return fmt.Errorf("write commit record %s: %w", c.path, err)
 	}
+	c.prev, c.havePrev = c.cur, c.have
 	c.cur, c.have = r, true
 	return nil
 }
 
-// stale reports whether the current record could make recovery cut segment base, just made exact at
-// length: only if it ends exactly at the end of the record's block.
+// stale reports whether a record could make recovery cut segment base, just made durable at length:
+// only if it ends exactly at the end of a record's block, and the current record is not exact.
 func (c *commitLog) stale(base, length int64) bool {
-	r, ok := c.latest(base)
-	return ok && r.Length != length && length == alignUp(r.Length, int64(r.Block))
+	recs := c.records(base)
+	if len(recs) > 0 && recs[0].Length == length {
+		return false
+	}
+	for _, r := range recs {
+		if r.Length != length && length == alignUp(r.Length, int64(r.Block)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *commitLog) close() error {
@@ -148,21 +180,23 @@ func (c *commitLog) close() error {
 }
 
 // recoveredSize is doc.go's recovery rule: the logical size of a segment of file size size, given its
-// current record (ok) and the CRC-32C of the file's bytes [off, off+n).
-func recoveredSize(size int64, rec commitRecord, ok bool, lastBlockCRC func(off, n int64) (uint32, error)) (int64, error) {
-	if !ok {
-		return size, nil
+// records, the current one first, and the CRC-32C of the file's bytes [off, off+n).
+func recoveredSize(size int64, recs []commitRecord, lastBlockCRC func(off, n int64) (uint32, error)) (int64, error) {
+	for _, rec := range recs {
+		block := int64(rec.Block)
+		if size == rec.Length {
+			return size, nil
+		}
+		if size != alignUp(rec.Length, block) {
+			continue
+		}
+		crc, err := lastBlockCRC(size-block, block)
+		if err != nil {
+			return 0, err
+		}
+		if crc == rec.BlockCRC {
+			return rec.Length, nil
+		}
 	}
-	block := int64(rec.Block)
-	if size == rec.Length || size != alignUp(rec.Length, block) {
-		return size, nil
-	}
-	crc, err := lastBlockCRC(size-block, block)
-	if err != nil {
-		return 0, err
-	}
-	if crc != rec.BlockCRC {
-		return size, nil
-	}
-	return rec.Length, nil
+	return size, nil
 }

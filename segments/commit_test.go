@@ -68,30 +68,61 @@ func TestTrapSize(t *testing.T) {
 	rec := commitRecord{Block: 512, Length: 1000, BlockCRC: 77}
 	crc := func(c uint32) func(off, n int64) (uint32, error) {
 		return func(off, n int64) (uint32, error) {
-			if off != 512 || n != 512 {
-				t.Fatalf("read last block at %d+%d, want 512+512", off, n)
-			}
-			return c, nil
+			return map[int64]uint32{512: c, 1024: 99}[off], nil // the block [1024, 1536) checksums to 99
 		}
 	}
 	for _, tc := range []struct {
 		name string
 		size int64
-		ok   bool
+		recs []commitRecord
 		crc  uint32
 		want int64
 	}{
-		{"no record", 1024, false, 77, 1024},
-		{"padding never truncated", 1024, true, 77, 1000},
-		{"block overwritten by data", 1024, true, 78, 1024},
-		{"truncated", 1000, true, 77, 1000},
-		{"padded write never happened", 512, true, 77, 512},
-		{"more data after", 1536, true, 77, 1536},
+		{"no record", 1024, nil, 77, 1024},
+		{"padding never truncated", 1024, []commitRecord{rec}, 77, 1000},
+		{"block overwritten by data", 1024, []commitRecord{rec}, 78, 1024},
+		{"truncated", 1000, []commitRecord{rec}, 77, 1000},
+		{"padded write never happened", 512, []commitRecord{rec}, 77, 512},
+		{"more data after", 1536, []commitRecord{rec}, 77, 1536},
+		// persist=sync leaves the file padded between appends: the next record may be current while
+		// the file still ends in the previous record's padded block.
+		{"next padded write never happened", 1024, []commitRecord{{Block: 512, Length: 1100, BlockCRC: 5}, rec}, 77, 1000},
+		{"next padded write in the same block never happened", 1024, []commitRecord{{Block: 512, Length: 1010, BlockCRC: 5}, rec}, 77, 1000},
+		{"next padded write happened", 1536, []commitRecord{{Block: 512, Length: 1100, BlockCRC: 99}, rec}, 77, 1100},
+		{"exact per the current record", 1024, []commitRecord{{Block: 512, Length: 1024}, rec}, 77, 1024},
 	} {
-		got, err := recoveredSize(tc.size, rec, tc.ok, crc(tc.crc))
+		got, err := recoveredSize(tc.size, tc.recs, crc(tc.crc))
 		if err != nil || got != tc.want {
 			t.Errorf("%s: recoveredSize = %d, %v; want %d", tc.name, got, err, tc.want)
 		}
+	}
+}
+
+// TestCommitKeepsThePreviousRecord: recovery reads both slots, and the previous record survives a
+// reopen and a failed write of the next one only where its slot was not touched.
+func TestCommitKeepsThePreviousRecord(t *testing.T) {
+	dir := t.TempDir()
+	fs := newFS(directio.OS{}, 16)
+	c, _, err := openCommit(fs, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(1); i <= 3; i++ {
+		if err := c.write(7, i*100, 512, uint32(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = c.close()
+	if c, _, err = openCommit(fs, dir); err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	recs := c.records(7)
+	if len(recs) != 2 || recs[0].Length != 300 || recs[1].Length != 200 || len(c.records(8)) != 0 {
+		t.Fatalf("records after reopen = %+v; want lengths 300 then 200, none for another base", recs)
+	}
+	if !c.stale(7, 512) || c.stale(7, 300) || c.stale(7, 1024) {
+		t.Error("stale: a length where either record's padded block ends is at risk unless the current record is exact")
 	}
 }
 

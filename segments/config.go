@@ -20,17 +20,22 @@ const (
 	Inline Persist = iota
 	// Deferred copies appends into memory; a per-partition flusher writes them in the background.
 	Deferred
+	// Sync returns from Append only once the appended bytes are durable, as a filesystem mounted
+	// with sync does: fsync after an append has nothing left to do.
+	Sync
 )
 
-// ParsePersist parses the persist= option values "inline" and "deferred".
+// ParsePersist parses the persist= option values "inline", "deferred" and "sync".
 func ParsePersist(s string) (Persist, error) {
 	switch s {
 	case "inline":
 		return Inline, nil
 	case "deferred":
 		return Deferred, nil
+	case "sync":
+		return Sync, nil
 	}
-	return 0, fmt.Errorf("invalid persist mode %q: want inline or deferred", s)
+	return 0, fmt.Errorf("invalid persist mode %q: want inline, deferred or sync", s)
 }
 
 // String is the inverse of ParsePersist.
@@ -40,6 +45,8 @@ func (p Persist) String() string {
 		return "inline"
 	case Deferred:
 		return "deferred"
+	case Sync:
+		return "sync"
 	}
 	return fmt.Sprintf("Persist(%d)", int(p))
 }
@@ -183,7 +190,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("a local retention needs tiered storage: without it every segment is local")
 	case c.Partitions < 0:
 		return c, fmt.Errorf("default partition count %d is negative", c.Partitions)
-	case c.Persist != Inline && c.Persist != Deferred:
+	case c.Persist != Inline && c.Persist != Deferred && c.Persist != Sync:
 		return c, fmt.Errorf("unknown persist mode %v", c.Persist)
 	case c.RotateOn != RotateSize && c.RotateOn != RotateNewline:
 		return c, fmt.Errorf("unknown rotation rule %v", c.RotateOn)

@@ -17,7 +17,7 @@
 // .commit has two 512-byte slots, written alternately (slot seq%2), each with pwrite and fdatasync.
 // A record, little endian: magic "SGC1" u32, block u32, seq u64, base i64, length i64, blockCRC u32
 // (CRC-32C of the zero-padded block [alignDown(length), alignUp(length))), crc u32 (CRC-32C of the
-// 36 bytes before it). The valid slot with the higher seq is current.
+// 36 bytes before it). The valid slot with the higher seq is current, the other one previous.
 //
 // # Writing
 //
@@ -30,6 +30,11 @@
 // first: Sync, WaitSealed, Purge, Close or the next rotation. With RotateNewline, a full segment that
 // ends inside a line takes the next append up to its first newline, and the rest starts the next
 // segment (rotateon.go).
+//
+// persist=sync (mode Sync) returns from Append only once the bytes are durable: the blocks and the
+// padded tail in one write after the tail's record (an append ending on a block boundary needs no
+// record), then fdatasync for io=direct and io=buffered. The file stays padded between appends;
+// Sync, a seal and Close make it exact. Rotation is inline's.
 //
 // Sync writes the dirty bytes, pads and writes the tail block, truncates to the exact size and
 // fdatasyncs. A seal does the same with fsync, then fsyncs the directory.
@@ -55,25 +60,30 @@
 //
 // # The padded-block trap and the recovery rule
 //
-// A direct-I/O flush writes the last partial block padded with zeros and truncates afterwards; a
-// crash in between leaves zeros that look like data. So before every padded write the partition
-// makes a commit record durable. Recovery of the active segment (base, file size S), with R the
-// current record if R.base == base:
+// A direct-I/O flush writes the last partial block padded with zeros and truncates afterwards (sync
+// mode leaves it padded until the next append); a crash in between leaves zeros that look like data.
+// So before every padded write the partition makes a commit record durable. Recovery of the active
+// segment (base, file size S) tries the current and then the previous record R with R.base == base:
 //
-//	if R exists && S == alignUp(R.length, R.block) && S != R.length &&
-//	   CRC-32C(file[S-R.block, S)) == R.blockCRC {
-//	        truncate the file to R.length   // the padding never became data
-//	} else {
-//	        trust S
+//	for each R {
+//	        if S == R.length { trust S }            // exact as R left it
+//	        if S == alignUp(R.length, R.block) &&
+//	           CRC-32C(file[S-R.block, S)) == R.blockCRC {
+//	                truncate the file to R.length   // the padding never became data
+//	        }
 //	}
+//	trust S
 //
-// then fdatasync it. Sealed segments are trusted by size, except that if the last segment is empty
-// (a deferred rotation may have been interrupted), the one before it gets the same repair, and if it
-// then ends before the empty one's base, the empty one is removed and it is active again. Recovery
-// costs a listing and a stat per segment, and at most one record and one block read per partition.
+// then fdatasync it. The previous record matters in sync mode, where the file can still end in its
+// padded block when the current record's padded write never happened. Sealed segments are trusted
+// by size, except that if the last segment is empty (a deferred rotation may have been interrupted),
+// the one before it gets the same repair, and if it then ends before the empty one's base, the empty
+// one is removed and it is active again. Recovery
+// costs a listing and a stat per segment, and two records and at most two block reads per partition.
 // The rule is exact because padding reaches the disk only after its record, and the CRC matches only
-// while the file ends in that block. Data equal to the padding could match; so after a Sync or seal
-// that ends there, an exact-length record is written, which never matches.
+// while the file ends in that block. Data equal to the padding could match; so after a Sync, seal or
+// sync-mode append that ends where either record's block ends, an exact-length record is written,
+// at which recovery stops.
 //
 // # Durability after a crash
 //
@@ -88,6 +98,7 @@
 //	dsync     inline    < one block per partition            < one block per partition (every
 //	                                                         full block was written O_DSYNC)
 //	any       deferred  appends not yet flushed are lost     unsynced appends may be lost
+//	any       sync      nothing acknowledged is lost         nothing acknowledged is lost
 //
 // The crash tests model a kill as "every completed call persists" and a power loss as "each file
 // keeps what preceded its last fdatasync or fsync, plus O_DSYNC writes; each directory its entries

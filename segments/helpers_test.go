@@ -28,7 +28,7 @@ func (m mode) String() string { return m.io.String() + "-" + m.persist.String() 
 func allModes() []mode {
 	var ms []mode
 	for _, io := range []directio.Mode{directio.Buffered, directio.Direct, directio.DirectSync} {
-		for _, p := range []Persist{Inline, Deferred} {
+		for _, p := range []Persist{Inline, Deferred, Sync} {
 			ms = append(ms, mode{io, p})
 		}
 	}

@@ -119,10 +119,11 @@ func (w *writer) releaseLocked() (bool, error) {
 	if w.list.beingSealed() != nil || w.dirty.Load() != 0 || seg.wfile == nil || seg != w.list.active() {
 		return false, nil
 	}
-	if w.unsynced() {
+	if w.unsynced() || w.padded {
 		if err := w.syncLocked(seg, false); err != nil {
 			return false, err
 		}
+		w.padded = false
 		w.raiseDurable(seg.base + seg.wfile.Size())
 	}
 	seg.mu.Lock()

@@ -42,6 +42,7 @@ func (w *writer) rotateInline(old *segment) (*rotation, error) {
 		}
 		return nil, w.failLocked(err)
 	}
+	w.padded = false     // persist=sync: the seal made old exact
 	w.observeSeal(began) // stats.go: metrics hook
 	w.raiseDurable(old.base + old.size.Load())
 	rot, err := w.createSuccessorLocked(old)

@@ -24,9 +24,10 @@ func TestAppendReadSync(t *testing.T) {
 			}
 			for _, n := range []int{1, 510, 511, 512, 513, 4095, 4097, 70000, 3} {
 				appendPattern(t, p, seed, n)
-				if !p.Unsynced() {
-					t.Fatal("Unsynced() = false right after an append")
+				if p.Unsynced() != (m.persist != Sync) {
+					t.Fatalf("Unsynced() = %v right after an append", p.Unsynced())
 				}
+
 				got := make([]byte, p.Size())
 				if n, err := p.ReadAt(got, 0); n != len(got) || err != nil {
 					t.Fatalf("ReadAt = %d, %v", n, err)

@@ -163,8 +163,8 @@ func (p *Partition) repairTail(base int64, path string) (int64, error) {
 	if err := p.fs.sys.Fstat(fd, &st); err != nil {
 		return 0, fmt.Errorf("recover %s: fstat: %w", path, err)
 	}
-	rec, ok := p.w.commit.latest(base)
-	size, err := recoveredSize(st.Size, rec, ok, func(off, n int64) (uint32, error) {
+	recs := p.w.commit.records(base)
+	size, err := recoveredSize(st.Size, recs, func(off, n int64) (uint32, error) {
 		blk := make([]byte, n)
 		if err := directio.ReadFullAt(p.fs.sys, fd, blk, off); err != nil {
 			return 0, fmt.Errorf("read last block at %d: %w", off, err)
@@ -179,7 +179,7 @@ func (p *Partition) repairTail(base int64, path string) (int64, error) {
 			return 0, fmt.Errorf("recover %s: truncate to %d: %w", path, size, err)
 		}
 		p.logger().WithFields(map[string]any{
-			"segment": base, "path": path, "size": st.Size, "logical": size, "record": rec.Seq,
+			"segment": base, "path": path, "size": st.Size, "logical": size,
 		}).Info("recovery cut the zero padding of an interrupted flush")
 	}
 	// So that Unsynced is honest from the start.

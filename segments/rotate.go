@@ -67,7 +67,7 @@ func (w *writer) openFile(seg *segment) (directio.File, error) {
 	l := w.log
 	f, err := directio.Open(seg.path, directio.Options{
 		Mode: l.cfg.IO, Syscalls: w.fs.sys, Alignment: l.align, Pool: l.scratch,
-		BeforePad: func(size int64) error { return w.beforePad(seg, size) },
+		BeforePad: func(size int64, padded []byte) error { return w.beforePad(seg, size, padded) },
 	})
 	if err != nil {
 		return nil, err

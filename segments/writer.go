@@ -16,7 +16,7 @@ type writer struct {
 	dir    string // the partition's directory
 	fs     diskCalls
 	list   *segList // the partition's segments; rotations add to it
-	policy policy   // Inline or Deferred, chosen when the partition opens
+	policy policy   // Inline, Deferred or Sync, chosen when the partition opens
 	budget *budget  // the Log's, shared by all partitions
 
 	appendMu sync.Mutex // the order of appends and rotations
@@ -41,6 +41,7 @@ type writer struct {
 
 	end     atomic.Int64 // partition end offset
 	durable atomic.Int64 // end made durable and exact by Sync or a seal
+	padded  bool         // persist=sync left the active file padded: durable, not exact; under mu
 
 	// Deferred only.
 	fl        flusher
@@ -137,8 +138,11 @@ type policy interface {
 }
 
 func newPolicy(mode Persist) policy {
-	if mode == Deferred {
+	switch mode {
+	case Deferred:
 		return deferredPolicy{}
+	case Sync:
+		return syncPolicy{}
 	}
 	return inlinePolicy{}
 }
@@ -207,6 +211,12 @@ func (w *writer) published(seg *segment, end int64) {
 func (w *writer) writeThrough(seg *segment, b []byte) (int64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.writeThroughLocked(seg, b, false)
+}
+
+// writeThroughLocked is writeThrough under w.mu; with flush (persist=sync) the sub-block tail is
+// written padded in the same write (File.WriteFlush).
+func (w *writer) writeThroughLocked(seg *segment, b []byte, flush bool) (int64, error) {
 	if _, err := w.writePendingLocked(); err != nil {
 		return 0, err
 	}
@@ -215,7 +225,11 @@ func (w *writer) writeThrough(seg *segment, b []byte) (int64, error) {
 	if err := w.reserveLocked(seg, start+int64(len(b)), max(reserveStep, 4*int64(len(b)))); err != nil {
 		return 0, fmt.Errorf("append to %s: %w", w.name, err)
 	}
-	if _, err := seg.wfile.Write(b); err != nil {
+	write := seg.wfile.Write
+	if flush {
+		write = seg.wfile.WriteFlush
+	}
+	if _, err := write(b); err != nil {
 		// The File rolled back, which truncated away the reservation.
 		w.restoreReservationLocked(seg, seg.reserved.Load())
 		return 0, fmt.Errorf("append to %s: %w", w.name, err)
@@ -239,7 +253,7 @@ func (w *writer) sync() error {
 	if err := w.writeErr(); err != nil {
 		return err // halted while waiting for mu
 	}
-	if !w.unsynced() {
+	if !w.unsynced() && !w.padded {
 		return nil
 	}
 	defer w.observeSync(w.observeStart()) // stats.go: metrics hook
@@ -254,6 +268,7 @@ func (w *writer) sync() error {
 	if err := w.syncLocked(seg, true); err != nil {
 		return err
 	}
+	w.padded = false
 	w.raiseDurable(seg.base + seg.wfile.Size())
 	return nil
 }
@@ -309,19 +324,12 @@ func (w *writer) padBlock() []byte {
 }
 
 // beforePad is the File's BeforePad hook, called under mu: the padded block's record goes first.
-func (w *writer) beforePad(seg *segment, size int64) error {
+func (w *writer) beforePad(seg *segment, size int64, padded []byte) error {
 	if h := w.health.Load(); h != nil && h.drop {
 		// Deleting: the File closes without writing.
 		return errDiscarded
 	}
-	blk := w.padBlock()
-	bs := int64(len(blk))
-	start := size &^ (bs - 1)
-	if n, err := seg.wfile.ReadAt(blk[:size-start], start); n != int(size-start) {
-		return fmt.Errorf("read tail of %s: %w", seg.path, err)
-	}
-	clear(blk[size-start:])
-	return w.commit.write(seg.base, size, int(bs), crc32c(blk))
+	return w.commit.write(seg.base, size, len(padded), crc32c(padded))
 }
 
 var errDiscarded = errors.New("partition deleted; tail not written")
