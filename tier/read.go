@@ -251,13 +251,7 @@ func (s *Store) startRun(ref blockRef, n int64, done func()) bool {
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
 		defer cancel()
-		err := s.fetchRun(ctx, ref, fls, done == nil)
-		switch {
-		case err == nil:
-			s.downAt.Store(0)
-		case !errors.Is(err, ErrBadObject) && !errors.Is(err, context.Canceled):
-			s.downAt.Store(time.Now().UnixNano())
-		}
+		_ = s.fetchRun(ctx, ref, fls, done == nil)
 	}()
 	return true
 }
@@ -267,6 +261,13 @@ func (s *Store) startRun(ref blockRef, n int64, done func()) bool {
 func (s *Store) fetchRun(ctx context.Context, ref blockRef, fls []*flight, foreground bool) (err error) {
 	i := 0
 	defer func() {
+		// Before the waiters wake: a read right behind a failed one must see the store as down.
+		switch {
+		case err == nil:
+			s.downAt.Store(0)
+		case !errors.Is(err, ErrBadObject) && !errors.Is(err, context.Canceled):
+			s.downAt.Store(time.Now().UnixNano())
+		}
 		for ; i < len(fls); i++ {
 			s.flight.finish(fls[i], nil, err)
 		}
