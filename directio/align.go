@@ -16,13 +16,11 @@ import (
 // buffer addresses multiples of Memory.
 type Alignment struct{ Offset, Memory int }
 
-// fallbackAlignment is used when neither statx nor the block device tells us anything; 4096 satisfies
-// every device and filesystem in practice (page size, 4Kn disks).
+// fallbackAlignment suits every device in practice (page size, 4Kn disks).
 const fallbackAlignment = 4096
 
-// block is the unit a direct File writes in. Taking the larger of the two keeps every block boundary
-// valid both as a file offset and as a memory address inside an aligned buffer, so a short write can
-// resume at any block boundary.
+// block is the larger of the two alignments, so every block boundary is valid as both a file
+// offset and an address in an aligned buffer, and a short write can resume at any of them.
 func (a Alignment) block() int { return max(a.Offset, a.Memory) }
 
 func (a Alignment) validate() error {
@@ -34,10 +32,9 @@ func (a Alignment) validate() error {
 	return nil
 }
 
-// DiscoverAlignment reports the O_DIRECT alignment for path, a file or a directory. It asks statx
-// (STATX_DIOALIGN); filesystems answer that only for regular files, so for a directory it probes an
-// unnamed O_TMPFILE inside it. Where statx gives nothing it falls back to the logical block size of
-// the backing device, then to 4096.
+// DiscoverAlignment reports the O_DIRECT alignment for a file or directory. statx answers only
+// for regular files, so a directory is probed with an O_TMPFILE; then the device's logical block
+// size, then 4096.
 func DiscoverAlignment(path string) (Alignment, error) {
 	var st unix.Statx_t
 	if err := unix.Statx(unix.AT_FDCWD, path, 0, unix.STATX_DIOALIGN|unix.STATX_TYPE, &st); err != nil {
@@ -78,9 +75,7 @@ func probeTmpfile(dir string) (Alignment, bool) {
 	return dioAlign(&st)
 }
 
-// deviceBlockSize asks the block device behind major:minor for its logical block size, first with
-// BLKSSZGET on the device node named in sysfs, then from sysfs itself (a partition inherits the
-// queue of its parent disk).
+// deviceBlockSize asks BLKSSZGET on the device node, then sysfs (a partition uses its disk's queue).
 func deviceBlockSize(major, minor uint32) (int, bool) {
 	sys := fmt.Sprintf("/sys/dev/block/%d:%d", major, minor)
 	if name := ueventDevname(sys + "/uevent"); name != "" {
@@ -119,9 +114,8 @@ func ueventDevname(path string) string {
 	return ""
 }
 
-// AlignedAlloc returns a zeroed slice with len == cap == size whose first byte is at a multiple of
-// align (a power of two). It over-allocates and slices, so the memory stays under the GC and needs
-// no cgo; the extra capacity is hidden by the three-index slice.
+// AlignedAlloc returns a zeroed slice of size bytes starting at a multiple of align. It
+// over-allocates and reslices, so the memory stays with the GC and needs no cgo.
 func AlignedAlloc(size, align int) []byte {
 	if align <= 0 || align&(align-1) != 0 {
 		panic(fmt.Sprintf("directio: alignment %d is not a power of two", align))

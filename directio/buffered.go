@@ -9,8 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// bufferedFile implements File with plain pwrite through the page cache. Every byte goes to the file
-// at once, so the file always has its exact logical size and there is nothing to flush.
+// bufferedFile writes every byte with pwrite, so the file always has its logical size.
 type bufferedFile struct {
 	path  string
 	sys   Syscalls
@@ -18,8 +17,7 @@ type bufferedFile struct {
 	align Alignment
 	size  atomic.Int64
 
-	// Writer-only state.
-	fileSize int64 // -1 when a failed rollback left the size on disk unknown
+	fileSize int64 // -1: unknown after a failed rollback
 	res      reservation
 	closed   bool
 	one      [1][]byte
@@ -114,8 +112,7 @@ func (f *bufferedFile) Flush() error {
 	return nil
 }
 
-// FlushAndTruncate only has work to do after a failed rollback left stray bytes past the logical end.
-// A reservation past the end survives it (no truncate), so a Sync costs no re-reservation.
+// FlushAndTruncate only truncates after a failed rollback, so a reservation survives a Sync.
 func (f *bufferedFile) FlushAndTruncate() error {
 	if f.closed {
 		return errClosed("flush", f.path)

@@ -10,14 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// defaultScratchBlock is the block size of a private pool: large enough that copying an unaligned
-// megabyte costs a handful of iovecs, small enough to be cheap per open file.
+// defaultScratchBlock keeps an unaligned megabyte to a few iovecs while staying cheap per file.
 const defaultScratchBlock = 64 << 10
 
-// directFile implements File with O_DIRECT. The file is a sequence of full blocks of bs bytes that are
-// on disk, followed by a tail of tl < bs bytes that lives in memory. On disk, [base, fileSize) holds
-// tail[:flushed] followed by zeros (a padded block written by Flush, or the exact bytes after
-// FlushAndTruncate or reopen); that invariant is what lets a failed write put the file back exactly.
+// directFile keeps full blocks on disk and the tail in memory. On disk, [base, fileSize) holds
+// tail[:flushed] then zeros, which is what a failed write restores.
 type directFile struct {
 	path      string
 	sys       Syscalls
@@ -28,18 +25,18 @@ type directFile struct {
 	pool      *Pool
 	beforePad func(int64, []byte) error
 
-	// mu guards what readers look at: tail[:tl], base and tl. It is only held for memory copies.
+	// mu guards tail[:tl], base and tl; it is held only for memory copies.
 	mu   sync.Mutex
-	tail []byte // bs bytes, aligned
-	base int64  // file offset of the tail; every byte below it is on disk
+	tail []byte
+	base int64 // every byte below it is on disk
 	tl   int
-	size atomic.Int64 // base+tl, stored under mu so ReadAt sees it consistent with base
+	size atomic.Int64 // stored under mu, consistent with base
 
-	// Writer-only state, touched by the single writing goroutine.
-	fileSize   int64 // size of the file on disk; -1 when a failed rollback left it unknown
-	flushed    int   // tail bytes present in the block on disk at base
-	truncDirty bool  // a truncate changed the size since the last fdatasync
-	verified   bool  // a direct write succeeded, so EINVAL no longer means "O_DIRECT unsupported"
+	// Writer-only.
+	fileSize   int64 // -1: unknown after a failed rollback
+	flushed    int   // tail bytes in the block on disk at base
+	truncDirty bool  // a truncate since the last fdatasync
+	verified   bool  // a write succeeded: EINVAL is not "O_DIRECT unsupported"
 	res        reservation
 	closed     bool
 	one        [1][]byte
@@ -69,8 +66,7 @@ func openDirect(path string, opts Options) (_ File, err error) {
 			_ = sys.Close(fd)
 		}
 	}()
-	// Readers use their own descriptor without O_DIRECT: they may read any byte range into any
-	// buffer and benefit from the page cache, which O_DIRECT writes keep coherent.
+	// Reads need no alignment and use the page cache, which O_DIRECT keeps coherent.
 	if rfd, err = sys.Open(path, unix.O_RDONLY, 0); err != nil {
 		rfd = -1
 		return nil, fmt.Errorf("open %s for reading: %w", path, err)
@@ -132,7 +128,7 @@ func (f *directFile) ReadAt(p []byte, off int64) (int, error) {
 		copy(p[from-off:end-off], f.tail[from-base:end-base])
 	}
 	f.mu.Unlock()
-	// Bytes below base were on disk before base was published and never change again.
+	// Bytes below base never change after base is published.
 	if off < base {
 		if err := ReadFullAt(f.sys, f.rfd, p[:min(end, base)-off], off); err != nil {
 			return 0, fmt.Errorf("read %s at %d: %w", f.path, off, err)
@@ -148,8 +144,7 @@ func (f *directFile) Sync() error {
 	if f.closed {
 		return errClosed("sync", f.path)
 	}
-	// With O_DSYNC every write is already durable, including the size it extended the file to;
-	// only a truncate is not.
+	// O_DSYNC made every write and its size durable; only a truncate is not.
 	if f.mode == DirectSync && !f.truncDirty {
 		return nil
 	}

@@ -7,13 +7,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// planner turns the tail plus the caller's buffers into the iovecs of one vectored write of full
-// blocks. It lives in directFile so its slices are reused and the hot path does not allocate.
+// planner's slices are reused so the write path does not allocate.
 type planner struct {
 	iovs   [][]byte
-	blocks [][]byte // scratch blocks taken from the pool for this write
-	cur    []byte   // scratch block being filled
-	start  int      // cur[start:fill] is filled but not yet in iovs
+	blocks [][]byte
+	cur    []byte
+	start  int // filled, not yet in iovs
 	fill   int
 }
 
@@ -47,13 +46,12 @@ func (f *directFile) WriteV(bufs [][]byte) (int, error) {
 	written, rem := f.build(bufs)
 	err := f.pwrite(f.plan.iovs, f.base)
 	if err == nil {
-		// The remainder is copied only now: it may sit in a scratch block that was just written.
+		// rem may sit in a scratch block just written, so copy it only now.
 		f.mu.Lock()
 		f.base += written
 		f.tl = copy(f.tail, rem)
 		f.size.Store(f.base + int64(f.tl))
 		f.mu.Unlock()
-		// The file was at most one block past the old base, so it now ends at the new one.
 		if f.fileSize >= 0 {
 			f.fileSize = f.base
 		}
@@ -66,14 +64,12 @@ func (f *directFile) WriteV(bufs [][]byte) (int, error) {
 	return total, nil
 }
 
-// WriteFlush appends p and writes its padded tail block in the same pwritev as its full blocks, after
-// BeforePad: a durable append that ends inside a block costs the length record and one write.
+// WriteFlush writes the full blocks and the padded tail in one pwritev, after BeforePad.
 func (f *directFile) WriteFlush(p []byte) (int, error) {
 	if f.closed {
 		return 0, errClosed("write", f.path)
 	}
 	if f.tl+len(p) < f.bs {
-		// Within the tail block: nothing but the padded tail to write, which is Flush.
 		oldTl := f.tl
 		if _, err := f.Write(p); err != nil {
 			return 0, err
@@ -125,17 +121,13 @@ func (f *directFile) WriteFlush(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// build fills f.plan.iovs with full blocks starting at f.base and returns their length and the
-// remainder (< bs bytes) that becomes the new tail. Caller buffers that start at a block boundary of
-// the stream at a memory-aligned address go into the iovecs as they are; everything else is copied
-// into the tail block (to complete it) or into scratch blocks.
+// build fills f.plan.iovs with full blocks from f.base and returns their length and the new tail.
 func (f *directFile) build(bufs [][]byte) (written int64, rem []byte) {
 	pl := &f.plan
 	pl.iovs, pl.cur, pl.start, pl.fill = pl.iovs[:0], nil, 0, 0
 	bi, bo := 0, 0
 	if f.tl > 0 {
-		// Readers may be copying tail[:tl]; the bytes after it are written under the same lock so
-		// the race detector and the memory model agree that nobody sees a torn tail.
+		// Readers may be copying tail[:tl].
 		f.mu.Lock()
 		n := f.tl
 		for n < f.bs {
@@ -182,8 +174,6 @@ func (f *directFile) build(bufs [][]byte) (written int64, rem []byte) {
 		f.emitIfFull()
 	}
 	if pl.cur != nil {
-		// When rem was taken from the caller the stream is at a block boundary, so all that is
-		// pending in the scratch block is full blocks.
 		full := pl.start + (pl.fill-pl.start)&^mask
 		if full > pl.start {
 			pl.iovs = append(pl.iovs, pl.cur[pl.start:full])
@@ -213,7 +203,6 @@ func (f *directFile) emitIfFull() {
 	}
 }
 
-// release returns scratch blocks and drops references to caller memory.
 func (f *directFile) release() {
 	pl := &f.plan
 	for i, b := range pl.blocks {
@@ -237,10 +226,7 @@ func (f *directFile) pwrite(iovs [][]byte, off int64) error {
 	return err
 }
 
-// rollback puts [base, fileSize) back to tail[:flushed] plus zeros and the file back to fileSize
-// after a write that may have changed anything at or beyond base. If that fails too, or the state was
-// already unknown, the disk beyond base is unknown: fileSize becomes -1 and flushed 0, so the next
-// Flush rewrites the tail block and the next FlushAndTruncate truncates.
+// rollback restores [base, fileSize); if that fails, the next Flush and FlushAndTruncate repair it.
 func (f *directFile) rollback(cause error) error {
 	if f.fileSize >= 0 {
 		err := f.restore()
@@ -303,8 +289,6 @@ func (f *directFile) Flush() error {
 	return nil
 }
 
-// FlushAndTruncate truncates only when the file is not exact already; a truncate also frees the
-// blocks reserved past the end.
 func (f *directFile) FlushAndTruncate() error {
 	if err := f.Flush(); err != nil {
 		return err

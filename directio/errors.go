@@ -8,14 +8,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrDirectIOUnsupported is wrapped by the error returned when the filesystem rejects O_DIRECT,
-// either at open or on the first write.
+// ErrDirectIOUnsupported is wrapped when the filesystem rejects O_DIRECT, at open or first write.
 var ErrDirectIOUnsupported = errors.New("filesystem does not support O_DIRECT")
 
-// maxIovecs is IOV_MAX on Linux; longer vectors are split into several pwritev calls.
+// maxIovecs is IOV_MAX on Linux.
 const maxIovecs = 1024
 
-// directUnsupported is wrapped by the caller with the operation and the path.
 func directUnsupported(err error) error {
 	return fmt.Errorf("%w (%w); use io=buffered on this filesystem", ErrDirectIOUnsupported, err)
 }
@@ -24,7 +22,7 @@ func errClosed(op, path string) error {
 	return fmt.Errorf("%s %s: %w", op, path, fs.ErrClosed)
 }
 
-// retryEINTR runs fn until it stops failing with EINTR; some filesystems (FUSE, NFS) return it.
+// retryEINTR retries EINTR, which FUSE and NFS return.
 func retryEINTR(fn func() error) error {
 	for {
 		if err := fn(); err != unix.EINTR {

@@ -6,13 +6,11 @@ import "fmt"
 type Mode int
 
 const (
-	// Buffered writes every byte with pwrite through the page cache; Sync is fdatasync.
-	// There is no tail buffer and no padding: the file always has its exact logical size.
+	// Buffered writes through the page cache; the file always has its exact size.
 	Buffered Mode = iota
-	// Direct opens the file with O_DIRECT and writes full aligned blocks only; Sync is fdatasync.
+	// Direct writes full aligned blocks with O_DIRECT.
 	Direct
-	// DirectSync opens the file with O_DIRECT|O_DSYNC, so every completed write is durable;
-	// Sync only has to persist size changes made by a truncate.
+	// DirectSync adds O_DSYNC, so every completed write is durable.
 	DirectSync
 )
 

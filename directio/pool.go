@@ -5,12 +5,11 @@ import (
 	"sync"
 )
 
-// DefaultPoolRetain is how many free blocks a Pool keeps unless told otherwise (SetRetain); beyond
-// it, Put drops blocks to the GC so a burst does not pin memory forever.
+// DefaultPoolRetain bounds the free blocks a Pool keeps, so a burst does not pin memory.
 const DefaultPoolRetain = 64
 
-// Pool hands out fixed-size aligned blocks. Get and Put do not allocate once the pool is warm, which is
-// what keeps the write path allocation-free; a sync.Pool would box every slice header on Put.
+// Pool hands out fixed-size aligned blocks without allocating once warm; a sync.Pool would box
+// every slice header on Put.
 type Pool struct {
 	blockSize, align int
 	mu               sync.Mutex
@@ -29,9 +28,7 @@ func NewPool(blockSize, align int) *Pool {
 	return &Pool{blockSize: blockSize, align: align, retain: DefaultPoolRetain}
 }
 
-// SetRetain sets how many free blocks Put keeps for reuse. A user that cycles through a known amount
-// of memory sets it to that amount: a block the pool dropped is allocated, zeroed and faulted in again
-// by the next Get, on the caller's write path, and adds to the garbage collector's work.
+// SetRetain sets how many free blocks Put keeps; a dropped block is faulted in again on the write path.
 func (p *Pool) SetRetain(n int) {
 	p.mu.Lock()
 	p.retain = max(n, 0)
@@ -39,8 +36,7 @@ func (p *Pool) SetRetain(n int) {
 	p.Trim(n)
 }
 
-// Trim drops free blocks beyond keep (to the garbage collector) and returns how many it dropped: what
-// a user calls once it has gone idle, so that memory kept for a burst is not kept forever.
+// Trim drops free blocks beyond keep, for callers gone idle, and returns how many.
 func (p *Pool) Trim(keep int) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -67,8 +63,7 @@ func (p *Pool) BlockSize() int { return p.blockSize }
 // Align is the address alignment of every block Get returns.
 func (p *Pool) Align() int { return p.align }
 
-// Get returns a block with len == cap == BlockSize, aligned to the pool's alignment. Its content is
-// whatever the previous user left in it.
+// Get returns a block of BlockSize bytes with stale content.
 func (p *Pool) Get() []byte {
 	p.mu.Lock()
 	if n := len(p.free); n > 0 {
@@ -82,8 +77,7 @@ func (p *Pool) Get() []byte {
 	return AlignedAlloc(p.blockSize, p.align)
 }
 
-// Put returns a block to the pool. Blocks of another size or alignment are dropped rather than
-// handed out later as if they were valid.
+// Put returns a block; one of another size or alignment is dropped.
 func (p *Pool) Put(b []byte) {
 	if len(b) != p.blockSize || cap(b) != p.blockSize || !IsAligned(b, p.align) {
 		return

@@ -8,8 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Syscalls is the seam under File: every file operation of a File goes through it, so tests can inject
-// faults (errors, short writes) at any position and crash tests can record what reached the disk.
+// Syscalls is the seam tests use to inject faults and record what reached the disk.
 type Syscalls interface {
 	Open(path string, flags int, perm uint32) (int, error)
 	Pwritev(fd int, iovs [][]byte, off int64) (int, error)
@@ -18,8 +17,7 @@ type Syscalls interface {
 	Fdatasync(fd int) error
 	Fsync(fd int) error
 	Fstat(fd int, st *unix.Stat_t) error
-	// Fallocate is fallocate(2). File.Reserve uses it with FALLOC_FL_KEEP_SIZE only, which allocates
-	// blocks past the end without changing the size or any byte of the file.
+	// Fallocate is used only with FALLOC_FL_KEEP_SIZE.
 	Fallocate(fd int, mode uint32, off, length int64) error
 	Close(fd int) error
 }
@@ -29,7 +27,7 @@ type OS struct{}
 
 var _ Syscalls = OS{}
 
-// Open opens path; O_CLOEXEC is always added so descriptors do not leak into child processes.
+// Open adds O_CLOEXEC so descriptors do not leak into children.
 func (OS) Open(path string, flags int, perm uint32) (int, error) {
 	for {
 		fd, err := unix.Open(path, flags|unix.O_CLOEXEC, perm)
@@ -39,11 +37,9 @@ func (OS) Open(path string, flags int, perm uint32) (int, error) {
 	}
 }
 
-// stackIovecs is how many iovecs OS.Pwritev builds on the stack; unix.Pwritev allocates beyond 8,
-// and vectored writes of a dozen buffers are common.
+// stackIovecs avoids the allocation unix.Pwritev makes beyond 8 iovecs.
 const stackIovecs = 64
 
-// Pwritev does not allocate for up to stackIovecs buffers, which keeps the write paths allocation-free.
 func (OS) Pwritev(fd int, iovs [][]byte, off int64) (int, error) {
 	if len(iovs) > stackIovecs {
 		return unix.Pwritev(fd, iovs, off)
@@ -60,7 +56,7 @@ func (OS) Pwritev(fd int, iovs [][]byte, off int64) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	// pwritev takes the offset as two longs, low and high; the double shift is 0 on 64-bit.
+	// The offset goes as two longs; the high one is 0 on 64-bit.
 	lo, hi := uintptr(off), uintptr(uint64(off)>>(bits.UintSize-1)>>1)
 	r, _, errno := unix.Syscall6(unix.SYS_PWRITEV, uintptr(fd), uintptr(unsafe.Pointer(&vec[0])), uintptr(n), lo, hi, 0)
 	runtime.KeepAlive(iovs)

@@ -7,14 +7,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// maxStalls bounds how often a pwritev may return a count that makes no progress a retry can resume
-// from, before the short write is surfaced instead of spinning.
 const maxStalls = 3
 
-// pwritevAll writes iovs at off, in several pwritev calls when there are more than IOV_MAX of them,
-// retrying short writes. A retry resumes at the last multiple of unit that was written: for O_DIRECT a
-// short count inside a block cannot be resumed mid-block, so that block is written again (unit is the
-// block size), while buffered I/O resumes at the exact byte (unit 1). iovs' entries are resliced.
+// pwritevAll retries short writes from the last multiple of unit: O_DIRECT cannot resume mid-block.
 func pwritevAll(sys Syscalls, fd int, iovs [][]byte, off int64, unit int) error {
 	for len(iovs) > 0 {
 		chunk := iovs[:min(len(iovs), maxIovecs)]
@@ -60,7 +55,6 @@ func pwritevChunk(sys Syscalls, fd int, iovs [][]byte, off int64, unit int) (int
 	return done, nil
 }
 
-// advance drops the first n bytes from iovs.
 func advance(iovs [][]byte, n int64) [][]byte {
 	for n > 0 && len(iovs) > 0 {
 		if int64(len(iovs[0])) > n {

@@ -10,9 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The commit file tells padding from data (doc.go, "The padded-block trap"). Its slots are one sector
-// each, so a torn write damages one slot at most. Recovery reads both: with persist=sync the file can
-// still end in the previous record's padded block if the current record's padded write never happened.
+// The commit file tells padding from data (doc.go). Its slots are one sector each, so a torn write
+// damages one slot at most.
 const (
 	commitName      = ".commit"
 	commitSlotSize  = 512
@@ -20,7 +19,7 @@ const (
 	commitMagic     = 0x31434753 // "SGC1" little endian
 )
 
-// commitRecord is laid out as doc.go's "On-disk format" says, at offsets 0, 4, 8, 16, 24, 32, 36.
+// commitRecord is laid out as doc.go says, at offsets 0, 4, 8, 16, 24, 32, 36.
 type commitRecord struct {
 	Block    uint32
 	Seq      uint64
@@ -57,7 +56,6 @@ func decodeCommit(b []byte) (commitRecord, bool) {
 	return r, true
 }
 
-// alignUp rounds n up to a multiple of block, a power of two.
 func alignUp(n, block int64) int64 { return (n + block - 1) &^ (block - 1) }
 
 // commitLog is a partition's open commit file, used under writer.mu.
@@ -65,16 +63,15 @@ type commitLog struct {
 	fs       diskCalls
 	path     string
 	fd       int
-	cur      commitRecord // the current record, if have
+	cur      commitRecord
 	have     bool
-	prev     commitRecord // the other slot's record, if havePrev
+	prev     commitRecord
 	havePrev bool
 	slot     []byte
 	iov      [][]byte
 }
 
-// openCommit opens or creates dir's commit file and reads its current record. created asks the caller
-// to sync the directory.
+// openCommit opens or creates dir's commit file; created asks the caller to sync the directory.
 func openCommit(fs diskCalls, dir string) (c *commitLog, created bool, err error) {
 	path := filepath.Join(dir, commitName)
 	fd, err := fs.sys.Open(path, unix.O_RDWR, 0)
@@ -85,8 +82,7 @@ func openCommit(fs diskCalls, dir string) (c *commitLog, created bool, err error
 	if err != nil {
 		return nil, false, fmt.Errorf("open %s: %w", path, err)
 	}
-	// Allocate both slots while there is room, or on a full disk the record would fail the very
-	// Sync that makes acknowledged bytes durable. Best effort: the first record allocates otherwise.
+	// Allocate both slots now: on a full disk a record must not fail the Sync that needs it. Best effort.
 	_ = fs.sys.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, 0, 2*commitSlotSize)
 	c = &commitLog{fs: fs, path: path, fd: fd, slot: make([]byte, commitSlotSize), iov: make([][]byte, 1)}
 	buf := make([]byte, 2*commitSlotSize)
@@ -110,12 +106,10 @@ func openCommit(fs diskCalls, dir string) (c *commitLog, created bool, err error
 	return c, created, nil
 }
 
-// latest is the current record for segment base, if any.
 func (c *commitLog) latest(base int64) (commitRecord, bool) {
 	return c.cur, c.have && c.cur.Base == base
 }
 
-// records are the records about segment base, the current one first.
 func (c *commitLog) records(base int64) []commitRecord {
 	var out []commitRecord
 	if c.have && c.cur.Base == base {
@@ -144,8 +138,7 @@ func (c *commitLog) write(base, length int64, block int, blockCRC uint32) error 
 		err = c.fs.sys.Fdatasync(c.fd)
 	}
 	if err != nil {
-		// The slot may be torn; the next record reuses it, keeping the current one intact. It held
-		// the previous record.
+		// The slot may be torn; the next record reuses it, keeping the current one intact.
 		c.havePrev = false
 		return fmt.Errorf("write commit record %s: %w", c.path, err)
 	}
@@ -154,8 +147,8 @@ func (c *commitLog) write(base, length int64, block int, blockCRC uint32) error 
 	return nil
 }
 
-// stale reports whether a record could make recovery cut segment base, just made durable at length:
-// only if it ends exactly at the end of a record's block, and the current record is not exact.
+// stale reports whether recovery could cut segment base, durable at length: its end is a record's
+// block end and the current record is not exact.
 func (c *commitLog) stale(base, length int64) bool {
 	recs := c.records(base)
 	if len(recs) > 0 && recs[0].Length == length {
@@ -179,8 +172,7 @@ func (c *commitLog) close() error {
 	return nil
 }
 
-// recoveredSize is doc.go's recovery rule: the logical size of a segment of file size size, given its
-// records, the current one first, and the CRC-32C of the file's bytes [off, off+n).
+// recoveredSize is doc.go's recovery rule; crc gives the CRC-32C of the file's bytes [off, off+n).
 func recoveredSize(size int64, recs []commitRecord, lastBlockCRC func(off, n int64) (uint32, error)) (int64, error) {
 	for _, rec := range recs {
 		block := int64(rec.Block)

@@ -20,8 +20,7 @@ const (
 	Inline Persist = iota
 	// Deferred copies appends into memory; a per-partition flusher writes them in the background.
 	Deferred
-	// Sync returns from Append only once the appended bytes are durable, as a filesystem mounted
-	// with sync does: fsync after an append has nothing left to do.
+	// Sync returns from Append only once the bytes are durable, like a sync mount.
 	Sync
 )
 
@@ -59,13 +58,11 @@ const (
 	DefaultPartitions    = 1
 )
 
-// MinMaxOpenFiles is the least MaxOpenFiles accepted: what one partition needs while it rotates (two
-// segment files, the commit file, the retired segment's read descriptor) with room to spare.
+// MinMaxOpenFiles covers one rotating partition's descriptors with room to spare.
 const MinMaxOpenFiles = 16
 
-// DefaultMaxOpenFiles is the MaxOpenFiles a Config without one gets: half the soft RLIMIT_NOFILE (at
-// least MinMaxOpenFiles), so the other half stays for the FUSE device, sockets, readers' handles of
-// open files and short-lived opens such as directory fsyncs.
+// DefaultMaxOpenFiles is half the soft RLIMIT_NOFILE, leaving the rest for the FUSE device, sockets
+// and readers' handles.
 func DefaultMaxOpenFiles() int {
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == unix.RLIM_INFINITY {
@@ -78,33 +75,30 @@ const defaultRetentionInterval = time.Second
 
 // Config configures a Log. Zero numeric fields take the defaults above.
 type Config struct {
-	SegmentSize    int64         // default 1 GiB
+	SegmentSize    int64
 	IO             directio.Mode // DefaultConfig: DirectSync (the zero value is Buffered)
 	Persist        Persist       // DefaultConfig: Deferred (the zero value is Inline)
-	MaxDirty       int64         // per-partition deferred-memory cap (default 64 MiB)
-	MaxDirtyTotal  int64         // global cap across partitions (default 1 GiB)
+	MaxDirty       int64         // per partition
+	MaxDirtyTotal  int64         // across partitions
 	RetentionBytes int64         // 0 = off
 	RetentionAge   time.Duration // 0 = off
 	Partitions     int           // default partitions for CreateTopic(name, 0)
 	Syscalls       directio.Syscalls
 	Logger         logrus.FieldLogger
-	// OnRotate is called, outside any lock, once a rotation made `active` follow `sealed`. Deferred,
-	// the seal may still be running (Partition.WaitSealed waits for it).
+	// OnRotate is called outside any lock after a rotation; deferred, the seal may still run.
 	OnRotate func(topic string, partition int, sealed, active int64)
-	// Observer, if set, is told the timings of appends, syncs, flushes and seals (see stats.go).
+	// Observer, if set, gets timings (stats.go).
 	Observer Observer
 
 	// RotateOn says where a full segment may end (default RotateSize).
 	RotateOn RotateOn
-	// IdleRelease is how long a partition goes without an append before it gives back its descriptors
-	// and reserved disk space (idle.go); 0 means DefaultIdleRelease, negative never.
+	// IdleRelease: after this long without an append a partition releases its descriptors and
+	// reserved space (idle.go); 0 means the default, negative never.
 	IdleRelease time.Duration
 
-	// MaxOpenFiles bounds the descriptors kept open between operations (see fdCache); 0 means
-	// DefaultMaxOpenFiles.
+	// MaxOpenFiles bounds the descriptors kept open (fdCache); 0 means DefaultMaxOpenFiles.
 	MaxOpenFiles int
-	// Tiered storage (remote.go): sealed segments go to Remote (nil: off). RetentionBytes and
-	// RetentionAge then bound the whole log; the local retentions only evict uploaded segments.
+	// Tiered storage (remote.go), off when Remote is nil. The local retentions only evict.
 	Remote              Remote
 	RemoteReadOnly      bool          // never write to the store (ro mounts)
 	TierConcurrency     int           // segment uploads in flight (default 4)
@@ -228,7 +222,6 @@ func ValidTopicName(name string) bool {
 	return true
 }
 
-// maxPartition keeps partition numbers in an int32.
 const maxPartition = 1<<31 - 1
 
 // ParsePartitionName parses a partition directory name: decimal, no sign, no leading zeros.

@@ -10,7 +10,7 @@ import (
 	"segfs/internal/logfields"
 )
 
-// deferredPolicy copies appends into memory for the flusher, and seals in the background.
+// deferredPolicy copies appends into memory and seals in the background.
 type deferredPolicy struct{}
 
 func (deferredPolicy) pace(w *writer, n int) { w.pace(n) }
@@ -27,8 +27,6 @@ func (deferredPolicy) append(w *writer, seg *segment, b []byte) (int64, error) {
 
 func (deferredPolicy) rotate(w *writer, old *segment) (*rotation, error) { return w.sealLater(old) }
 
-// appendDeferred copies b into seg's chunks once its disk space is reserved and bound bytes of chunk
-// memory are acquired.
 func (w *writer) appendDeferred(seg *segment, b []byte, bound int64) (int64, error) {
 	need := seg.size.Load() + int64(len(b))
 	for {
@@ -64,8 +62,6 @@ func (w *writer) appendDeferred(seg *segment, b []byte, bound int64) (int64, err
 	}
 }
 
-// memoryWaitErr ends an append's wait for memory once waiting is pointless: the partition halted, or
-// its flusher stalled on a full disk (then the append retries the write itself).
 func (w *writer) memoryWaitErr() error {
 	if err := w.writeErr(); err != nil {
 		return err
@@ -76,7 +72,6 @@ func (w *writer) memoryWaitErr() error {
 	return nil
 }
 
-// retryFlush writes the deferred bytes a full disk left in memory.
 func (w *writer) retryFlush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -86,12 +81,10 @@ func (w *writer) retryFlush() error {
 	return nil
 }
 
-// sealLater makes a new segment at old's end active and leaves old to the background seal. It never
-// waits for mu, which the flusher holds across writes: next needs no lock until it is listed.
-// The seal's directory fsync makes next's entry durable, and nothing reaches next before that.
+// sealLater leaves old to the background seal without waiting for mu, which the flusher holds
+// across writes; the seal's directory fsync makes next's entry durable.
 func (w *writer) sealLater(old *segment) (*rotation, error) {
 	if w.list.beingSealed() != nil {
-		// One seal at a time.
 		w.mu.Lock()
 		_, err := w.sealPendingLocked()
 		w.mu.Unlock()
@@ -106,8 +99,7 @@ func (w *writer) sealLater(old *segment) (*rotation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w", w.name, err)
 	}
-	// Now, or next's first appends would wait for mu behind the flusher to reserve. A failure is
-	// left to the append that needs the space.
+	// Reserve now, or next's first appends would wait for mu behind the flusher.
 	if err := w.reserveLocked(next, 1, w.reserveAhead()); err != nil {
 		logfields.Err(w.logger(), err).WithField("segment", next.base).Debug("could not reserve ahead in the new segment")
 	}
@@ -116,7 +108,6 @@ func (w *writer) sealLater(old *segment) (*rotation, error) {
 	return &rotation{sealed: old.base, active: next.base}, nil
 }
 
-// sealPendingLocked finishes the seal in progress, if any, and returns the active segment.
 func (w *writer) sealPendingLocked() (*segment, error) {
 	for {
 		seg, sealing := w.list.target()
@@ -129,7 +120,6 @@ func (w *writer) sealPendingLocked() (*segment, error) {
 	}
 }
 
-// sealPending finishes the seal in progress, if any.
 func (w *writer) sealPending() error {
 	if w.list.beingSealed() == nil {
 		return nil
@@ -140,15 +130,14 @@ func (w *writer) sealPending() error {
 	return err
 }
 
-// sealStepLocked does one piece of old's seal: a write of its dirty bytes or, once none are left, the
-// seal. ENOSPC leaves old sealing, retried like any deferred write.
+// sealStepLocked writes a piece of old's dirty bytes or, once none are left, seals it.
 func (w *writer) sealStepLocked(old *segment) error {
 	done, err := w.writePieceLocked(old, math.MaxInt64)
 	if err != nil || !done {
 		return err
 	}
 	prev := old.reserved.Load()
-	began := w.observeStart() // stats.go: metrics hook
+	began := w.observeStart()
 	if err := old.wfile.FlushAndTruncate(); err != nil {
 		err = fmt.Errorf("seal %s: %w", old.path, err)
 		if onlyNoSpace(err) {
@@ -158,24 +147,23 @@ func (w *writer) sealStepLocked(old *segment) error {
 		return w.failLocked(err)
 	}
 	if err := w.sealLocked(old, true); err != nil {
-		if isFDLimit(err) { // nothing changed yet: retried like a write that found no space
+		if isFDLimit(err) {
 			return w.deferredWriteFailedLocked(err)
 		}
 		return w.failLocked(err)
 	}
-	w.observeSeal(began) // stats.go: metrics hook
+	w.observeSeal(began)
 	w.raiseDurable(old.base + old.size.Load())
 	w.list.sealDone()
 	w.logger().WithFields(map[string]any{"segment": old.base, "size": old.size.Load()}).Info("sealed segment")
 	return nil
 }
 
-// flusher is a partition's background writer, running only while there is work, so an idle
-// partition costs no goroutine.
+// flusher is a partition's background writer; it runs only while there is work.
 type flusher struct {
-	state   atomic.Int32               // flusherIdle and the rest below
-	exited  chan struct{}              // closed by the flusher that stopFlusher waits for
-	delayed atomic.Pointer[time.Timer] // kickSoon's timer
+	state   atomic.Int32
+	exited  chan struct{}
+	delayed atomic.Pointer[time.Timer]
 	armed   atomic.Bool
 }
 
@@ -183,16 +171,13 @@ type flusher struct {
 const (
 	flusherIdle int32 = iota
 	flusherRunning
-	flusherStopping // stopFlusher waits for the flusher to exit
+	flusherStopping
 	flusherStopped
 )
 
-// defaultLazyKickDelay is how long a small append waits for the flusher: long enough for the fsync
-// that usually follows to write the bytes itself.
+// defaultLazyKickDelay lets the fsync that usually follows a small append write it itself.
 const defaultLazyKickDelay = time.Millisecond
 
-// kickSoon starts the flusher once a chunk is dirty, else after lazyKickDelay, so that an fsync
-// right after a small append writes it itself instead of waiting for the flusher.
 func (w *writer) kickSoon() {
 	if w.dirty.Load() >= w.log.chunk {
 		w.kick()
@@ -214,7 +199,7 @@ func (w *writer) delayedKick() {
 	w.kick()
 }
 
-// kick makes sure a flusher runs. Callers count their bytes dirty first.
+// kick: callers count their bytes dirty first.
 func (w *writer) kick() {
 	if w.fl.state.CompareAndSwap(flusherIdle, flusherRunning) {
 		go w.flushLoop()
@@ -244,7 +229,7 @@ func (w *writer) flushLoop() {
 			logfields.Err(w.logger(), err).Warn("deferred write failed for lack of space; kept in memory, retried by the next append or sync")
 		}
 		if !w.fl.state.CompareAndSwap(flusherRunning, flusherIdle) {
-			w.fl.state.Store(flusherStopped) // stopFlusher is waiting
+			w.fl.state.Store(flusherStopped)
 			close(w.fl.exited)
 			return
 		}
@@ -258,7 +243,6 @@ func (w *writer) flushLoop() {
 
 func (w *writer) flushWork() bool { return w.dirty.Load() > 0 || w.list.beingSealed() != nil }
 
-// stopFlusher returns once no flusher runs or will. Shutdown calls it once.
 func (w *writer) stopFlusher() {
 	for !w.fl.state.CompareAndSwap(flusherIdle, flusherStopped) {
 		if w.fl.state.CompareAndSwap(flusherRunning, flusherStopping) {
@@ -274,8 +258,7 @@ func (w *writer) stopFlusher() {
 // maxFlushWrite caps one flusher write: blocked producers get memory back only when it completes.
 const maxFlushWrite = 8 << 20
 
-// writePendingLocked finishes the seal in progress, then writes what was dirty in the active segment
-// when it got there, and returns that segment. Not chasing later appends, a Sync under load ends.
+// writePendingLocked writes only what is dirty now, not later appends, so a Sync under load ends.
 func (w *writer) writePendingLocked() (*segment, error) {
 	seg, err := w.sealPendingLocked()
 	if err != nil {
@@ -293,8 +276,6 @@ func (w *writer) writePendingLocked() (*segment, error) {
 	}
 }
 
-// writePieceLocked writes seg's dirty bytes up to upto, at most flushWriteCap of them, and frees
-// their memory. done reports that nothing below upto is left.
 func (w *writer) writePieceLocked(seg *segment, upto int64) (done bool, err error) {
 	if err := w.failedErr(); err != nil {
 		return true, err
@@ -318,10 +299,9 @@ func (w *writer) writePieceLocked(seg *segment, upto int64) (done bool, err erro
 			// The rollback truncated it away.
 			seg.dropReservation()
 		} else {
-			// A failed write measures nothing.
 			took := time.Since(began)
 			w.recordFlushRate(end-lo, took)
-			w.observeFlush(end-lo, took) // stats.go: metrics hook
+			w.observeFlush(end-lo, took)
 			w.lastArrived.Store(w.end.Load() - arrivedFrom)
 		}
 	}
@@ -336,7 +316,6 @@ func (w *writer) writePieceLocked(seg *segment, upto int64) (done bool, err erro
 	return end >= upto, nil
 }
 
-// deferredWriteFailedLocked records a failed write of deferred bytes: sticky unless only ENOSPC.
 func (w *writer) deferredWriteFailedLocked(err error) error {
 	if !onlyNoSpace(err) && !isFDLimit(err) { // a seal out of descriptors is retried too
 		return w.failLocked(err)

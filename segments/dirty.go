@@ -11,10 +11,9 @@ import (
 )
 
 // dirtyBuf holds a deferred segment's bytes not yet in its File, in chunks aligned to file positions
-// (chunks[i] holds [first+i*c, first+(i+1)*c)), so all but the first go to pwritev without a copy.
-// [lo, end) is dirty; the File holds everything below lo, so readers find no gap. The first behind
-// chunks, wholly below lo, are kept for readers just behind the flusher: O_DIRECT leaves nothing in
-// the page cache. Below valid, the first chunk holds its previous user's bytes.
+// so they go to pwritev uncopied. [lo, end) is dirty; the File holds everything below lo. The first
+// behind chunks, below lo, stay for readers behind the flusher: O_DIRECT leaves no page cache.
+// Below valid, the first chunk holds stale bytes.
 type dirtyBuf struct {
 	mu     sync.Mutex
 	c      int64
@@ -30,11 +29,10 @@ func newDirtyBuf(chunk, size int64) *dirtyBuf {
 	return &dirtyBuf{c: chunk, lo: size, end: size, valid: size}
 }
 
-// chunkBound is the most chunks n appended bytes can need, wherever the end is.
 func chunkBound(n, c int64) int64 { return (n+c-1)/c + 1 }
 
-// add appends b and returns how many chunks it took from pool. It accepts nothing if b would end past
-// reserved, which is lowered only under mu too, so every accepted byte has its disk space.
+// add accepts nothing past reserved, which is lowered only under mu too, so every accepted byte
+// has its disk space.
 func (d *dirtyBuf) add(pool *directio.Pool, b []byte, reserved *atomic.Int64) (taken int64, ok bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -66,8 +64,8 @@ func (d *dirtyBuf) endOffset() int64 {
 	return d.end
 }
 
-// pending appends to iovs the slices holding [lo, end), end at most upto and capBytes past lo. They
-// stay valid unlocked: only the writer, under its mu, drops chunks, and appenders write past end.
+// pending's slices stay valid unlocked: only the writer, under its mu, drops chunks, and
+// appenders write past end.
 func (d *dirtyBuf) pending(iovs [][]byte, upto, capBytes int64) ([][]byte, int64, int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -86,9 +84,6 @@ func (d *dirtyBuf) pending(iovs [][]byte, upto, capBytes int64) ([][]byte, int64
 	return iovs, d.lo, max(end, d.lo)
 }
 
-// written records that the File holds everything below upto. Of the chunks wholly below it (released
-// counts those that were dirty) it keeps the newest keep bytes behind, all of them once nothing is
-// dirty, and gives the rest back to pool. behindDelta is the change in chunks kept behind.
 func (d *dirtyBuf) written(pool *directio.Pool, upto, keep int64) (released, behindDelta int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -121,7 +116,6 @@ func (d *dirtyBuf) written(pool *directio.Pool, upto, keep int64) (released, beh
 	return released, behindDelta
 }
 
-// discard drops every chunk unwritten and returns how many were dirty and how many kept behind.
 func (d *dirtyBuf) discard(pool *directio.Pool) (dirty, behind int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -136,8 +130,6 @@ func (d *dirtyBuf) discard(pool *directio.Pool) (dirty, behind int64) {
 	return n - behind, behind
 }
 
-// readAt reads from the chunks what they hold and the rest from the File, whose ReadAt never waits
-// for a disk write.
 func (d *dirtyBuf) readAt(f directio.File, b []byte, off int64) (int, error) {
 	d.mu.Lock()
 	lo, end := d.lo, d.end
@@ -174,9 +166,8 @@ func (d *dirtyBuf) readAt(f directio.File, b []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// budget bounds a Log's dirty chunk memory (MaxDirtyTotal, and MaxDirty per account). Chunks kept
-// behind never make an append wait; they are bounded apart: window per partition, behindLimit in all.
-// It owns the chunk pool and trims it once no chunk has been in use for chunkIdleTrim.
+// budget bounds a Log's dirty chunk memory. Chunks kept behind are bounded apart and never make an
+// append wait.
 type budget struct {
 	mu          sync.Mutex
 	cond        sync.Cond
@@ -191,10 +182,9 @@ type budget struct {
 	trimArmed atomic.Bool
 }
 
-// account is one partition's share of the budget, under budget.mu.
 type account struct {
 	held int64
-	max  int64 // Config.MaxDirty
+	max  int64
 }
 
 func newBudget(pool *directio.Pool, limit, window, behindLimit int64) *budget {
@@ -205,7 +195,6 @@ func newBudget(pool *directio.Pool, limit, window, behindLimit int64) *budget {
 	return b
 }
 
-// written is dirtyBuf.written with the memory accounted, keeping behind what both bounds allow.
 func (b *budget) written(a *account, d *dirtyBuf, upto int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -216,7 +205,6 @@ func (b *budget) written(a *account, d *dirtyBuf, upto int64) {
 	b.freeLocked(a, released*d.c)
 }
 
-// discard is dirtyBuf.discard with the memory accounted.
 func (b *budget) discard(a *account, d *dirtyBuf) {
 	dirty, behind := d.discard(b.pool)
 	b.mu.Lock()
@@ -233,8 +221,6 @@ func (d *dirtyBuf) behindChunks() int64 {
 
 var errFlushStalled = errors.New("deferred write stalled on a full disk")
 
-// acquire blocks until n more bytes fit under both caps, or until stop, checked at every wake-up,
-// returns an error.
 func (b *budget) acquire(a *account, n int64, stop func() error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()

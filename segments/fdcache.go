@@ -11,34 +11,31 @@ import (
 	"segfs/directio"
 )
 
-// fdCache is the Log's descriptor budget (Config.MaxOpenFiles). Every open and close of segments goes
-// through it (budgetedSys), and it keeps the sealed segments' read descriptors, which an open past the
-// limit closes first, least recently used, then idle partitions. Readers pin a descriptor for one
-// read, and only unpinned ones are closed, so no read meets a reused descriptor number. The limit is
-// soft; at RLIMIT_NOFILE itself, everything idle is closed and the open tried once more.
+// fdCache is the descriptor budget (Config.MaxOpenFiles) and the cache of sealed segments' read
+// descriptors. Past the limit it closes unpinned ones, least recently used, then idle partitions.
+// The limit is soft: at RLIMIT_NOFILE everything idle closes and the open is retried.
 type fdCache struct {
-	sys   directio.Syscalls // below the counting
+	sys   directio.Syscalls
 	limit int
 
 	mu    sync.Mutex
-	open  int                  // through budgetedSys, the cached ones included
-	idle  list.List            // unpinned *cachedFD, least recently used first
-	parts map[*writer]struct{} // partitions with their files open
+	open  int       // the cached ones included
+	idle  list.List // least recently used first
+	parts map[*writer]struct{}
 }
 
-// cachedFD is a sealed segment's read descriptor; the zero value is closed. Guarded by fdCache.mu.
+// cachedFD is a sealed segment's read descriptor, guarded by fdCache.mu; zero is closed.
 type cachedFD struct {
 	fd     int
 	isOpen bool
 	pins   int
-	elem   *list.Element // in idle while open and unpinned
+	elem   *list.Element
 }
 
 func newFDCache(sys directio.Syscalls, limit int) *fdCache {
 	return &fdCache{sys: sys, limit: limit}
 }
 
-// budgetedSys is the seam segments and its Files use: opens and closes count against the budget.
 type budgetedSys struct {
 	directio.Syscalls
 	c *fdCache
@@ -85,8 +82,7 @@ func (c *fdCache) openFile(path string, flags int, perm uint32) (int, error) {
 	return fd, err
 }
 
-// pin returns e's descriptor, opening path if needed, and keeps it open until unpin. The segment's
-// lock orders it with forget.
+// pin keeps e's descriptor open until unpin; the segment's lock orders it with forget.
 func (c *fdCache) pin(e *cachedFD, path string) (int, error) {
 	c.mu.Lock()
 	if e.isOpen {
@@ -120,7 +116,6 @@ func (c *fdCache) useLocked(e *cachedFD) {
 	}
 }
 
-// unpin leaves e idle, or closes it if the budget is over its limit.
 func (c *fdCache) unpin(e *cachedFD) {
 	c.mu.Lock()
 	e.pins--
@@ -140,7 +135,7 @@ func (c *fdCache) unpin(e *cachedFD) {
 	c.mu.Unlock()
 }
 
-// adopt caches fd, which a seal opened through budgetedSys: a consumer usually reads the segment next.
+// adopt caches fd from a seal: a consumer usually reads the segment next.
 func (c *fdCache) adopt(e *cachedFD, fd int) {
 	c.mu.Lock()
 	if e.isOpen {
@@ -156,7 +151,7 @@ func (c *fdCache) adopt(e *cachedFD, fd int) {
 	c.closeAll(victims)
 }
 
-// forget closes e's descriptor for good; the caller holds the segment's lock exclusively.
+// forget: the caller holds the segment's lock exclusively.
 func (c *fdCache) forget(e *cachedFD) error {
 	c.mu.Lock()
 	if !e.isOpen {
@@ -174,7 +169,6 @@ func (c *fdCache) forget(e *cachedFD) error {
 	return c.sys.Close(fd)
 }
 
-// evictLocked takes up to n idle descriptors out of the cache, for the caller to close without mu.
 func (c *fdCache) evictLocked(n int) []int {
 	var fds []int
 	for ; n > 0 && c.idle.Len() > 0; n-- {
@@ -220,8 +214,8 @@ func (c *fdCache) unregister(w *writer) {
 	delete(c.parts, w)
 }
 
-// releasePartitions releases idle partitions, least recently appended first, until the descriptors
-// fit the limit, or with all every idle one, and reports whether it released any.
+// releasePartitions releases idle partitions, least recently appended first, until the
+// descriptors fit, or all of them with all.
 func (c *fdCache) releasePartitions(all bool) bool {
 	tried := make(map[*writer]bool)
 	released := false

@@ -11,8 +11,7 @@ import (
 	"segfs/directio"
 )
 
-// dirSyscalls is the directory half of the syscall seam. A Config.Syscalls that implements it too
-// (the tests' crash recorder and fault injectors) sees every mkdir, unlink, rmdir and rename.
+// dirSyscalls lets a Config.Syscalls (the tests' crash recorder) see directory operations too.
 type dirSyscalls interface {
 	Mkdir(path string, perm uint32) error
 	Unlink(path string) error
@@ -27,14 +26,12 @@ func (osDirs) Unlink(path string) error             { return unix.Unlink(path) }
 func (osDirs) Rmdir(path string) error              { return unix.Rmdir(path) }
 func (osDirs) Rename(from, to string) error         { return unix.Rename(from, to) }
 
-// diskCalls is the seam, with the descriptor budget its opens and closes count against.
 type diskCalls struct {
 	sys  directio.Syscalls
 	dirs dirSyscalls
 	fds  *fdCache
 }
 
-// newFS makes the Log's seam, whose descriptors are budgeted by maxOpen (see fdCache).
 func newFS(sys directio.Syscalls, maxOpen int) diskCalls {
 	c := newFDCache(sys, maxOpen)
 	f := diskCalls{sys: budgetedSys{sys, c}, dirs: osDirs{}, fds: c}
@@ -44,7 +41,6 @@ func newFS(sys directio.Syscalls, maxOpen int) diskCalls {
 	return f
 }
 
-// syncDir makes dir's entries durable.
 func (f diskCalls) syncDir(dir string) error {
 	fd, err := f.sys.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
@@ -60,7 +56,7 @@ func (f diskCalls) syncDir(dir string) error {
 	return nil
 }
 
-// mkdir creates dir; an existing one is fine: recovery may find half-created trees.
+// mkdir accepts an existing dir: recovery may find half-created trees.
 func (f diskCalls) mkdir(dir string) error {
 	if err := f.dirs.Mkdir(dir, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("mkdir %s: %w", dir, err)
@@ -68,7 +64,6 @@ func (f diskCalls) mkdir(dir string) error {
 	return nil
 }
 
-// removeTree removes a tombstone and everything below it.
 func (f diskCalls) removeTree(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -94,8 +89,7 @@ func (f diskCalls) removeTree(dir string) error {
 // tombstonePrefix marks directories being deleted; no topic or partition name starts with '.'.
 const tombstonePrefix = ".deleted-"
 
-// bury renames dir to a tombstone, makes that durable and removes it, so that a crash leaves the
-// directory whole or a tombstone, never partly deleted.
+// bury renames dir to a tombstone before removing it, so a crash never leaves it partly deleted.
 func (f diskCalls) bury(dir string, seq uint64) error {
 	parent := filepath.Dir(dir)
 	tomb := filepath.Join(parent, fmt.Sprintf("%s%s-%d", tombstonePrefix, filepath.Base(dir), seq))

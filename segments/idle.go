@@ -7,12 +7,11 @@ import (
 	"time"
 )
 
-// A released partition has closed what only appends need: the active File (its descriptors and the
-// space reserved ahead) and the commit file. It happens after IdleRelease without an append, when the
-// descriptor budget needs room, and when another partition finds the disk full. The active segment is
-// then exact and durable, read like a sealed one, and reopened by the next append.
+// A released partition has closed its active File (descriptors, reserved space) and commit file:
+// after IdleRelease without an append, when the descriptor budget needs room, or when another
+// partition finds the disk full. The next append reopens it.
 
-// monoNow is the idle timers' clock, one for all partitions so that their last appends compare.
+// monoNow is one clock for all partitions, so their last appends compare.
 func (l *Log) monoNow() int64 { return int64(time.Since(l.epoch)) }
 
 const DefaultIdleRelease = 5 * time.Second
@@ -20,15 +19,14 @@ const DefaultIdleRelease = 5 * time.Second
 // idleState: released changes under appendMu and w.mu, the timer under mu.
 type idleState struct {
 	released   atomic.Bool
-	lastActive atomic.Int64 // Log.monoNow of the last append
-	armed      atomic.Bool  // the timer is scheduled
+	lastActive atomic.Int64
+	armed      atomic.Bool
 
 	mu      sync.Mutex
 	timer   *time.Timer
 	stopped bool
 }
 
-// touched records an append; caller holds appendMu.
 func (w *writer) touched() {
 	w.idle.lastActive.Store(w.log.monoNow())
 	if w.log.cfg.IdleRelease > 0 && !w.idle.armed.Load() && w.idle.armed.CompareAndSwap(false, true) {
@@ -73,7 +71,6 @@ func (w *writer) idleTick() {
 	}
 }
 
-// stopIdle stops the timer for good; caller holds appendMu.
 func (w *writer) stopIdle() {
 	w.idle.mu.Lock()
 	defer w.idle.mu.Unlock()
@@ -83,8 +80,8 @@ func (w *writer) stopIdle() {
 	}
 }
 
-// tryRelease releases the partition if it is idle. It never waits for a lock, so the budget and the
-// full-disk path can call it from inside another partition's operations.
+// tryRelease never waits for a lock, so the budget and the full-disk path can call it from
+// inside another partition's operations.
 func (w *writer) tryRelease() (done bool, err error) {
 	if w.idle.released.Load() {
 		return true, nil
@@ -103,8 +100,8 @@ func (w *writer) tryRelease() (done bool, err error) {
 	return w.releaseLocked()
 }
 
-// releaseLocked writes, seals and syncs what is pending, then closes the active File and the commit
-// file. Caller holds appendMu and w.mu.
+// releaseLocked makes pending bytes exact and durable, then closes the files. Caller holds
+// appendMu and w.mu.
 func (w *writer) releaseLocked() (bool, error) {
 	if w.idle.released.Load() {
 		return true, nil
@@ -152,7 +149,6 @@ func (w *writer) releaseLocked() (bool, error) {
 	return true, nil
 }
 
-// reopen opens a released partition's files again; caller holds appendMu.
 func (w *writer) reopen() error {
 	if !w.idle.released.Load() {
 		return nil
@@ -167,7 +163,7 @@ func (w *writer) reopen() error {
 		return fmt.Errorf("append to %s: %w", w.name, err)
 	}
 	seg := w.list.active()
-	seg.mu.Lock() // readers switch back to the File
+	seg.mu.Lock()
 	_, err = w.openFile(seg)
 	seg.mu.Unlock()
 	if err != nil {

@@ -18,7 +18,7 @@ func (inlinePolicy) append(w *writer, seg *segment, b []byte) (int64, error) {
 func (inlinePolicy) rotate(w *writer, old *segment) (*rotation, error) { return w.rotateInline(old) }
 
 // rotateInline seals old, then creates the next segment. On ENOSPC old stays active; if only the
-// next cannot be created, old stays last, sealed, and the next Append retries.
+// next cannot be created, old stays last and sealed, and the next Append retries.
 func (w *writer) rotateInline(old *segment) (*rotation, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -26,7 +26,7 @@ func (w *writer) rotateInline(old *segment) (*rotation, error) {
 		return nil, err
 	}
 	prev := old.reserved.Load()
-	began := w.observeStart() // stats.go: metrics hook
+	began := w.observeStart()
 	if err := old.wfile.FlushAndTruncate(); err != nil {
 		err = fmt.Errorf("seal %s: %w", old.path, err)
 		if onlyNoSpace(err) {
@@ -36,14 +36,14 @@ func (w *writer) rotateInline(old *segment) (*rotation, error) {
 		return nil, w.failLocked(err)
 	}
 	if err := w.sealLocked(old, true); err != nil {
-		if isFDLimit(err) { // nothing changed yet: the segment stays active, the next append retries
+		if isFDLimit(err) { // nothing changed yet: the next append retries
 			w.restoreReservationLocked(old, prev)
 			return nil, fmt.Errorf("append to %s: %w", w.name, err)
 		}
 		return nil, w.failLocked(err)
 	}
-	w.padded = false     // persist=sync: the seal made old exact
-	w.observeSeal(began) // stats.go: metrics hook
+	w.padded = false // the seal made old exact
+	w.observeSeal(began)
 	w.raiseDurable(old.base + old.size.Load())
 	rot, err := w.createSuccessorLocked(old)
 	if err != nil {
@@ -62,7 +62,6 @@ func (w *writer) openSuccessor(old *segment) (*rotation, error) {
 	return w.createSuccessorLocked(old)
 }
 
-// createSuccessorLocked makes a new segment after old active; on failure nothing changes.
 func (w *writer) createSuccessorLocked(old *segment) (*rotation, error) {
 	next, err := w.createSegment(old.base+old.size.Load(), true)
 	if err != nil {

@@ -5,20 +5,19 @@ import (
 	"fmt"
 )
 
-// shutdown stops the partition for good; its methods return state from now on. keep (Close) makes
-// every appended byte durable; delete drops them. On return nothing runs and nothing is open.
+// shutdown stops the partition for good. keep (Close) makes every appended byte durable; delete
+// drops them. On return nothing runs and nothing is open.
 func (p *Partition) shutdown(state error, keep bool) error {
 	failed, ok := p.w.halt(state)
 	if !ok {
-		return nil // already
+		return nil
 	}
 	p.nsMu.Lock()
 	defer p.nsMu.Unlock()
 	return p.w.close(keep, failed)
 }
 
-// halt sets the closed error, which wakes appends waiting for memory, and returns the failure before
-// it; ok is false if closed already.
+// halt sets the closed error, waking appends waiting for memory; ok is false if closed already.
 func (w *writer) halt(state error) (failed error, ok bool) {
 	shut := w.worsen(func(h health) *health {
 		if h.closed != nil {
@@ -31,8 +30,6 @@ func (w *writer) halt(state error) (failed error, ok bool) {
 	return failed, shut.closed == state
 }
 
-// close waits for the running append, stops the flusher, writes and syncs (keep, unless failed) or
-// drops what was appended, and closes every file.
 func (w *writer) close(keep bool, failed error) error {
 	w.appendMu.Lock()
 	defer w.appendMu.Unlock()
@@ -74,7 +71,7 @@ func (w *writer) close(keep bool, failed error) error {
 			}
 			s.wfile = nil
 			if keep {
-				_ = s.keepMtime() // the next Open shows the last append's time, not this close's
+				_ = s.keepMtime() // the next Open shows the last append's time
 			}
 		}
 	}

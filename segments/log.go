@@ -21,34 +21,31 @@ type Log struct {
 	fs     diskCalls
 	lockFD int
 
-	align   directio.Alignment // of every segment file, discovered once
-	block   int                // padded-block size: max(align.Offset, align.Memory)
-	chunk   int64              // deferred-buffer chunk size
-	chunks  *directio.Pool     // deferred-buffer chunks
-	scratch *directio.Pool     // the Files' scratch blocks
+	align   directio.Alignment // discovered once
+	block   int
+	chunk   int64
+	chunks  *directio.Pool
+	scratch *directio.Pool
 	budget  *budget
 
 	nsMu    sync.Mutex // namespace changes and Close; held across I/O
-	mu      sync.Mutex // topics and closed
+	mu      sync.Mutex
 	topics  map[string]*Topic
 	closed  bool
 	tombSeq atomic.Uint64
 
-	tier *tierLog // tiered logs only (remote.go)
+	tier *tierLog
 
 	stopRetention chan struct{}
 	retentionDone chan struct{}
 
-	// epoch is monoNow's zero (idle.go).
 	epoch      time.Time
-	shortUntil atomic.Int64 // monoNow until which partitions reserve nothing ahead (space.go)
+	shortUntil atomic.Int64 // space.go
 }
 
-// maxChunk is the chunk size unless the memory caps call for smaller ones: iovecs stay large, and a
-// mostly idle partition holds little.
+// maxChunk keeps iovecs large while letting small memory caps use smaller chunks.
 const maxChunk = 256 << 10
 
-// maxReadWindow caps the written chunks one partition keeps for readers.
 const maxReadWindow = 32 << 20
 
 const scratchBlock = 64 << 10
@@ -94,7 +91,7 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	l.scratch = directio.NewPool(max(scratchBlock, l.block), memAlign)
 	// Read-behind: half of max_dirty per partition, half of max_dirty_total in all.
 	l.budget = newBudget(l.chunks, cfg.MaxDirtyTotal, min(maxReadWindow, cfg.MaxDirty/2), cfg.MaxDirtyTotal/2)
-	if cfg.Remote != nil && cfg.RemoteReadOnly { // tier hook
+	if cfg.Remote != nil && cfg.RemoteReadOnly {
 		if err := l.catchUpReadOnly(); err != nil {
 			return nil, fmt.Errorf("open %s: %w", dir, err)
 		}
@@ -102,7 +99,7 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 	if err := l.recover(); err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
-	if cfg.Remote != nil { // tier hook
+	if cfg.Remote != nil {
 		if err := l.openTier(); err != nil {
 			return nil, fmt.Errorf("open %s: %w", dir, err)
 		}
@@ -151,7 +148,6 @@ func (l *Log) recover() error {
 	return nil
 }
 
-// closeAll shuts every partition down, keeping its data.
 func (l *Log) closeAll() error {
 	var errs []error
 	for _, p := range l.partitions() {
@@ -177,9 +173,9 @@ func (l *Log) Close() error {
 		close(l.stopRetention)
 		<-l.retentionDone
 	}
-	l.stopTier() // tier hook: no transfer runs while the partitions close
+	l.stopTier() // no transfer runs while the partitions close
 	err := l.closeAll()
-	l.budget.trim.Stop() // closeAll released the last chunks
+	l.budget.trim.Stop()
 	if uerr := unlockDir(l.lockFD); uerr != nil {
 		err = errors.Join(err, uerr)
 	}
@@ -252,7 +248,7 @@ func (l *Log) partitions() []*Partition {
 func (l *Log) CreateTopic(name string, partitions int) (*Topic, error) {
 	t, err := l.createTopic(name, partitions)
 	if err != nil && onlyNoSpace(err) && l.freeSpace(nil) {
-		// The disk was full: the space partitions reserved ahead of their appends came back first.
+		// The disk was full: other partitions' reservations came back; retry once.
 		t, err = l.createTopic(name, partitions)
 	}
 	return t, err
@@ -330,7 +326,7 @@ func (l *Log) DeleteTopic(name string) error {
 	t.mu.Unlock()
 	var errs []error
 	for _, p := range parts {
-		if err := l.tierDeleting(p); err != nil { // tier hook
+		if err := l.tierDeleting(p); err != nil {
 			errs = append(errs, err)
 		}
 		if err := p.shutdown(fmt.Errorf("topic %s was deleted: %w", name, ErrNotExist), false); err != nil {

@@ -11,24 +11,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// manifestName is a tiered partition's record of its segments in the object store.
 const manifestName = ".tier"
 
-// Segment states in the manifest, in the order a segment goes through them.
 const (
-	// stateUploading is written before an upload starts: the next mount aborts the multipart uploads
-	// a crash may have left, and checks whether the object arrived whole before sending it again.
+	// stateUploading: the next mount aborts leftover multipart uploads and HEADs the object first.
 	stateUploading = "uploading"
-	// stateVerified: the store verified the CRC-32C and shows the object with this size and checksum.
+	// stateVerified: the store verified the CRC-32C and shows the object whole.
 	stateVerified = "verified"
-	// stateEvicted: verified, and the local file is gone (or going): reads go to the store.
+	// stateEvicted: reads go to the store.
 	stateEvicted = "evicted"
-	// stateDeleting: purged from the log (retention, rm); the object is deleted in the background.
+	// stateDeleting: purged; the object is deleted in the background.
 	stateDeleting = "deleting"
 )
 
-// manifest is the content of DATA/<topic>/<partition>/.tier. Start is the first offset the log still
-// holds: an object below it is left over from retention, and deleted.
+// manifest is the content of .tier. An object below Start is left over from retention.
 type manifest struct {
 	Version  int             `json:"version"`
 	Start    int64           `json:"start"`
@@ -45,7 +41,6 @@ type manifestEntry struct {
 
 const manifestVersion = 1
 
-// readManifest reads the manifest of the partition at dir; ok is false if there is none.
 func readManifest(dir string) (m manifest, ok bool, err error) {
 	b, err := os.ReadFile(filepath.Join(dir, manifestName))
 	if errors.Is(err, os.ErrNotExist) {
@@ -60,7 +55,6 @@ func readManifest(dir string) (m manifest, ok bool, err error) {
 	return m, true, nil
 }
 
-// find returns the entry of base, or nil.
 func (m *manifest) find(base int64) *manifestEntry {
 	i := sort.Search(len(m.Segments), func(i int) bool { return m.Segments[i].Base >= base })
 	if i < len(m.Segments) && m.Segments[i].Base == base {
@@ -69,7 +63,6 @@ func (m *manifest) find(base int64) *manifestEntry {
 	return nil
 }
 
-// set records e, replacing the entry of the same base.
 func (m *manifest) set(e manifestEntry) {
 	if old := m.find(e.Base); old != nil {
 		*old = e
@@ -88,8 +81,7 @@ func (m *manifest) remove(base int64) {
 	}
 }
 
-// writeManifest replaces the manifest atomically: temp file, fsync, rename, fsync of the directory.
-// After a crash the manifest is the old one or the new one, whole.
+// writeManifest replaces the manifest atomically, so a crash leaves the old or the new one whole.
 func (f diskCalls) writeManifest(dir string, m manifest) error {
 	b, err := json.Marshal(m)
 	if err != nil {

@@ -4,28 +4,25 @@ import (
 	"time"
 )
 
-// Pacing spreads the wait for memory over every deferred append, as balance_dirty_pages does, instead
-// of running at memory speed to max_dirty and then stopping for a whole flusher write. Above the
-// floor, an append takes a slot of len/rate × 2(backlog−floor)/(max−floor), rate being the flusher's:
-// the backlog settles halfway, and max_dirty stays the backstop. Slots are handed out in order
-// (paceNext), so producers sharing a partition share its rate.
+// Pacing spreads the wait for memory over every deferred append, as balance_dirty_pages does,
+// instead of filling max_dirty and stopping for a whole flusher write. Above the floor, an append
+// takes a slot of len/rate × 2(backlog−floor)/(max−floor): the backlog settles halfway. Slots are
+// handed out in order (paceNext), so producers share a partition's rate.
 
 // paceFloor is the backlog, in quarters of max_dirty, below which nothing is delayed.
 const paceFloor = 1
 
-// paceMinDelay is the shortest delay worth the timer's cost.
 const paceMinDelay = 20 * time.Microsecond
 
 // paceMaxWait bounds one delay, so that a rate measured on one stalled write cannot hold producers.
 const paceMaxWait = 100 * time.Millisecond
 
-// pace delays an append of n bytes by at most one flusher piece's time (and paceMaxWait): by then
-// the budget would have released memory anyway.
+// pace delays an append by at most one flusher piece's time: by then memory is released anyway.
 func (w *writer) pace(n int) {
 	if n == 0 || w.writeErr() != nil || w.stall.Load() != nil {
 		return // it fails, or retries the stuck write, at once
 	}
-	rate := w.flushRate.Load() // bytes per second
+	rate := w.flushRate.Load()
 	if rate <= 0 {
 		return
 	}
@@ -57,7 +54,6 @@ func (w *writer) pace(n int) {
 	}
 }
 
-// recordFlushRate folds a flusher write of n bytes in d into a moving average.
 func (w *writer) recordFlushRate(n int64, d time.Duration) {
 	if n < w.log.chunk || d <= 0 {
 		return // small writes measure latency, not bandwidth
@@ -71,5 +67,5 @@ func (w *writer) recordFlushRate(n int64, d time.Duration) {
 	w.flushRate.Store(old - old/8 + sample/8)
 }
 
-// monoNow is the monotonic time since the writer was made: pacing slots must not jump with the clock.
+// monoNow is monotonic so pacing slots do not jump with the clock.
 func (w *writer) monoNow() int64 { return int64(time.Since(w.epoch)) }

@@ -5,7 +5,7 @@ import (
 	"sync"
 )
 
-// Partition is one append-only byte log: its segments concatenated. Its writer does the writing.
+// Partition is one append-only byte log: its segments concatenated.
 type Partition struct {
 	log   *Log
 	topic string
@@ -18,7 +18,7 @@ type Partition struct {
 	list segList
 	w    *writer
 
-	counters partitionCounters // stats.go: metrics hook
+	counters partitionCounters
 }
 
 func newPartition(l *Log, topic string, id int, dir string) *Partition {
@@ -44,16 +44,15 @@ func (p *Partition) Size() int64 { return p.w.end.Load() }
 // Unsynced reports bytes that no Sync or seal made durable yet.
 func (p *Partition) Unsynced() bool { return p.w.unsynced() }
 
-// Append appends b as one unit, in one segment, and returns its offset (with RotateNewline, b may be
-// cut after its first line at a rotation: ShortAppendError). Inline, it returns once every full block
-// is written; deferred, once b is in memory, waiting while the caps are reached.
+// Append appends b in one segment and returns its offset; with RotateNewline, b may be cut after
+// its first line (ShortAppendError). Deferred, it waits while the memory caps are reached.
 func (p *Partition) Append(b []byte) (int64, error) {
-	began := p.w.observeStart() // stats.go: metrics hook
+	began := p.w.observeStart()
 	off, rot, err := p.w.append(b)
 	if rot != nil && p.log.cfg.OnRotate != nil {
 		p.log.cfg.OnRotate(p.topic, p.id, rot.sealed, rot.active)
 	}
-	p.appended(began, len(b), err) // stats.go: metrics hook
+	p.appended(began, len(b), err)
 	return off, err
 }
 

@@ -13,10 +13,10 @@ type SegmentInfo struct {
 	Size    int64     // logical size, with bytes not yet persisted
 	Sealed  bool      // a later segment exists
 	ModTime time.Time // last append
-	Path    string    // backing file
-	Ino     uint64    // backing file's inode, stable across rotation
-	Blocks  int64     // backing file's st_blocks
-	// Remote: the local file is gone (evicted, or never here); reads go to the object store.
+	Path    string
+	Ino     uint64 // backing file's inode, stable across rotation
+	Blocks  int64  // backing file's st_blocks
+	// Remote: no local file; reads go to the object store.
 	Remote bool
 	// Uploaded: the object store holds a verified copy.
 	Uploaded bool
@@ -36,7 +36,6 @@ func (p *Partition) find(base int64) (*segment, error) {
 	return s, err
 }
 
-// findSuperseded returns the segment at base and whether a later one exists.
 func (p *Partition) findSuperseded(base int64) (*segment, bool, error) {
 	p.list.mu.Lock()
 	defer p.list.mu.Unlock()
@@ -78,8 +77,8 @@ func (p *Partition) Segment(base int64) (SegmentInfo, error) {
 	return s.info(superseded), nil
 }
 
-// ReadSegment reads the segment at base from its offset off, active or sealed, until io.EOF at its
-// logical end; ErrNotExist once purged. It never waits for the writer's disk I/O.
+// ReadSegment reads the segment at base, active or sealed, never waiting for the writer's I/O;
+// ErrNotExist once purged.
 func (p *Partition) ReadSegment(base int64, b []byte, off int64) (int, error) {
 	s, err := p.find(base)
 	if err != nil {
@@ -117,7 +116,6 @@ func (p *Partition) ReadAt(b []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// segmentAt returns the segment holding partition offset off and whether a later one exists.
 func (p *Partition) segmentAt(off int64) (*segment, bool, error) {
 	p.list.mu.Lock()
 	defer p.list.mu.Unlock()
@@ -136,9 +134,8 @@ func (p *Partition) segmentAt(off int64) (*segment, bool, error) {
 	return s, superseded, nil
 }
 
-// WaitSealed returns once the segment at base is sealed on disk: its backing file exact and durable.
-// Readers of a backing file call it first, since a deferred rotation seals in the background; it
-// finishes the seal itself. ErrActiveSegment for the active segment, ErrNotExist for none.
+// WaitSealed returns once the segment at base is exact and durable, finishing a background seal
+// itself. ErrActiveSegment for the active segment, ErrNotExist for none.
 func (p *Partition) WaitSealed(base int64) error {
 	s, superseded, err := p.findSuperseded(base)
 	if err != nil {
@@ -154,13 +151,12 @@ func (p *Partition) WaitSealed(base int64) error {
 		}
 	}
 	if !s.sealed.Load() {
-		return fmt.Errorf("segment %d of %s: %w", base, p.name(), ErrNotExist) // deleted or closed meanwhile
+		return fmt.Errorf("segment %d of %s: %w", base, p.name(), ErrNotExist)
 	}
 	return nil
 }
 
-// Purge deletes a sealed segment once reads in flight finish; ErrActiveSegment for the active one,
-// ErrNotExist for none.
+// Purge deletes a sealed segment once reads in flight finish.
 func (p *Partition) Purge(base int64) error {
 	p.nsMu.Lock()
 	defer p.nsMu.Unlock()
@@ -194,14 +190,13 @@ func (p *Partition) Purge(base int64) error {
 	}
 	p.list.segs = append(p.list.segs[:i:i], p.list.segs[i+1:]...)
 	p.list.mu.Unlock()
-	p.log.tierPurged(p, s) // tier hook: the object goes too
+	p.log.tierPurged(p, s)
 	if _, err := s.closeRead(p.fs); err != nil {
-		// close(2) frees the descriptor even when it reports an error, and a read-only descriptor
-		// holds nothing to lose: the file goes all the same, or it would come back at the next Open.
+		// close(2) frees the descriptor even on error, and a read-only one loses nothing.
 		p.log.cfg.Logger.WithError(err).WithField("partition", p.name()).Warn("purge: closing the segment's read descriptor failed")
 	}
 	if s.tier.evicted.Load() {
-		return nil // no local file
+		return nil
 	}
 	if err := p.fs.dirs.Unlink(s.path); err != nil {
 		return fmt.Errorf("purge %s: %w", s.path, err)

@@ -12,9 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openTier runs at Open of a tiered Log, after the local recovery: it reconciles every partition
-// with its manifest and the store, takes up partitions only the store holds (a fresh data directory
-// mounting a bucket), and starts the uploader unless the Log is read-only.
+// openTier reconciles every partition with its manifest and the store, takes up partitions only
+// the store holds, and starts the uploader unless the Log is read-only.
 func (l *Log) openTier() error {
 	l.tier = &tierLog{parts: map[*Partition]*partTier{}, kick: make(chan struct{}, 1)}
 	ctx := context.Background()
@@ -68,10 +67,8 @@ func (l *Log) openTier() error {
 	return nil
 }
 
-// catchUpReadOnly runs before the local recovery of a read-only tiered Log: a partition whose only
-// local segment is an empty active one (a bucket taken up by an earlier mount) gets it moved to the
-// end of the stored log, so that segments uploaded since that mount are listed. A read-only mount
-// shows the bucket as of its mount; this is what makes a remount see what came after.
+// catchUpReadOnly moves a read-only tiered Log's lone empty active segment (from a bucket taken up
+// earlier) to the stored log's end, so a remount sees what was uploaded since.
 func (l *Log) catchUpReadOnly() error {
 	topics, err := os.ReadDir(l.dir)
 	if err != nil {
@@ -125,8 +122,6 @@ func (l *Log) catchUpPartition(topic string, id int, dir string) error {
 	return nil
 }
 
-// adoptPartition creates the local directory of a partition only the store holds, with an empty
-// active segment at the end of the stored log; reconcile then lists the stored segments.
 func (l *Log) adoptPartition(ctx context.Context, topic string, id int) error {
 	var end int64
 	if err := l.cfg.Remote.List(ctx, topic, id, func(base, size int64, _ string, _ time.Time) { end = max(end, base+size) }); err != nil {
@@ -163,14 +158,8 @@ func (l *Log) adoptPartition(ctx context.Context, topic string, id int) error {
 	return nil
 }
 
-// reconcile makes the partition's segment list, manifest and store agree after a crash or on another
-// machine:
-//   - a local sealed segment the manifest calls verified keeps its copy if the store still has it;
-//     "uploading" entries are forgotten (the uploader checks whether the object arrived whole);
-//   - segments the manifest calls evicted are listed as remote, with the manifest's size;
-//   - stored objects below the log's start are leftovers of retention and are deleted; other objects
-//     no local segment or entry covers are taken up if they fit the log without overlap;
-//   - unfinished multipart uploads are aborted.
+// reconcile makes the segment list, manifest and store agree after a crash or on another machine
+// (doc.go, "Tiered storage").
 func (l *Log) reconcile(ctx context.Context, p *Partition) error {
 	man, _, err := readManifest(p.dir)
 	if err != nil {
@@ -280,7 +269,6 @@ func (l *Log) reconcile(ctx context.Context, p *Partition) error {
 	return nil
 }
 
-// fits reports whether s overlaps none of segs.
 func fits(segs []*segment, s *segment) bool {
 	for _, o := range segs {
 		if s.base < o.base+max(o.size.Load(), 1) && o.base < s.base+s.size.Load() {

@@ -12,7 +12,6 @@ import (
 	"segfs/directio"
 )
 
-// openPartition creates (create) or recovers the partition directory dir.
 func (l *Log) openPartition(topic string, id int, dir string, create bool) (_ *Partition, err error) {
 	p := newPartition(l, topic, id, dir)
 	if create {
@@ -109,8 +108,8 @@ func (p *Partition) recoverSegments(bases []int64) error {
 	return nil
 }
 
-// recoverRotation repairs a deferred rotation a crash interrupted (an empty last segment, the one
-// before maybe unsealed) and returns the bases left: without the empty one if it would leave a hole.
+// recoverRotation repairs an interrupted deferred rotation; it drops the empty last segment if
+// keeping it would leave a hole.
 func (p *Partition) recoverRotation(bases []int64) ([]int64, error) {
 	n := len(bases)
 	last := filepath.Join(p.dir, SegmentName(bases[n-1]))
@@ -127,7 +126,7 @@ func (p *Partition) recoverRotation(bases []int64) ([]int64, error) {
 		return nil, err
 	}
 	if bases[n-2]+size >= bases[n-1] {
-		return bases, nil // complete, and durable now
+		return bases, nil
 	}
 	if err := p.fs.dirs.Unlink(last); err != nil {
 		return nil, fmt.Errorf("recover %s: remove the empty successor of an unsealed segment: %w", last, err)
@@ -152,7 +151,6 @@ func (p *Partition) recoverActive(base int64, path string) error {
 	return nil
 }
 
-// repairTail cuts the padding of an interrupted flush, makes the rest durable and returns its size.
 func (p *Partition) repairTail(base int64, path string) (int64, error) {
 	fd, err := p.fs.sys.Open(path, unix.O_RDWR, 0)
 	if err != nil {
@@ -182,14 +180,12 @@ func (p *Partition) repairTail(base int64, path string) (int64, error) {
 			"segment": base, "path": path, "size": st.Size, "logical": size,
 		}).Info("recovery cut the zero padding of an interrupted flush")
 	}
-	// So that Unsynced is honest from the start.
 	if err := p.fs.sys.Fdatasync(fd); err != nil {
 		return 0, fmt.Errorf("recover %s: fdatasync: %w", path, err)
 	}
 	return size, nil
 }
 
-// sweepTombstones removes interrupted deletes' tombstones and returns the rest of dir.
 func (l *Log) sweepTombstones(dir string) ([]os.DirEntry, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {

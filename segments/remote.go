@@ -12,18 +12,15 @@ import (
 	"time"
 )
 
-// Remote is the object store under a tiered Log (package tier satisfies it). Keys are the store's
-// business; segments names a segment by topic, partition and base.
+// Remote is the object store under a tiered Log (package tier implements it).
 type Remote interface {
-	// Upload stores the sealed segment file at path (size bytes, sealed at sealed) and returns its
-	// ETag once the store has verified its checksum: only then does the segment count as uploaded.
+	// Upload returns the ETag once the store verified the checksum.
 	Upload(ctx context.Context, topic string, partition int, base, size int64, sealed time.Time, path string) (etag string, err error)
-	// ReadAt reads a stored segment with io.ReaderAt semantics, bounded in time, never returning
-	// bytes that fail verification.
+	// ReadAt is io.ReaderAt, bounded in time, never returning unverified bytes.
 	ReadAt(topic string, partition int, base, size int64, etag string, b []byte, off int64) (int, error)
-	// List calls each for every segment of the partition in the store, in base order.
+	// List calls each for the partition's stored segments in base order.
 	List(ctx context.Context, topic string, partition int, each func(base, size int64, etag string, modTime time.Time)) error
-	// Partitions calls each for every partition the store holds segments of.
+	// Partitions calls each for every partition in the store.
 	Partitions(ctx context.Context, each func(topic string, partition int)) error
 	// Delete removes segments; a missing one is not an error.
 	Delete(ctx context.Context, topic string, partition int, bases []int64) error
@@ -31,12 +28,12 @@ type Remote interface {
 	AbortUploads(ctx context.Context, topic string, partition int) (int, error)
 }
 
-// ErrRemote wraps every failure to read a segment from the object store (store down or slow, an
-// object missing or not what was stored); it carries no errno of its own, so the mount answers EIO.
+// ErrRemote wraps every failed read from the object store; it carries no errno, so the mount
+// answers EIO.
 var ErrRemote = errors.New("object store")
 
-// segmentTier is a segment's place in the object store: copy is set once an upload is verified;
-// evicted once the local file is gone and reads go to the store. Both only ever go from unset to set.
+// segmentTier: copy is set once an upload is verified, evicted once reads go to the store; both
+// only go from unset to set.
 type segmentTier struct {
 	copy    atomic.Pointer[remoteCopy]
 	evicted atomic.Bool
@@ -44,7 +41,6 @@ type segmentTier struct {
 
 type remoteCopy struct{ etag string }
 
-// newRemoteSegment is a sealed segment that only the object store holds.
 func newRemoteSegment(p *Partition, base, size int64, etag string, sealed time.Time) *segment {
 	s := newSegment(base, p.dir+"/"+SegmentName(base))
 	s.ino = remoteIno(p.topic, p.id, base)
@@ -56,15 +52,13 @@ func newRemoteSegment(p *Partition, base, size int64, etag string, sealed time.T
 	return s
 }
 
-// remoteIno numbers a segment that has no local file. The top bit keeps it apart from the inode
-// numbers of ext4 and xfs, which the local segments use.
+// remoteIno numbers a segment without a local file; the top bit keeps it apart from ext4 and xfs inodes.
 func remoteIno(topic string, partition int, base int64) uint64 {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(topic + "/" + strconv.Itoa(partition) + "/" + strconv.FormatInt(base, 10)))
 	return h.Sum64() | 1<<63
 }
 
-// readSeg reads segment-relative bytes of s, from its local file or, once evicted, from the store.
 func (p *Partition) readSeg(s *segment, b []byte, off int64) (int, error) {
 	if !s.tier.evicted.Load() {
 		n, err := s.readAt(p.fs, b, off)
@@ -89,44 +83,41 @@ func (p *Partition) readRemote(s *segment, b []byte, off int64) (int, error) {
 	c := s.tier.copy.Load()
 	n, err := p.log.cfg.Remote.ReadAt(p.topic, p.id, s.base, s.size.Load(), c.etag, b, off)
 	if err != nil && err != io.EOF {
-		p.counters.remoteReadErrors.Add(1) // stats.go: metrics hook
+		p.counters.remoteReadErrors.Add(1)
 		// %v, not %w: an errno inside the SDK's error (ECONNREFUSED) must not become the read's.
 		return n, fmt.Errorf("read segment %d of %s: %w: %v", s.base, p.name(), ErrRemote, err)
 	}
 	return n, err
 }
 
-// tierLog is a tiered Log's state: each partition's manifest and upload, the uploader goroutine and
-// the deletes of removed partitions.
 type tierLog struct {
 	mu    sync.Mutex
 	parts map[*Partition]*partTier
-	gc    []gcEntry // partitions deleted whose objects are not all deleted yet; persisted in .tier-gc
+	gc    []gcEntry // deleted partitions with objects left; persisted in .tier-gc
 
 	kick     chan struct{} // buffered 1: a segment was sealed or purged
 	stop     chan struct{}
 	done     chan struct{}
-	ctx      context.Context // canceled at Close: uploads and deletes in flight stop
+	ctx      context.Context
 	cancel   context.CancelFunc
 	inflight sync.WaitGroup
-	sem      chan struct{} // Config.TierConcurrency uploads at a time
+	sem      chan struct{}
 }
 
-// partTier is one partition's tier state. mu guards the manifest and is held across its writes; it
-// comes after Partition.nsMu and before nothing else.
+// partTier is one partition's tier state; mu guards the manifest and is held across its writes.
 type partTier struct {
 	mu       sync.Mutex
 	man      manifest
-	busy     bool          // an upload or delete of this partition is in flight (log order)
-	done     chan struct{} // closed when it ends
+	busy     bool // an upload or delete is in flight
+	done     chan struct{}
 	cancel   context.CancelFunc
 	retryAt  time.Time
 	failures int
-	gone     bool // deleted or closed: nothing more starts
+	gone     bool
 	stale    bool // the manifest on disk is behind man (a full disk): written again every round
 }
 
-// tierSealed wakes the uploader: a segment was sealed. Safe under any lock; never blocks.
+// tierSealed wakes the uploader; it never blocks.
 func (l *Log) tierSealed() {
 	if l.tier == nil {
 		return
@@ -137,7 +128,6 @@ func (l *Log) tierSealed() {
 	}
 }
 
-// partTierFor is p's tier state, new and empty for a partition created since Open.
 func (l *Log) partTierFor(p *Partition) *partTier {
 	l.tier.mu.Lock()
 	defer l.tier.mu.Unlock()
@@ -158,7 +148,6 @@ func (l *Log) partTier(p *Partition) *partTier {
 	return l.tier.parts[p]
 }
 
-// tierCacheDir is where the daemon keeps the object store's read cache, in the data directory.
 const tierCacheDir = ".tier-cache"
 
 // TierCacheDir is the read cache's directory for the data directory dir.

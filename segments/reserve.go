@@ -9,26 +9,20 @@ import (
 	"segfs/internal/logfields"
 )
 
-// The reservation rule: an append ending at segment offset e is accepted only if e <= seg.reserved.
-// Otherwise the File reserves up to min(SegmentSize, e+ahead), or exactly e, or the append fails with
-// ENOSPC. So that deferred appends rarely wait for mu to reserve, the flusher tops up after each write
-// and a rotation reserves ahead in the new segment. A truncate (Sync in direct mode, a failed write's
-// rollback) frees the blocks past the end: Sync reserves them again, a failed write drops the
-// reservation.
+// An append ending at segment offset e is accepted only if e <= seg.reserved; else the File reserves
+// up to min(SegmentSize, e+ahead), or exactly e, or the append fails with ENOSPC. The flusher tops
+// up after each write and a rotation reserves ahead, so deferred appends rarely wait for mu. A
+// truncate frees the blocks past the end: Sync reserves again, a failed write drops them.
 
-// reserveStep is the least an append reserves beyond its end.
 const reserveStep = 1 << 20
 
-// onlyNoSpace reports whether err is ENOSPC or EDQUOT and not EIO (a failed rollback): a failure that
-// changed nothing and can be retried.
+// onlyNoSpace: ENOSPC or EDQUOT without EIO (a failed rollback) changed nothing and can be retried.
 func onlyNoSpace(err error) bool {
 	return (errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT)) && !errors.Is(err, unix.EIO)
 }
 
-// reserveAhead is how far past an append's end a deferred reservation reaches: reserveStep plus twice
-// what arrives during one flusher write (at most MaxDirty). A producer that outruns the disk (a full
-// piece arrives per write) may fill MaxDirty plus the piece just freed before the next top-up, so it
-// gets that much. Atomics only: a rotation calls it without mu.
+// reserveAhead is reserveStep plus twice what arrives during one flusher write: a producer
+// outrunning the disk fills that before the next top-up. Atomics only: rotation calls it without mu.
 func (w *writer) reserveAhead() int64 {
 	cfg := &w.log.cfg
 	recent := max(w.dirty.Load(), w.lastWrite.Load(), w.lastArrived.Load())
@@ -38,7 +32,6 @@ func (w *writer) reserveAhead() int64 {
 	return reserveStep + min(2*recent, cfg.MaxDirty)
 }
 
-// reserveLocked gives seg's File disk space up to need, and ahead beyond it if there is room.
 func (w *writer) reserveLocked(seg *segment, need, ahead int64) error {
 	if need <= seg.reserved.Load() {
 		return nil
@@ -59,7 +52,6 @@ func (w *writer) reserveLocked(seg *segment, need, ahead int64) error {
 	return nil
 }
 
-// reserveFor is reserveLocked for an append that found the reservation too short.
 func (w *writer) reserveFor(seg *segment, need int64) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -72,8 +64,7 @@ func (w *writer) reserveFor(seg *segment, need int64) error {
 	return nil
 }
 
-// topUpLocked keeps the active segment's reservation reserveAhead past its end, or SegmentSize,
-// extending it by half as much again when short. A failure is left to the append that needs it.
+// topUpLocked keeps the reservation reserveAhead past the end; a failure is left to the append.
 func (w *writer) topUpLocked() {
 	seg := w.list.active()
 	if seg.buf == nil || seg.wfile == nil || w.log.spaceShort() {
@@ -100,8 +91,7 @@ func (s *segment) dropReservation() {
 	s.reserved.Store(0)
 }
 
-// restoreReservationLocked reserves again what a truncate freed, for appends accepted against it, or
-// else exactly what was accepted; if that fails too, their write may meet ENOSPC.
+// restoreReservationLocked re-reserves what a truncate freed, or else exactly what was accepted.
 func (w *writer) restoreReservationLocked(seg *segment, prev int64) {
 	if prev == 0 || seg.wfile.Reserve(prev) == nil {
 		return

@@ -10,16 +10,15 @@ import (
 	"segfs/directio"
 )
 
-// sealLocked makes seg, already exact, durable (with syncDir, its directory too), switches its readers
-// to a read-only descriptor and closes its File. Nothing reaches the next segment before.
+// sealLocked makes seg durable with its directory entry, moves readers to a read-only descriptor
+// and closes its File. Nothing reaches the next segment before.
 func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 	f := seg.wfile
 	rfd, err := w.fs.sys.Open(seg.path, unix.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("seal %s: open: %w", seg.path, err)
 	}
-	// The directory's descriptor comes first too: out of descriptors, the seal fails before anything
-	// changed, and the caller retries it (EMFILE is never sticky).
+	// Take the directory's descriptor first: out of descriptors, the seal fails before changing anything.
 	dfd := -1
 	if syncDir {
 		if dfd, err = w.fs.sys.Open(w.dir, unix.O_RDONLY|unix.O_DIRECTORY, 0); err != nil {
@@ -50,10 +49,10 @@ func (w *writer) sealLocked(seg *segment, syncDir bool) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("seal %s: %w", seg.path, err)
 	}
-	if err := seg.keepMtime(); err != nil { // a sealed segment's mtime is its last append's
+	if err := seg.keepMtime(); err != nil {
 		w.log.cfg.Logger.WithError(err).Debug("seal")
 	}
-	w.log.tierSealed() // tier hook: the uploader may take it once it is listed as sealed
+	w.log.tierSealed() // the uploader may take it once listed as sealed
 	if !syncDir {
 		return nil
 	}
@@ -81,12 +80,11 @@ func (w *writer) openFile(seg *segment) (directio.File, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(seg.path, &st); err == nil {
 		seg.ino = st.Ino
-		seg.mtime.Store(time.Unix(st.Mtim.Unix()).UnixNano()) // an existing file's is its last append's (keepMtime)
+		seg.mtime.Store(time.Unix(st.Mtim.Unix()).UnixNano()) // keepMtime
 	}
 	return f, nil
 }
 
-// createSegment creates the segment file at base; syncDir makes its entry durable.
 func (w *writer) createSegment(base int64, syncDir bool) (*segment, error) {
 	seg := newSegment(base, filepath.Join(w.dir, SegmentName(base)))
 	f, err := w.openFile(seg)

@@ -9,14 +9,12 @@ import (
 type RotateOn int
 
 const (
-	// RotateSize rotates before the append that would pass SegmentSize: appends stay whole, lines
-	// written in pieces may not.
+	// RotateSize rotates before an append would pass SegmentSize: appends stay whole, lines may not.
 	RotateSize RotateOn = iota
-	// RotateNewline ends a full segment only after a newline, so that sealed segments hold whole lines
-	// even from writers that flush partial lines: an append that does not fit a segment ending inside a
-	// line goes into it up to its first newline, the rest into the next. Waiting for an append that
-	// ends in a newline would not do: with 4 KiB stdio buffers few do. After SegmentSize more bytes
-	// without a newline it rotates inside the line, and logs it.
+	// RotateNewline ends a full segment only after a newline, so sealed segments hold whole lines
+	// even from writers flushing partial lines (4 KiB stdio buffers rarely end in one): the append
+	// fills the segment up to its first newline. After SegmentSize more bytes without a newline it
+	// rotates inside the line, and logs it.
 	RotateNewline
 )
 
@@ -42,8 +40,8 @@ func (r RotateOn) String() string {
 	return fmt.Sprintf("RotateOn(%d)", int(r))
 }
 
-// ShortAppendError: only the first Written bytes were appended, because the rotation after them, or
-// the rest, failed with Err (RotateNewline). As after a short write(2), the caller may retry the rest.
+// ShortAppendError: only Written bytes were appended, then the rest failed with Err
+// (RotateNewline). As after a short write(2), the caller may retry the rest.
 type ShortAppendError struct {
 	Written int
 	Err     error
@@ -61,9 +59,8 @@ func (w *writer) endsInsideLine(seg *segment) bool {
 	return n == 1 && last[0] != '\n'
 }
 
-// appendAtNewline appends b, which does not fit seg, the active segment ending inside a line: seg
-// takes b up to its first newline (all of b if none), the next segment the rest. w.lineWait counts
-// what seg took past full. Caller holds appendMu.
+// appendAtNewline lets seg take b up to its first newline and the next segment the rest; lineWait
+// counts what seg took past full. Caller holds appendMu.
 func (w *writer) appendAtNewline(seg *segment, b []byte) (int64, *rotation, error) {
 	if w.lineWait.seg != seg {
 		w.lineWait.seg, w.lineWait.n = seg, 0

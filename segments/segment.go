@@ -18,25 +18,23 @@ type segment struct {
 	path string
 	ino  uint64
 
-	size   atomic.Int64 // logical: everything appended, persisted or not
-	mtime  atomic.Int64 // unix nanoseconds of the last append
+	size   atomic.Int64 // logical: persisted or not
+	mtime  atomic.Int64
 	sealed atomic.Bool
 
-	// wfile is the writer's, under writer.mu; nil once sealed or closed.
+	// wfile is under writer.mu; nil once sealed or closed.
 	wfile directio.File
-	// reserved is how far wfile has disk space for appends. Raised under writer.mu; lowered under
-	// it and buf.mu, which a deferred append holds while it checks and copies.
+	// reserved: wfile's disk space for appends. Raised under writer.mu, lowered under it and buf.mu.
 	reserved atomic.Int64
 
-	// mu guards the read source: shared for one read, exclusive to switch or close it, so no read
-	// meets a descriptor number reused by another file.
+	// mu guards the read source: shared for one read, exclusive to switch or close it.
 	mu     sync.RWMutex
 	closed bool
-	file   directio.File // active: the writer's File, whose ReadAt never waits for its I/O
-	buf    *dirtyBuf     // active, deferred: bytes not yet in file
-	rfd    cachedFD      // sealed (or released): read descriptor, kept by the Log's fdCache
+	file   directio.File // ReadAt never waits for its I/O
+	buf    *dirtyBuf     // bytes not yet in file
+	rfd    cachedFD      // sealed or released
 
-	tier segmentTier // tiered logs: the copy in the object store (remote.go)
+	tier segmentTier
 }
 
 func newSegment(base int64, path string) *segment {
@@ -52,7 +50,7 @@ func newSealedSegment(base int64, path string, st *unix.Stat_t) *segment {
 	return s
 }
 
-// info describes s. It is Sealed once superseded, so a rotation is seen as one step.
+// info reports Sealed once superseded, so a rotation is seen as one step.
 func (s *segment) info(superseded bool) SegmentInfo {
 	si := SegmentInfo{
 		Base: s.base, Size: s.size.Load(), Sealed: superseded,
@@ -104,8 +102,8 @@ func (s *segment) readAt(fs diskCalls, b []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// closeRead makes later reads fail with ErrNotExist and closes the descriptor once no read is in
-// flight. It returns the active File, for the writer to close: closing writes, readers must not wait.
+// closeRead fails later reads, closes the descriptor once no read is in flight, and returns the
+// active File for the writer to close.
 func (s *segment) closeRead(fs diskCalls) (directio.File, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -118,8 +116,8 @@ func (s *segment) closeRead(fs diskCalls) (directio.File, error) {
 	return f, nil
 }
 
-// keepMtime sets the backing file's mtime to the segment's, the time of its last append: the truncates
-// and syncs of sealing and closing moved it, and the next Open takes a segment's mtime from its file.
+// keepMtime sets the file's mtime to its last append's: sealing and closing moved it, and the
+// next Open reads it from the file.
 func (s *segment) keepMtime() error {
 	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(s.mtime.Load())}
 	if err := unix.UtimesNanoAt(unix.AT_FDCWD, s.path, ts, 0); err != nil {

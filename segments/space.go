@@ -30,8 +30,8 @@ func (w *writer) trimReservation() bool {
 	return true
 }
 
-// freeSpace takes back what the partitions but except reserved ahead, for an operation that found the
-// disk full and tries once more: idle ones are released, busy ones trimmed.
+// freeSpace takes back what partitions other than except reserved ahead, for an operation that
+// found the disk full: idle ones are released, busy ones trimmed.
 func (l *Log) freeSpace(except *writer) bool {
 	freed := false
 	for _, p := range l.partitions() {

@@ -10,8 +10,8 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// Observer is told how long appends (waits included), Syncs with work, deferred writes and seals
-// took. It is called on the write path, some calls under locks: it must not block.
+// Observer is told the durations of appends, Syncs, deferred writes and seals. It is called on the
+// write path, sometimes under locks, so it must not block.
 type Observer interface {
 	Append(d time.Duration)
 	Sync(d time.Duration)
@@ -20,14 +20,13 @@ type Observer interface {
 }
 
 type partitionCounters struct {
-	appends       atomic.Int64
-	appendedBytes atomic.Int64
-	// Tiered logs: failed uploads, and reads of evicted segments that failed.
+	appends                        atomic.Int64
+	appendedBytes                  atomic.Int64
 	uploadErrors, remoteReadErrors atomic.Int64
 }
 
-// HealthState is a partition's condition as Stats reports it. Stalled: deferred bytes wait for
-// disk space. Failed: a write failed for good, until the Log is reopened.
+// HealthState is a partition's condition. Stalled: deferred bytes wait for disk space. Failed: a
+// write failed; the Log must be reopened.
 type HealthState string
 
 const (
@@ -37,32 +36,32 @@ const (
 	HealthClosed  HealthState = "closed"
 )
 
-// PartitionStats is one partition's state, read from atomics and the memory-only list lock.
+// PartitionStats is one partition's state, read without write-path locks.
 type PartitionStats struct {
 	Topic                  string
 	Partition              int
-	StartOffset, EndOffset int64 // first retained byte; after the last appended one
+	StartOffset, EndOffset int64
 	Segments               int
-	SizeBytes              int64 // of the retained segments
-	UnsyncedBytes          int64 // not yet made durable by a Sync or a seal
-	DirtyBytes             int64 // deferred, not yet handed to the segment file
-	PreallocatedBytes      int64 // reserved past the end of the segments being written
+	SizeBytes              int64
+	UnsyncedBytes          int64
+	DirtyBytes             int64 // not yet in the segment file
+	PreallocatedBytes      int64 // reserved past the end
 	LastAppend             time.Time
-	Appends, AppendedBytes int64 // since the partition was opened
+	Appends, AppendedBytes int64
 	Health                 HealthState
 	Err                    error
-	Tier                   *TierStats // nil unless the log is tiered
+	Tier                   *TierStats
 }
 
 // TierStats is a tiered partition's upload state.
 type TierStats struct {
-	PendingBytes     int64     // of sealed segments without a verified copy in the store
-	OldestPending    time.Time // seal time of the oldest of them; zero if none
-	UploadErrors     int64     // failed uploads since the partition was opened (each is retried)
-	RemoteReadErrors int64     // failed reads of evicted segments (EIO)
+	PendingBytes     int64     // without a verified copy
+	OldestPending    time.Time // zero if none
+	UploadErrors     int64     // each is retried
+	RemoteReadErrors int64     // EIO
 }
 
-// Stats describes the partition now; a closed or deleted one reports HealthClosed and no segments.
+// Stats describes the partition now; a closed one reports HealthClosed and no segments.
 func (p *Partition) Stats() PartitionStats {
 	st := PartitionStats{
 		Topic: p.topic, Partition: p.id,
@@ -150,7 +149,7 @@ func (l *Log) Stats() []PartitionStats {
 	return out
 }
 
-// Descriptors is how many descriptors count against the MaxOpenFiles budget now, and the budget.
+// Descriptors is the descriptors counted against MaxOpenFiles, and that budget.
 func (l *Log) Descriptors() (open, limit int) { return l.fs.fds.usage() }
 
 func (c *fdCache) usage() (open, limit int) {
@@ -159,15 +158,15 @@ func (c *fdCache) usage() (open, limit int) {
 	return c.open, c.limit
 }
 
-// Tiered reports whether the log has an object store (Config.Remote).
+// Tiered reports whether the log has Config.Remote.
 func (l *Log) Tiered() bool { return l.cfg.Remote != nil }
 
-// DirtyMemory is the chunk memory deferred appends hold (read-behind included) and its cap.
+// DirtyMemory is the chunk memory deferred appends hold and its cap.
 func (l *Log) DirtyMemory() (used, limit int64) {
 	return l.budget.inUse(), l.cfg.MaxDirtyTotal
 }
 
-// observeStart reads the clock only for an Observer, and the monotonic one only: time.Now reads two.
+// observeStart reads only the monotonic clock, and only for an Observer.
 func (w *writer) observeStart() int64 {
 	if w.log.cfg.Observer == nil {
 		return 0
@@ -204,12 +203,10 @@ func (w *writer) observeSeal(began int64) {
 	}
 }
 
-// logger carries topic and partition as fields of their own, for log queries.
 func (p *Partition) logger() *logrus.Entry {
 	return p.log.cfg.Logger.WithFields(logrus.Fields{"topic": p.topic, "partition": p.id})
 }
 
-// logger: the writer knows its partition by name, "topic/id" (topic names have no '/').
 func (w *writer) logger() *logrus.Entry {
 	topic, id, _ := strings.Cut(w.name, "/")
 	n, _ := strconv.Atoi(id)

@@ -6,11 +6,9 @@ import (
 	"segfs/directio"
 )
 
-// syncPolicy (persist=sync, mount -o sync) returns from an append only once its bytes are durable.
-// That costs the least I/O the padded-block trap allows: an append ending on a block boundary is
-// one write (O_DSYNC covers the size it extends the file to), one ending inside a block its record
-// and one write of the blocks and the padded tail; io=direct and io=buffered add an fdatasync. The
-// file stays padded between appends: truncating would free the reservation and cost an fdatasync.
+// syncPolicy (persist=sync) returns from an append once its bytes are durable, with the least I/O
+// the padded-block trap allows. The file stays padded between appends: truncating would free the
+// reservation and cost an fdatasync.
 type syncPolicy struct{}
 
 func (syncPolicy) pace(*writer, int) {}

@@ -13,13 +13,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// gcName lists, in the data directory, the deleted partitions whose objects are still in the store.
+// gcName lists deleted partitions whose objects are still in the store.
 const gcName = ".tier-gc"
 
 type gcEntry struct {
 	Topic     string `json:"topic"`
 	Partition int    `json:"partition"`
-	Ino       uint64 `json:"ino"` // of the deleted directory: a partition made again under the name has another
+	Ino       uint64 `json:"ino"` // a partition recreated under the name has another
 	busy      bool
 }
 
@@ -38,7 +38,6 @@ func (l *Log) readGC() ([]gcEntry, error) {
 	return gc, nil
 }
 
-// writeGCLocked writes the list atomically, like a manifest. Caller holds tier.mu.
 func (l *Log) writeGCLocked() error {
 	m := l.tier.gc
 	if m == nil {
@@ -66,8 +65,7 @@ func (l *Log) writeGCLocked() error {
 	return l.fs.syncDir(l.dir)
 }
 
-// gcPending reports whether the objects of a deleted partition of that name are still being deleted:
-// a new partition of the same name uploads nothing until they are gone.
+// gcPending: a new partition of a deleted one's name uploads nothing until its objects are gone.
 func (l *Log) gcPending(topic string, id int) bool {
 	l.tier.mu.Lock()
 	defer l.tier.mu.Unlock()
@@ -79,9 +77,8 @@ func (l *Log) gcPending(topic string, id int) bool {
 	return false
 }
 
-// tierDeleting runs before a partition is deleted: its transfers stop, and the deletion of its
-// objects is recorded durably before its directory goes (if the directory survives a crash, Open
-// drops the entry again). A read-only Log leaves the store alone.
+// tierDeleting stops the partition's transfers and durably records the deletion of its objects
+// before its directory goes. A read-only Log leaves the store alone.
 func (l *Log) tierDeleting(p *Partition) error {
 	if l.tier == nil {
 		return nil
@@ -100,7 +97,6 @@ func (l *Log) tierDeleting(p *Partition) error {
 	return l.writeGCLocked()
 }
 
-// runGC starts deleting the objects of deleted partitions, one transfer per partition.
 func (l *Log) runGC() {
 	t := l.tier
 	t.mu.Lock()

@@ -53,7 +53,7 @@ func (t *Topic) Partition(n int) (*Partition, error) {
 func (t *Topic) CreatePartition(n int) (*Partition, error) {
 	p, err := t.createPartition(n)
 	if err != nil && onlyNoSpace(err) && t.log.freeSpace(nil) {
-		p, err = t.createPartition(n) // as in CreateTopic
+		p, err = t.createPartition(n)
 	}
 	return p, err
 }
@@ -87,7 +87,7 @@ func (t *Topic) createPartition(n int) (*Partition, error) {
 	return p, nil
 }
 
-// usable is nil while the topic exists and the log is open. Caller holds log.nsMu.
+// usable is nil while the topic exists and the log is open; caller holds log.nsMu.
 func (t *Topic) usable() error {
 	if err := t.log.usable(); err != nil {
 		return err
@@ -100,8 +100,8 @@ func (t *Topic) usable() error {
 	return nil
 }
 
-// DeletePartition deletes partition n and returns once its flusher stopped and its directory is gone.
-// Later calls on it fail with ErrNotExist.
+// DeletePartition deletes partition n and returns once its flusher stopped and its directory is
+// gone.
 func (t *Topic) DeletePartition(n int) error {
 	l := t.log
 	l.nsMu.Lock()
@@ -116,7 +116,7 @@ func (t *Topic) DeletePartition(n int) error {
 	if !ok {
 		return fmt.Errorf("partition %s/%d: %w", t.name, n, ErrNotExist)
 	}
-	err := l.tierDeleting(p) // tier hook
+	err := l.tierDeleting(p)
 	err = errors.Join(err, p.shutdown(fmt.Errorf("partition %s/%d was deleted: %w", t.name, n, ErrNotExist), false))
 	if berr := l.fs.bury(p.dir, l.tombSeq.Add(1)); berr != nil {
 		err = errors.Join(err, berr)

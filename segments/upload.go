@@ -9,7 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Tier defaults.
 const (
 	DefaultTierConcurrency = 4
 	defaultTierInterval    = time.Second
@@ -26,7 +25,6 @@ func (l *Log) startTier() {
 	go l.tierLoop()
 }
 
-// stopTier stops the uploader and waits for every upload and delete in flight (canceled).
 func (l *Log) stopTier() {
 	t := l.tier
 	if t == nil || t.stop == nil {
@@ -38,8 +36,6 @@ func (l *Log) stopTier() {
 	t.inflight.Wait()
 }
 
-// tierLoop starts uploads, evictions and deletes: when a segment is sealed or purged, and every
-// TierInterval for retries and age-based eviction. It never waits for a transfer itself.
 func (l *Log) tierLoop() {
 	t := l.tier
 	defer close(t.done)
@@ -58,7 +54,7 @@ func (l *Log) tierLoop() {
 		for _, p := range l.partitions() {
 			pt := l.partTierFor(p)
 			if pt == nil {
-				continue // closed or deleted
+				continue
 			}
 			pt.mu.Lock()
 			if pt.stale {
@@ -71,8 +67,7 @@ func (l *Log) tierLoop() {
 	}
 }
 
-// backoff is the delay before the n-th retry: exponential from TierRetry, capped, with full jitter
-// so that partitions that failed together do not retry together.
+// backoff has full jitter so partitions that failed together do not retry together.
 func (l *Log) backoff(n int) time.Duration {
 	d := l.cfg.TierRetry << min(n-1, 20)
 	if d <= 0 || d > maxTierRetry {
@@ -81,8 +76,8 @@ func (l *Log) backoff(n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// startTransfer starts the partition's next transfer, if none is in flight and no retry is pending:
-// the deletes purges left, else the upload of the oldest sealed segment without a verified copy.
+// startTransfer starts the partition's next transfer: purges' deletes first, else the upload of
+// the oldest sealed segment without a verified copy.
 func (l *Log) startTransfer(p *Partition, pt *partTier, now time.Time) {
 	pt.mu.Lock()
 	if pt.busy || pt.gone || now.Before(pt.retryAt) || l.gcPending(p.topic, p.id) {
@@ -141,7 +136,7 @@ func (l *Log) startTransfer(p *Partition, pt *partTier, now time.Time) {
 		close(pt.done)
 		if err != nil && !errors.Is(err, context.Canceled) {
 			if next != nil {
-				p.counters.uploadErrors.Add(1) // stats.go: metrics hook
+				p.counters.uploadErrors.Add(1)
 			}
 			pt.failures++
 			pt.retryAt = time.Now().Add(l.backoff(pt.failures))
@@ -154,17 +149,16 @@ func (l *Log) startTransfer(p *Partition, pt *partTier, now time.Time) {
 			pt.failures, pt.retryAt = 0, time.Time{}
 		}
 		pt.mu.Unlock()
-		l.tierSealed() // look for the next one now
+		l.tierSealed()
 	}()
 }
 
-// upload uploads s and records the verified copy. A segment purged meanwhile is deleted again.
+// upload records the verified copy; a segment purged meanwhile is deleted again.
 func (l *Log) upload(ctx context.Context, p *Partition, pt *partTier, s *segment) error {
 	sealed := time.Unix(0, s.mtime.Load())
 	pt.mu.Lock()
 	pt.man.set(manifestEntry{Base: s.base, Size: s.size.Load(), State: stateUploading, Sealed: sealed.UnixNano()})
-	// Best effort: the record only spares the next mount a HEAD; it must not keep a full disk from
-	// uploading, which is what frees it.
+	// Best effort: a full disk must not stop the upload that frees it.
 	if err := p.fs.writeManifest(p.dir, pt.man); err != nil {
 		l.cfg.Logger.WithError(err).WithField("partition", p.name()).Debug("tier: could not record the upload's start")
 	}
@@ -178,12 +172,10 @@ func (l *Log) upload(ctx context.Context, p *Partition, pt *partTier, s *segment
 	defer pt.mu.Unlock()
 	e := manifestEntry{Base: s.base, Size: s.size.Load(), State: stateVerified, ETag: etag, Sealed: sealed.UnixNano()}
 	if _, ferr := p.find(s.base); ferr != nil {
-		e.State = stateDeleting // purged while it was uploading
+		e.State = stateDeleting
 	}
 	pt.man.set(e)
-	// The copy is verified whether or not the manifest can say so yet: on a full disk it cannot, and
-	// evicting is what frees the disk. The bucket describes itself, so a crash before the manifest
-	// catches up loses nothing (reconcile takes the object up again).
+	// Verified even if the manifest cannot say so yet (full disk): reconcile finds the object again.
 	s.tier.copy.Store(&remoteCopy{etag: etag})
 	l.saveManifestLocked(p, pt)
 	l.cfg.Logger.WithFields(map[string]any{
@@ -192,7 +184,6 @@ func (l *Log) upload(ctx context.Context, p *Partition, pt *partTier, s *segment
 	return nil
 }
 
-// deleteRemote deletes the objects of purged segments and forgets them.
 func (l *Log) deleteRemote(ctx context.Context, p *Partition, pt *partTier, bases []int64) error {
 	if err := l.cfg.Remote.Delete(ctx, p.topic, p.id, bases); err != nil {
 		return err
@@ -206,9 +197,6 @@ func (l *Log) deleteRemote(ctx context.Context, p *Partition, pt *partTier, base
 	return nil
 }
 
-// evict removes the local files of verified segments beyond the local retention, oldest first, and
-// under disk pressure any verified one. A segment leaves the local disk only after the manifest
-// durably records its verified copy.
 func (l *Log) evict(p *Partition, pt *partTier, now time.Time, pressure bool) {
 	cfg := &l.cfg
 	if !pressure && cfg.LocalRetentionBytes <= 0 && cfg.LocalRetentionAge <= 0 {
@@ -248,14 +236,13 @@ func (l *Log) evict(p *Partition, pt *partTier, now time.Time, pressure bool) {
 	}
 }
 
-// evictOne makes the store the only home of s: manifest first, then reads switch to the store, then
-// the local file goes. A crash in between leaves a local file the manifest calls evicted, which the
-// next mount keeps as a verified local copy.
+// evictOne: manifest, then reads, then the local file. A crash in between leaves a local file the
+// manifest calls evicted, which the next mount keeps as verified.
 func (l *Log) evictOne(p *Partition, pt *partTier, s *segment) error {
 	p.nsMu.Lock() // against Purge, delete and close
 	defer p.nsMu.Unlock()
 	if _, err := p.find(s.base); err != nil {
-		return nil // purged meanwhile
+		return nil
 	}
 	pt.mu.Lock()
 	e := pt.man.find(s.base)
@@ -264,8 +251,7 @@ func (l *Log) evictOne(p *Partition, pt *partTier, s *segment) error {
 		return nil
 	}
 	e.State = stateEvicted
-	// Manifest first when it can be written; on a full disk the file goes first and the manifest
-	// follows once there is room (saveManifestLocked).
+	// On a full disk the manifest follows the unlink.
 	recorded := l.saveManifestLocked(p, pt)
 	pt.mu.Unlock()
 	s.tier.evicted.Store(true)
@@ -287,8 +273,7 @@ func (l *Log) evictOne(p *Partition, pt *partTier, s *segment) error {
 	return nil
 }
 
-// saveManifestLocked writes the manifest, or leaves it to be written again later (stale), and
-// reports whether it is written. Caller holds pt.mu.
+// saveManifestLocked marks a manifest it cannot write stale, for the next round.
 func (l *Log) saveManifestLocked(p *Partition, pt *partTier) bool {
 	if err := p.fs.writeManifest(p.dir, pt.man); err != nil {
 		if !pt.stale {
@@ -301,8 +286,7 @@ func (l *Log) saveManifestLocked(p *Partition, pt *partTier) bool {
 	return true
 }
 
-// diskPressure reports whether the data directory's filesystem has less free space than two
-// segments (at most a tenth of it): then verified segments are evicted early, before appends fail.
+// diskPressure: free space below two segments (at most a tenth of the disk) evicts early.
 func (l *Log) diskPressure() bool {
 	var st unix.Statfs_t
 	if unix.Statfs(l.dir, &st) != nil {
@@ -313,8 +297,6 @@ func (l *Log) diskPressure() bool {
 	return int64(st.Bavail)*bs < reserve
 }
 
-// tierPurged records that Purge removed s from the log: its object, if any, is deleted in the
-// background, and the log's start moves past it. Caller holds p.nsMu.
 func (l *Log) tierPurged(p *Partition, s *segment) {
 	pt := l.partTier(p)
 	if pt == nil {
@@ -337,8 +319,6 @@ func (l *Log) tierPurged(p *Partition, s *segment) {
 	l.tierSealed()
 }
 
-// tierForget stops the partition's transfers for good before it is closed or deleted, and waits for
-// the one in flight.
 func (l *Log) tierForget(p *Partition) *partTier {
 	pt := l.partTier(p)
 	if pt == nil {

@@ -8,25 +8,23 @@ import (
 	"time"
 )
 
-// writer is the write side of a partition. Its locks are in doc.go ("Locking"); its atomics are
-// read without them. Methods named ...Locked run under mu.
+// writer is the write side of a partition (locks: doc.go). Methods named ...Locked run under mu.
 type writer struct {
-	log    *Log   // configuration and the Log's shared pools
-	name   string // topic/partition, for errors and logs
-	dir    string // the partition's directory
+	log    *Log
+	name   string
+	dir    string
 	fs     diskCalls
-	list   *segList // the partition's segments; rotations add to it
-	policy policy   // Inline, Deferred or Sync, chosen when the partition opens
-	budget *budget  // the Log's, shared by all partitions
+	list   *segList
+	policy policy
+	budget *budget
 
-	appendMu sync.Mutex // the order of appends and rotations
-	// lineWait counts what RotateNewline let seg, a full active segment ending inside a line, take
-	// beyond its size. Under appendMu.
+	appendMu sync.Mutex
+	// lineWait counts what RotateNewline let a full segment take past its size; under appendMu.
 	lineWait struct {
 		seg *segment
 		n   int64
 	}
-	idle idleState // releasing an idle partition's files (idle.go)
+	idle idleState
 
 	mu     sync.Mutex
 	commit *commitLog
@@ -39,17 +37,17 @@ type writer struct {
 	lastWrite   atomic.Int64
 	lastArrived atomic.Int64
 
-	end     atomic.Int64 // partition end offset
+	end     atomic.Int64
 	durable atomic.Int64 // end made durable and exact by Sync or a seal
 	padded  bool         // persist=sync left the active file padded: durable, not exact; under mu
 
 	// Deferred only.
 	fl        flusher
-	dirty     atomic.Int64 // bytes not yet handed to the File
-	mem       account      // this partition's share of budget
-	flushRate atomic.Int64 // bytes per second of the flusher's recent writes
-	paceNext  atomic.Int64 // monoNow at which the next paced append's slot starts
-	epoch     time.Time    // monoNow's zero
+	dirty     atomic.Int64
+	mem       account
+	flushRate atomic.Int64
+	paceNext  atomic.Int64
+	epoch     time.Time
 }
 
 func newWriter(l *Log, name, dir string, list *segList) *writer {
@@ -69,10 +67,8 @@ type health struct {
 
 type errBox struct{ err error }
 
-// rotation is what OnRotate is told once Append has released the partition.
 type rotation struct{ sealed, active int64 }
 
-// writeErr is what an append or Sync returns instead of writing.
 func (w *writer) writeErr() error {
 	h := w.health.Load()
 	switch {
@@ -98,8 +94,6 @@ func (w *writer) failedErr() error {
 	return nil
 }
 
-// worsen applies change (nil: no change) to the health by CAS, and wakes appends waiting for memory
-// to re-check it.
 func (w *writer) worsen(change func(old health) *health) *health {
 	for {
 		old := w.health.Load()
@@ -118,7 +112,6 @@ func (w *writer) worsen(change func(old health) *health) *health {
 	}
 }
 
-// failLocked records the first sticky write failure and returns it.
 func (w *writer) failLocked(err error) error {
 	return w.worsen(func(h health) *health {
 		if h.failed != nil {
@@ -129,8 +122,7 @@ func (w *writer) failLocked(err error) error {
 	}).failed
 }
 
-// policy is what the persistence modes do differently, chosen once when the partition opens.
-// append and rotate run under appendMu; pace runs before it.
+// policy is what the persistence modes do differently; append and rotate run under appendMu.
 type policy interface {
 	pace(w *writer, n int)
 	append(w *writer, seg *segment, b []byte) (int64, error)
@@ -147,7 +139,6 @@ func newPolicy(mode Persist) policy {
 	return inlinePolicy{}
 }
 
-// append returns b's partition offset and the rotation it made, if any.
 func (w *writer) append(b []byte) (int64, *rotation, error) {
 	w.policy.pace(w, len(b)) // a delayed append must not hold up the others
 	w.appendMu.Lock()
@@ -159,8 +150,7 @@ func (w *writer) append(b []byte) (int64, *rotation, error) {
 	off, rot, err := w.appendLocked(b)
 	var short *ShortAppendError
 	if err != nil && onlyNoSpace(err) && !errors.As(err, &short) && w.log.freeSpace(w) {
-		// A full disk takes back what other partitions reserved; this append accepted nothing, so
-		// it tries once more.
+		// A full disk: take back other partitions' reservations and retry once; nothing was accepted.
 		off, rot2, err2 := w.appendLocked(b)
 		if rot2 != nil {
 			rot = rot2
@@ -200,22 +190,18 @@ func (w *writer) appendLocked(b []byte) (int64, *rotation, error) {
 	return off, rot, err
 }
 
-// published records a new end of the active segment.
 func (w *writer) published(seg *segment, end int64) {
 	seg.size.Store(end - seg.base)
 	seg.mtime.Store(time.Now().UnixNano())
 	w.end.Store(end)
 }
 
-// writeThrough appends b with File.Write, after the dirty bytes before it.
 func (w *writer) writeThrough(seg *segment, b []byte) (int64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.writeThroughLocked(seg, b, false)
 }
 
-// writeThroughLocked is writeThrough under w.mu; with flush (persist=sync) the sub-block tail is
-// written padded in the same write (File.WriteFlush).
 func (w *writer) writeThroughLocked(seg *segment, b []byte, flush bool) (int64, error) {
 	if _, err := w.writePendingLocked(); err != nil {
 		return 0, err
@@ -251,12 +237,12 @@ func (w *writer) sync() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.writeErr(); err != nil {
-		return err // halted while waiting for mu
+		return err
 	}
 	if !w.unsynced() && !w.padded {
 		return nil
 	}
-	defer w.observeSync(w.observeStart()) // stats.go: metrics hook
+	defer w.observeSync(w.observeStart())
 	// Sync the segment written, not the active one: a rotation may have listed an empty one since.
 	seg, err := w.writePendingLocked()
 	if err != nil {
@@ -282,8 +268,7 @@ func (w *writer) raiseDurable(end int64) {
 	}
 }
 
-// syncLocked makes seg's File exact and durable. The truncate frees the reserved blocks past the end;
-// keepReservation reserves them again.
+// syncLocked makes seg's File exact and durable; keepReservation re-reserves what the truncate freed.
 func (w *writer) syncLocked(seg *segment, keepReservation bool) error {
 	prev := seg.reserved.Load()
 	err := seg.wfile.FlushAndTruncate()
@@ -299,8 +284,7 @@ func (w *writer) syncLocked(seg *segment, keepReservation bool) error {
 	return w.settleCommit(seg)
 }
 
-// settleCommit runs once seg is exact and durable: if the current record could make recovery cut it
-// (commitLog.stale), it writes one of the exact length.
+// settleCommit writes an exact-length record if the current one could make recovery cut seg.
 func (w *writer) settleCommit(seg *segment) error {
 	size := seg.wfile.Size()
 	if !w.commit.stale(seg.base, size) {
@@ -323,7 +307,7 @@ func (w *writer) padBlock() []byte {
 	return w.padBuf
 }
 
-// beforePad is the File's BeforePad hook, called under mu: the padded block's record goes first.
+// beforePad runs under mu: the padded block's record goes first.
 func (w *writer) beforePad(seg *segment, size int64, padded []byte) error {
 	if h := w.health.Load(); h != nil && h.drop {
 		// Deleting: the File closes without writing.
