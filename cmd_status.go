@@ -73,8 +73,12 @@ func writeStatus(w io.Writer, st *daemon.Status, color bool) error {
 		if p.Error != "" {
 			health += ": " + p.Error
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s ago\t%s\t%s\n", p.Topic, p.Partition, p.EndOffset, p.Segments,
-			units.HumanSize(p.SizeBytes), age(time.Duration(p.LastAppendAgeSeconds*float64(time.Second))),
+		last := "never"
+		if p.EndOffset > 0 {
+			last = age(time.Duration(p.LastAppendAgeSeconds*float64(time.Second))) + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", p.Topic, p.Partition, p.EndOffset, p.Segments,
+			units.HumanSize(p.SizeBytes), last,
 			units.HumanSize(p.UnsyncedBytes), paint(health, p.Health, color))
 	}
 	return tw.Flush()

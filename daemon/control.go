@@ -84,8 +84,10 @@ func (s *controlServer) accept() {
 			continue
 		}
 		backoff = 0
-		// Only the daemon's own user and root may learn when it exits; others are dropped.
+		// Only the daemon's own user and root may learn its state or when it exits; others are told why.
 		if uid, _, err := peerCred(c); err != nil || (uid != 0 && uid != uint32(os.Getuid())) {
+			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+			fmt.Fprintf(c, "refused only uid %d (the daemon's user) and root may use it\n", os.Getuid())
 			c.Close()
 			continue
 		}
@@ -160,6 +162,11 @@ type controlClient struct {
 	pid  int32
 }
 
+// refusedError: a daemon answered, but not to this user.
+type refusedError string
+
+func (e refusedError) Error() string { return string(e) }
+
 // dialControl connects to the daemon serving mnt. An error means no live daemon serves it.
 func dialControl(mnt string) (*controlClient, error) {
 	c, err := net.Dial("unix", controlAddr(mnt))
@@ -177,6 +184,10 @@ func dialControl(mnt string) (*controlClient, error) {
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	line, err := r.ReadString('\n')
 	_ = c.SetReadDeadline(time.Time{})
+	if reason, ok := strings.CutPrefix(line, "refused "); ok {
+		c.Close()
+		return nil, refusedError(fmt.Sprintf("daemon (pid %d) refused this user (uid %d): %s", pid, os.Getuid(), strings.TrimSpace(reason)))
+	}
 	if err != nil || !strings.HasPrefix(line, "pid ") {
 		c.Close()
 		return nil, fmt.Errorf("daemon (pid %d) did not answer: %v", pid, err)

@@ -62,6 +62,9 @@ func Umount(mnt string, log logrus.FieldLogger) error {
 	if ctl == nil && m.FSType != "fuse.segfs" {
 		return fmt.Errorf("%s is not a segfs mount (%s from %s)", mnt, m.FSType, m.Source)
 	}
+	if errors.As(dialErr, new(refusedError)) {
+		return fmt.Errorf("%s: %w", mnt, dialErr)
+	}
 	if ctl == nil {
 		// The connection is alive, so a daemon serves it, but its control socket did not answer: unmounting
 		// now could not wait for the sync, and "unmounted" would be a claim nobody checked.

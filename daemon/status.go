@@ -105,6 +105,9 @@ func GetStatus(mnt string) (*Status, error) {
 		if fuseConnDead(mnt) {
 			return nil, fmt.Errorf("%s: its daemon is gone (killed?); segfs umount or the next segfs mount clears it", mnt)
 		}
+		if errors.As(err, new(refusedError)) {
+			return nil, fmt.Errorf("%s: %w", mnt, err)
+		}
 		return nil, fmt.Errorf("%s: the daemon serving it does not answer on its control socket (%v)", mnt, err)
 	}
 	body, err := ctl.request("status", "status")

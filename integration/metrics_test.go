@@ -398,6 +398,24 @@ func TestStatusCommand(t *testing.T) {
 		p1["segments"] != 2.0 || p1["health"] != "ok" || p1["unsynced_bytes"] != 0.0 {
 		t.Errorf("partition orders/1 in segfs status --json: %v (stat .stream: %d)", p1, fi.Size())
 	}
+	if row0 := regexp.MustCompile(`(?m)^orders +0 +0 +1 +0 B +never +0 B +ok$`); !row0.MatchString(res.stdout) {
+		t.Errorf("a partition never written to shows its last append as never:\n%s", res.stdout)
+	}
+	t.Run("another user is refused", func(t *testing.T) {
+		requireRoot(t)
+		// Everything nobody must reach is opened to it: the binary (the suite's sits in a directory
+		// only root may enter), the directories above the mount point, and the mount (allow_other).
+		data, mnt := newDirs(t)
+		mustSh(t, `chmod 0755 "$(dirname "$M")" "$(dirname "$(dirname "$M")")"`, "M="+mnt)
+		daemonMount(t, mnt, "mount", "--data", data, "-o", "allow_other,metrics=off", mnt)
+		bin := filepath.Join(filepath.Dir(mnt), "segfs")
+		mustSh(t, `cp "$S" "$B" && chmod 0755 "$B"`, "S="+binaries.segfs, "B="+bin)
+		res := sh(t, `runuser -u nobody -- "$B" status "$M"`, "B="+bin, "M="+mnt)
+		if msg := strings.TrimSpace(res.stderr); res.code != 1 || strings.Contains(msg, "\n") ||
+			!strings.Contains(msg, "refused this user") || !strings.Contains(msg, "root may use it") {
+			t.Errorf("segfs status as nobody: %v; want exit 1 and one line saying it was refused", res)
+		}
+	})
 	pid, _ := st["pid"].(float64)
 	if err := syscall.Kill(int(pid), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
