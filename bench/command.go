@@ -188,14 +188,22 @@ func benchConfig(c *cli.Context) (Config, error) {
 			return cfg, fmt.Errorf("--tier-read-rate: %w", err)
 		}
 	}
-	if cfg.Binary, err = os.Executable(); err != nil {
-		return cfg, fmt.Errorf("find the segfs binary to mount with: %w", err)
-	}
-	if cfg.Progress, cfg.ProgressStyle, err = progressOutput(c); err != nil {
+	if cfg.Binary, cfg.Progress, cfg.ProgressStyle, err = runnerOutputs(c); err != nil {
 		return cfg, err
 	}
 	cfg.Log = c.App.ErrWriter
 	return cfg, nil
+}
+
+// runnerOutputs is what both bench commands need to run: the segfs binary to mount with, and where
+// progress goes and how.
+func runnerOutputs(c *cli.Context) (string, io.Writer, ProgressStyle, error) {
+	bin, err := os.Executable()
+	if err != nil {
+		return "", nil, 0, fmt.Errorf("find the segfs binary to mount with: %w", err)
+	}
+	w, style, err := progressOutput(c)
+	return bin, w, style, err
 }
 
 // progressOutput reads --progress (and --quiet, its never) into where progress goes and how.
@@ -319,10 +327,7 @@ func limitsConfig(c *cli.Context) (LimitsConfig, error) {
 			}
 		}
 	}
-	if cfg.Binary, err = os.Executable(); err != nil {
-		return cfg, fmt.Errorf("find the segfs binary to mount with: %w", err)
-	}
-	if cfg.Progress, cfg.ProgressStyle, err = progressOutput(c); err != nil {
+	if cfg.Binary, cfg.Progress, cfg.ProgressStyle, err = runnerOutputs(c); err != nil {
 		return cfg, err
 	}
 	cfg.Log = c.App.ErrWriter

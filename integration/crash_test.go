@@ -49,7 +49,13 @@ func TestCrashKill9(t *testing.T) {
 	t.Logf("SEGFS_CRASH_SEED=%d SEGFS_CRASH_ITERATIONS=%d", seed, iters)
 	// -o sync (persist=sync): every write() is durable when it returns, and fsync is answered by the
 	// kernel itself after the first ENOSYS, so a kill -9 right after a write() loses nothing.
-	modes := append(ioPersistModes[:len(ioPersistModes):len(ioPersistModes)], struct{ name, opts string }{"dsync-sync", "io=dsync,sync"})
+	// The -idle modes release a partition after 10 ms without appends and the writer pauses now and then,
+	// so kill points also fall while a partition syncs, closes its files or reopens them.
+	modes := append(ioPersistModes[:len(ioPersistModes):len(ioPersistModes)], []struct{ name, opts string }{
+		{"dsync-sync", "io=dsync,sync"},
+		{"dsync-inline-idle", "io=dsync,persist=inline,idle_release=10ms"},
+		{"dsync-deferred-idle", "io=dsync,persist=deferred,idle_release=10ms"},
+	}...)
 	for i, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) { testCrash(t, mode.opts, iters, seed+uint64(i)) })
 	}
@@ -69,6 +75,13 @@ func testCrash(t *testing.T, modeOpts string, iters int, seed uint64) {
 			lossBound = dioOffsetAlign(t, filepath.Dir(data)) - 1
 		}
 	}
+	idle := strings.Contains(modeOpts, "idle_release")
+	writerArgs := []string{"-fsync-prob", "0.1"}
+	if idle {
+		writerArgs = append(writerArgs, "-pause-prob", "0.2", "-pause", "15ms")
+		t.Setenv("SEGFS_LOG_LEVEL", "debug") // the daemon logs each release at debug level
+	}
+	releases := 0
 	m := mountFS(t, data, mnt, opts)
 	type recovered struct {
 		log  []byte
@@ -82,9 +95,10 @@ func testCrash(t *testing.T, modeOpts string, iters int, seed uint64) {
 		wseed := r.Uint64()
 		ackPath := filepath.Join(t.TempDir(), "ack")
 		var out lockedBuffer
-		writer := exec.Command(binaries.appender, "records", "-path", filepath.Join(part, "current"),
+		args := append([]string{"records", "-path", filepath.Join(part, "current"),
 			"-seed", strconv.FormatUint(wseed, 10), "-writer", "0", "-max-payload", strconv.Itoa(crashMaxPayload),
-			"-fsync-prob", "0.1", "-ack", ackPath)
+			"-ack", ackPath}, writerArgs...)
+		writer := exec.Command(binaries.appender, args...)
 		writer.Stdout, writer.Stderr = &out, &out
 		if err := writer.Start(); err != nil {
 			t.Fatal(err)
@@ -101,6 +115,7 @@ func testCrash(t *testing.T, modeOpts string, iters int, seed uint64) {
 			t.Fatalf("kill point %d: writer: %v: %s", i, err, out.String())
 		}
 		ack := readAck(t, ackPath)
+		releases += strings.Count(m.Log(), "released idle partition")
 
 		var st unix.Statfs_t
 		if err := unix.Statfs(mnt, &st); !errors.Is(err, unix.ENOTCONN) {
@@ -121,6 +136,11 @@ func testCrash(t *testing.T, modeOpts string, iters int, seed uint64) {
 		}
 		topics[topic] = recovered{log, segs}
 	}
+
+	if idle && releases == 0 {
+		t.Errorf("no partition was released while idle in %d kill points: the test never met a release", iters)
+	}
+	t.Logf("%d idle releases before the kill points", releases)
 
 	// What one recovery produced must survive later crashes and a clean unmount, through the mount and on disk.
 	for topic, rec := range topics {

@@ -20,6 +20,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -102,6 +103,8 @@ type recordsConfig struct {
 	maxPayload int
 	reopenProb float64
 	fsyncProb  float64
+	pauseProb  float64
+	pause      time.Duration
 	ack        *os.File
 }
 
@@ -117,6 +120,8 @@ func runRecords(args []string) error {
 	fs.IntVar(&c.maxPayload, "max-payload", 64<<10, "largest payload")
 	fs.Float64Var(&c.reopenProb, "reopen-prob", 0, "probability of reopening current before a record")
 	fs.Float64Var(&c.fsyncProb, "fsync-prob", 0, "probability of fsync after a record")
+	fs.Float64Var(&c.pauseProb, "pause-prob", 0, "probability of pausing after a record")
+	fs.DurationVar(&c.pause, "pause", 0, "how long a pause lasts")
 	fs.StringVar(&ack, "ack", "", "acknowledgement log outside the mount")
 	_ = fs.Parse(args)
 	c.writer = uint32(writer)
@@ -175,6 +180,9 @@ func appendRecords(c recordsConfig) (acked, attempted int64, err error) {
 			if err := logAck(c.ack, fmt.Sprintf("sync %d", acked)); err != nil {
 				return acked, acked, err
 			}
+		}
+		if c.pauseProb > 0 && rng.Float64() < c.pauseProb {
+			time.Sleep(c.pause)
 		}
 	}
 	return acked, acked, nil
