@@ -19,31 +19,27 @@ import (
 	"segfs/internal/logfields"
 )
 
-// The daemon of a mount listens on an abstract unix socket named after its mount point. `segfs umount` connects
-// before unmounting and then reads until EOF: the kernel closes the daemon's end only when the daemon process
-// exits, which is after the log was closed, so EOF means "every partition is synced and the daemon is gone".
-// An abstract socket needs no file, so a killed daemon leaves nothing stale behind, and it is found from the
-// mount point alone, whatever data dir, environment or user the daemon was started with.
+// A daemon listens on an abstract unix socket named after its mount point. `segfs umount` connects
+// before unmounting and reads until EOF, which the kernel sends only when the daemon exits, after the
+// log was closed: EOF means every partition is synced. An abstract socket leaves no stale file and is
+// found from the mount point alone.
 //
-// A client may also send one request line after the greeting: "status" is answered with one line,
-// "status <JSON of Status>", and the connection is closed. A client that sends nothing waits for the exit.
+// After the greeting a client may send "status", answered with "status <JSON of Status>" and a close.
 
-// controlAddr is the socket address of the daemon serving mnt (resolved, absolute). Hashed because abstract
-// names are limited to 107 bytes and mount points are not.
+// controlAddr hashes mnt (resolved): abstract names are limited to 107 bytes, mount points are not.
 func controlAddr(mnt string) string {
 	sum := sha256.Sum256([]byte(mnt))
 	return "@segfs/mount/" + hex.EncodeToString(sum[:16])
 }
 
-// controlServer holds every accepted connection open until the daemon exits, unless its client asks for
-// something else; finish reports the outcome of closing the log to each of them and stops accepting.
+// controlServer holds each connection open until the daemon exits, unless its client sends a request.
 type controlServer struct {
 	ln       net.Listener
 	log      logrus.FieldLogger
 	status   func() *Status
 	stop     chan struct{}
 	accepted chan struct{}  // closed when the accept loop has returned
-	requests sync.WaitGroup // one reader per connection, waiting for a request line
+	requests sync.WaitGroup // one request reader per connection
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
 }
@@ -72,8 +68,7 @@ func (s *controlServer) accept() {
 				return
 			default:
 			}
-			// Out of descriptors (EMFILE, ENFILE) is a moment, not the end: a umount that cannot connect
-			// would not be able to wait for the sync. Back off as net/http does and accept again.
+			// Running out of descriptors passes, and umount needs the socket: back off as net/http does.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			logfields.Err(s.log.WithField("op", "accept"), err).Warnf("control socket: accept failed; retrying in %v", backoff)
 			select {
@@ -84,7 +79,7 @@ func (s *controlServer) accept() {
 			continue
 		}
 		backoff = 0
-		// Only the daemon's own user and root may learn its state or when it exits; others are told why.
+		// Only the daemon's user and root may connect; others are told why.
 		if uid, _, err := peerCred(c); err != nil || (uid != 0 && uid != uint32(os.Getuid())) {
 			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 			fmt.Fprintf(c, "refused only uid %d (the daemon's user) and root may use it\n", os.Getuid())
@@ -100,8 +95,7 @@ func (s *controlServer) accept() {
 	}
 }
 
-// serve answers the request line of c, if its client sends one. finish wakes it with a read deadline,
-// leaving the connection to wait for the exit.
+// serve answers c's request line, if any; finish wakes it with a read deadline, leaving c open.
 func (s *controlServer) serve(c net.Conn) {
 	defer s.requests.Done()
 	line, err := bufio.NewReader(c).ReadString('\n')
@@ -124,23 +118,21 @@ func (s *controlServer) serve(c net.Conn) {
 			fmt.Fprintf(c, "error unknown request %q\n", req)
 		}
 	}
-	// Answered, or the client went away: nothing waits on this connection any more.
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
 	c.Close()
 }
 
-// finish stops accepting and tells every waiting `segfs umount` how closing the log went. The connections stay
-// open: the daemon's exit closes them, and that EOF is what the client waits for. A client connecting after
-// this is refused, and by then the mount is gone from the mount table.
+// finish stops accepting and tells every waiting `segfs umount` how closing the log went; the
+// daemon's exit then closes the connections.
 func (s *controlServer) finish(closeErr error) {
 	close(s.stop)
 	s.ln.Close()
 	<-s.accepted
 	s.mu.Lock()
 	for c := range s.conns {
-		_ = c.SetReadDeadline(time.Now()) // wakes its request reader, which leaves it open
+		_ = c.SetReadDeadline(time.Now())
 	}
 	s.mu.Unlock()
 	s.requests.Wait()
@@ -167,7 +159,8 @@ type refusedError string
 
 func (e refusedError) Error() string { return string(e) }
 
-// dialControl connects to the daemon serving mnt. An error means no live daemon serves it.
+// dialControl connects to the daemon serving mnt and reads its greeting; a refusedError means it
+// refused this user.
 func dialControl(mnt string) (*controlClient, error) {
 	c, err := net.Dial("unix", controlAddr(mnt))
 	if err != nil {
@@ -178,8 +171,7 @@ func dialControl(mnt string) (*controlClient, error) {
 		c.Close()
 		return nil, err
 	}
-	// The greeting proves the daemon accepted us; a connection still in the backlog when it exits would be
-	// reset without a word.
+	// The greeting proves the daemon accepted us; a backlogged connection would be reset silently.
 	r := bufio.NewReader(c)
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	line, err := r.ReadString('\n')
@@ -195,7 +187,7 @@ func dialControl(mnt string) (*controlClient, error) {
 	return &controlClient{conn: c, r: r, pid: pid}, nil
 }
 
-// waitExit blocks until the daemon has exited and returns what it reported about closing the log.
+// waitExit returns, once the daemon has exited, what it reported about closing the log.
 func (cc *controlClient) waitExit() error {
 	defer cc.conn.Close()
 	var status string
@@ -246,7 +238,7 @@ func firstLine(s string) string {
 	return s
 }
 
-// request sends one request line and returns the daemon's answer to it, without its leading word.
+// request returns the daemon's answer to one request, without its leading word.
 func (cc *controlClient) request(req, want string) (string, error) {
 	defer cc.conn.Close()
 	_ = cc.conn.SetDeadline(time.Now().Add(10 * time.Second))
@@ -255,7 +247,7 @@ func (cc *controlClient) request(req, want string) (string, error) {
 	}
 	line, err := cc.r.ReadString('\n')
 	if err != nil {
-		// A daemon of a segfs before status requests never answers; one that is exiting closes.
+		// An older daemon never answers; one that is exiting closes.
 		return "", fmt.Errorf("daemon (pid %d) did not answer the %s request (%v); is it an older segfs?", cc.pid, req, err)
 	}
 	word, rest, _ := strings.Cut(strings.TrimSuffix(line, "\n"), " ")

@@ -8,8 +8,8 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// NewLogger builds the process's logger from --log-level, --log-format and --log-file. An empty file means w
-// (stderr). The returned close function closes the log file, if one was opened.
+// NewLogger builds the logger from --log-level, --log-format and --log-file (empty: w). The returned
+// function closes the file, if one was opened.
 func NewLogger(level, format, file string, w io.Writer) (*logrus.Logger, func() error, error) {
 	logger := logrus.New()
 	lvl, err := logrus.ParseLevel(level)

@@ -14,14 +14,13 @@ import (
 // Logging is how the CLI configured logging; a daemon started by Start inherits it.
 type Logging struct {
 	Level, Format string
-	File          string // empty: a daemon logs to DefaultLogFile(data dir)
+	File          string // empty: DefaultLogFile(data dir)
 }
 
-// Start mounts cfg through a detached daemon and returns once the mount is live, or with the daemon's one-line
-// reason for failing.
+// Start mounts cfg through a detached daemon and returns once the mount is live, or with its one-line reason.
 func Start(cfg mountopts.Config, lg Logging, log logrus.FieldLogger) error {
-	// The same checks run again in the daemon; doing them here first answers the common mistakes without
-	// starting a process, and creates the data dir the default log file sits next to.
+	// The daemon checks again; checking here answers common mistakes without a process and creates the
+	// data dir the default log file sits next to.
 	if err := checkMountpoint(cfg.Mountpoint, log); err != nil {
 		return err
 	}
@@ -42,8 +41,8 @@ func Start(cfg mountopts.Config, lg Logging, log logrus.FieldLogger) error {
 	})
 }
 
-// Umount unmounts the segfs mount at mnt (resolved, see ResolveMountpoint) and returns once its daemon has
-// synced every partition and exited. A mount whose daemon is gone is cleared.
+// Umount unmounts mnt (resolved) and returns once its daemon has synced and exited. A mount whose
+// daemon is gone is cleared.
 func Umount(mnt string, log logrus.FieldLogger) error {
 	m, ok, err := mountAt(mnt)
 	if err != nil {
@@ -52,11 +51,10 @@ func Umount(mnt string, log logrus.FieldLogger) error {
 	if !ok {
 		return fmt.Errorf("%s is not mounted", mnt)
 	}
-	// Connect before unmounting: the daemon exits right after the unmount, and only a connection it already
-	// accepted tells us when.
+	// Connect first: only a connection accepted before the unmount tells us when the daemon exits.
 	ctl, dialErr := dialControl(mnt)
 	if ctl == nil && isFUSE(m) && fuseConnDead(mnt) {
-		// No daemon: a plain unmount would only say EBUSY while processes still hold files there.
+		// A plain unmount would say EBUSY while processes hold files there.
 		return clearStaleMount(mnt, log)
 	}
 	if ctl == nil && m.FSType != "fuse.segfs" {
@@ -66,8 +64,7 @@ func Umount(mnt string, log logrus.FieldLogger) error {
 		return fmt.Errorf("%s: %w", mnt, dialErr)
 	}
 	if ctl == nil {
-		// The connection is alive, so a daemon serves it, but its control socket did not answer: unmounting
-		// now could not wait for the sync, and "unmounted" would be a claim nobody checked.
+		// A live daemon that does not answer: unmounting could not wait for the sync.
 		return fmt.Errorf("%s: the daemon serving it did not answer on its control socket (%v); "+
 			"unmount with umount(8) or fusermount3 -u, which do not wait for the sync", mnt, dialErr)
 	}

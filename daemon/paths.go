@@ -7,8 +7,7 @@ import (
 	"path/filepath"
 )
 
-// DefaultDataDir is the data dir when --data is not given. It follows the XDG base directory spec, with
-// $SEGFS_DATA first so one variable moves everything.
+// DefaultDataDir is the data dir without --data: $SEGFS_DATA, else per the XDG base directory spec.
 func DefaultDataDir(getenv func(string) string) (string, error) {
 	if d := getenv("SEGFS_DATA"); d != "" {
 		return d, nil
@@ -26,15 +25,13 @@ func DefaultDataDir(getenv func(string) string) (string, error) {
 	return filepath.Join(home, ".local", "share", "segfs"), nil
 }
 
-// DefaultLogFile is where a daemon logs when --log-file is not given: a sibling of the data dir, so it is found
-// next to the data it talks about and survives a wipe of the data dir's contents.
+// DefaultLogFile is the log without --log-file: a sibling of the data dir, surviving a wipe of it.
 func DefaultLogFile(dataDir string) string {
 	return filepath.Clean(dataDir) + ".log"
 }
 
-// ResolveMountpoint makes p absolute and resolves symlinks in its parent the way the kernel will, so that it can
-// be compared with /proc/self/mountinfo. The last component is resolved only if it is a symlink: on a dead FUSE
-// mount stat of the mount point itself fails with ENOTCONN, and that case must still resolve.
+// ResolveMountpoint resolves p as the kernel will, to compare with /proc/self/mountinfo. The last
+// component is resolved only if it is a symlink: stat of a dead FUSE mount fails with ENOTCONN.
 func ResolveMountpoint(p string) (string, error) {
 	if p == "" {
 		return "", errors.New("empty mountpoint")

@@ -15,9 +15,8 @@ import (
 	"segfs/mountopts"
 )
 
-// checkMountpoint fails with a one-line reason unless mnt (already resolved) is an existing directory with
-// nothing mounted on it. A FUSE mount left behind by a killed daemon is cleared first, with a log line, because
-// that is the state `segfs mount` after a crash must recover from without help.
+// checkMountpoint fails with a one-line reason unless mnt is a directory with nothing mounted on it.
+// A FUSE mount a killed daemon left is cleared first: mount after a crash must recover unaided.
 func checkMountpoint(mnt string, log logrus.FieldLogger) error {
 	if err := clearIfStale(mnt, log); err != nil {
 		return err
@@ -41,7 +40,6 @@ func checkMountpoint(mnt string, log logrus.FieldLogger) error {
 	return nil
 }
 
-// clearIfStale clears the FUSE mount at mnt if its daemon is gone, and does nothing otherwise.
 func clearIfStale(mnt string, log logrus.FieldLogger) error {
 	m, ok, err := mountAt(mnt)
 	if err != nil {
@@ -53,23 +51,20 @@ func clearIfStale(mnt string, log logrus.FieldLogger) error {
 	return clearStaleMount(mnt, log)
 }
 
-// fuseConnDead reports whether the FUSE mount at mnt has lost its daemon. stat(2) cannot tell: for as long
-// as the root's attribute timeout runs, the kernel answers it from its cache even with the daemon gone (a
-// remount right after kill -9 then saw a live mount). statfs(2) is never cached, so it always reaches the
-// daemon, and a dead connection answers it with ENOTCONN (ECONNABORTED once aborted).
+// fuseConnDead asks statfs(2), which the kernel never caches: stat(2) is answered from the
+// attribute cache even with the daemon gone.
 func fuseConnDead(mnt string) bool {
 	var st unix.Statfs_t
 	return isDeadConn(unix.Statfs(mnt, &st))
 }
 
-// isDeadConn reports the errors a FUSE mount answers with once its daemon is gone (ENOTCONN) or its connection
-// was aborted (ECONNABORTED).
+// isDeadConn: ENOTCONN once the daemon is gone, ECONNABORTED once the connection was aborted.
 func isDeadConn(err error) bool {
 	return errors.Is(err, unix.ENOTCONN) || errors.Is(err, unix.ECONNABORTED)
 }
 
-// clearStaleMount aborts the dead FUSE connection at mnt, so nothing can block on it any more, then detaches the
-// mount. The abort is best effort: without fusectl mounted the lazy unmount alone still frees the mount point.
+// clearStaleMount aborts the dead connection, so nothing blocks on it, then detaches the mount. Without
+// fusectl the lazy unmount alone still frees the mount point.
 func clearStaleMount(mnt string, log logrus.FieldLogger) error {
 	m, ok, err := mountAt(mnt)
 	if err != nil {
@@ -90,8 +85,7 @@ func clearStaleMount(mnt string, log logrus.FieldLogger) error {
 	return nil
 }
 
-// unmount unmounts mnt with umount2(2), or through fusermount3 when we lack the privilege (a user's own FUSE
-// mount), as libfuse does.
+// unmount uses umount2(2), or fusermount3 without the privilege, as libfuse does.
 func unmount(mnt string, flags int) error {
 	err := unix.Unmount(mnt, flags)
 	if err == nil || !(errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)) {
@@ -115,9 +109,8 @@ func unmount(mnt string, flags int) error {
 	return err
 }
 
-// checkDataDir creates dir if needed and proves, before anything else touches it, that segfs can create files in
-// it and, unless io=buffered, write to them with O_DIRECT. Without the probe a data dir holding no topics yet
-// would mount fine and only fail at the first mkdir.
+// checkDataDir creates dir and proves segfs can create files in it and, unless io=buffered, write
+// them with O_DIRECT: else an empty data dir would fail only at the first mkdir.
 func checkDataDir(dir string, cfg *mountopts.Config) error {
 	fi, err := os.Stat(dir)
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
@@ -150,8 +143,7 @@ func checkDataDir(dir string, cfg *mountopts.Config) error {
 	return probeDirectIO(dir, cfg.Segments.IO, align)
 }
 
-// probeDirectIO writes one aligned block with the flags the segments will be opened with. EINVAL at open or
-// write is how Linux says the filesystem has no O_DIRECT, the same test directio applies.
+// probeDirectIO writes one aligned block with the segments' flags; EINVAL means no O_DIRECT.
 func probeDirectIO(dir string, mode directio.Mode, align directio.Alignment) error {
 	flags := unix.O_RDWR | unix.O_DIRECT
 	if mode == directio.DirectSync {
@@ -180,8 +172,8 @@ func probeDirectIO(dir string, mode directio.Mode, align directio.Alignment) err
 	return nil
 }
 
-// openProbe opens an unnamed file in dir (O_TMPFILE), so a crash can never leave a probe file among the
-// topics. Filesystems without O_TMPFILE get a named file that is unlinked at once.
+// openProbe uses O_TMPFILE, so a crash leaves no probe file among the topics; without it, a named
+// file is unlinked at once.
 func openProbe(dir string, flags int) (int, error) {
 	fd, err := unix.Open(dir, flags|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
 	if err == nil || !(errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR)) {
@@ -196,7 +188,7 @@ func openProbe(dir string, flags int) (int, error) {
 	return fd, nil
 }
 
-// unwrapPathError drops the *PathError layer whose op and path would repeat what the caller already said.
+// unwrapPathError drops a *PathError whose op and path the caller already said.
 func unwrapPathError(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {

@@ -14,25 +14,20 @@ import (
 	"segfs/internal/logfields"
 )
 
-// Opt-in profiling of a serving daemon, for performance work on the real mount (segfs bench-limits
-// --profile-dir sets them for every daemon it starts). They are environment variables rather than
-// flags so they reach a daemon through `segfs mount`, mount(8) and fstab unchanged. "%p" in a path is
-// replaced by the daemon's pid, so several daemons can share one pattern. Paths should be absolute:
+// Opt-in profiling of a serving daemon. Environment variables, not flags, so they pass through
+// `segfs mount`, mount(8) and fstab. "%p" in a path is the daemon's pid. Paths should be absolute:
 // a daemon runs in /.
 const (
-	// cpuProfileEnv: a CPU profile of the whole serving life, written when the daemon exits.
+	// cpuProfileEnv: a CPU profile of the serving life, written at exit.
 	cpuProfileEnv = "SEGFS_CPUPROFILE"
-	// memProfileEnv: a heap profile written at exit; its alloc_space view shows every allocation site
-	// of the daemon's life, which is what explains its peak RSS.
+	// memProfileEnv: a heap profile written at exit; alloc_space explains the peak RSS.
 	memProfileEnv = "SEGFS_MEMPROFILE"
-	// traceEnv: an execution trace (go tool trace) of the whole serving life, written as it runs and
-	// closed at exit. It shows what a slow request waited for: the scheduler, GC, a syscall, a lock.
+	// traceEnv: an execution trace of the serving life, showing what a slow request waited for.
 	traceEnv = "SEGFS_TRACE"
 )
 
-// startProfiles starts what the environment asks for and returns the function that writes the
-// profiles; it is a no-op when none of the variables is set. A profile that cannot be created fails the
-// mount: whoever asked for it would otherwise measure a run without noticing it is missing.
+// startProfiles returns the function that writes the profiles. A profile that cannot be created
+// fails the mount, or a run would be measured without it unnoticed.
 func startProfiles(log logrus.FieldLogger) (stop func(), err error) {
 	cpuPath, memPath, tracePath := profilePath(cpuProfileEnv), profilePath(memProfileEnv), profilePath(traceEnv)
 	var cpu, tr *os.File
@@ -74,7 +69,6 @@ func startProfiles(log logrus.FieldLogger) (stop func(), err error) {
 	}, nil
 }
 
-// stopCPU ends the CPU profile started on f, if any.
 func stopCPU(f *os.File, log logrus.FieldLogger) {
 	if f == nil {
 		return

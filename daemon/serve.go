@@ -18,9 +18,8 @@ import (
 	"segfs/segments"
 )
 
-// Serve mounts cfg in this process and serves it until it is unmounted, by `segfs umount`, umount(8) or a
-// signal, then closes the log so every partition is synced and exact on disk before it returns. A daemon's
-// parent, waiting on the readiness pipe, learns the outcome of mounting.
+// Serve mounts cfg in this process and serves it until unmounted (`segfs umount`, umount(8) or a
+// signal), then closes the log so every partition is synced before it returns.
 func Serve(cfg mountopts.Config, log *logrus.Logger, build Build) (err error) {
 	ready := readyFromEnv()
 	defer func() {
@@ -31,7 +30,7 @@ func Serve(cfg mountopts.Config, log *logrus.Logger, build Build) (err error) {
 	if cfg.Debug && !log.IsLevelEnabled(logrus.DebugLevel) {
 		log.SetLevel(logrus.DebugLevel)
 	}
-	// Installed before anything is opened: a signal during startup must still end in a clean close.
+	// Before anything is opened: a signal during startup must still end in a clean close.
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -151,9 +150,8 @@ func Serve(cfg mountopts.Config, log *logrus.Logger, build Build) (err error) {
 	return nil
 }
 
-// startServing waits until the mount shows in the mount table (what `segfs mount`'s caller and mount(8) look
-// at) and opens the control socket `segfs umount` waits on. A control socket that cannot be opened is not
-// fatal: umount then still works, without waiting for the exit.
+// startServing waits until the mount is in the mount table and opens the control socket. Failing
+// to open it is not fatal: umount then works without waiting for the exit.
 func startServing(mnt string, status func() *Status, log logrus.FieldLogger) (*controlServer, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -177,9 +175,8 @@ func startServing(mnt string, status func() *Status, log logrus.FieldLogger) (*c
 	return ctl, nil
 }
 
-// waitUnmounted returns once the kernel has unmounted the filesystem and the server loops ended. A signal
-// unmounts; while files are open the unmount is retried every second with a log line. A second signal detaches
-// the mount lazily instead: it disappears at once and the daemon exits when the last open file is closed.
+// waitUnmounted returns once the kernel unmounted and the server ended. A signal unmounts, retried
+// each second while files are open; a second signal detaches lazily and the daemon exits at the last close.
 func waitUnmounted(server *fuse.Server, mnt string, sigs <-chan os.Signal, log logrus.FieldLogger) {
 	done := make(chan struct{})
 	go func() {
@@ -221,9 +218,8 @@ func waitUnmounted(server *fuse.Server, mnt string, sigs <-chan os.Signal, log l
 	}
 }
 
-// raiseNoFileLimit lifts the soft RLIMIT_NOFILE to the hard limit: the daemon's descriptors are a budget the
-// whole mount shares, and a login shell's soft limit (often 1024) is far below what the system allows. The Go
-// runtime does the same at start; doing it here, logged, keeps it true whatever the runtime version.
+// raiseNoFileLimit lifts the soft RLIMIT_NOFILE (often 1024) to the hard limit: the whole mount shares
+// it. The Go runtime does too; doing it here, logged, holds for any runtime version.
 func raiseNoFileLimit(log logrus.FieldLogger) {
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
@@ -241,8 +237,7 @@ func raiseNoFileLimit(log logrus.FieldLogger) {
 	log.WithField("nofile", lim.Cur).Debug("descriptor limit")
 }
 
-// newMetrics builds the mount's registry unless metrics=off, and binds the endpoint of metrics=ADDR
-// now, before anything is mounted: a bad or taken address fails the mount with the reason.
+// newMetrics binds metrics=ADDR before anything is mounted, so a taken address fails the mount.
 func newMetrics(cfg mountopts.Config, build Build) (*metrics.Metrics, *metrics.Server, error) {
 	if cfg.Metrics == "off" {
 		return nil, nil, nil

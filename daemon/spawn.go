@@ -14,13 +14,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// readyFDEnv names the descriptor on which a daemon started by `segfs mount` reports the outcome of mounting
-// to its parent: one line, "ready" or "error <reason>". The parent returns only after reading it, so
-// `segfs mount` (and therefore mount(8) for an fstab line) returns once the mount is live.
+// readyFDEnv names the descriptor on which the daemon reports "ready" or "error <reason>", so
+// `segfs mount` (and mount(8)) returns once the mount is live.
 const readyFDEnv = "SEGFS_READY_FD"
 
-// Spec is what the parent hands the daemon: resolved paths and the canonical option string, so the child
-// mounts exactly what the parent validated, independent of its working directory.
+// Spec is what the parent hands the daemon: resolved paths and canonical options, so the child
+// mounts exactly what the parent validated.
 type Spec struct {
 	LogLevel, LogFormat, LogFile string
 	DataDir, Mountpoint, Options string
@@ -33,8 +32,8 @@ func (d Spec) Args() []string {
 	}
 }
 
-// startDaemon re-executes segfs as a detached daemon (new session, stdio on the log file, cwd /) and waits for
-// its readiness line. It returns nil once the mount is live, or the daemon's one-line reason for failing.
+// startDaemon re-executes segfs detached (new session, stdio on the log file, cwd /) and waits for
+// its readiness line.
 func startDaemon(spec Spec) error {
 	exe, err := os.Executable()
 	if err != nil {
@@ -52,7 +51,7 @@ func startDaemon(spec Spec) error {
 	defer r.Close()
 	cmd := exec.Command(exe, spec.Args()...)
 	cmd.Dir = "/"
-	cmd.Stdout, cmd.Stderr = logf, logf // panics and runtime errors end up in the log too
+	cmd.Stdout, cmd.Stderr = logf, logf // panics reach the log too
 	cmd.ExtraFiles = []*os.File{w}      // fd 3 in the child
 	cmd.Env = append(os.Environ(), readyFDEnv+"=3")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -65,7 +64,6 @@ func startDaemon(spec Spec) error {
 	line = strings.TrimSpace(line)
 	switch {
 	case line == "ready":
-		// The daemon runs on; it was reparented to init once we exit.
 		return cmd.Process.Release()
 	case strings.HasPrefix(line, "error "):
 		_ = cmd.Wait()
@@ -78,8 +76,7 @@ func startDaemon(spec Spec) error {
 	return fmt.Errorf("daemon exited before the mount was ready (%v); see %s", werr, spec.LogFile)
 }
 
-// readyReporter is the daemon's end of the readiness pipe. Without the environment marker (a plain
-// --foreground run) it does nothing.
+// readyReporter is the daemon's end of the readiness pipe; a plain --foreground run has none.
 type readyReporter struct{ f *os.File }
 
 func readyFromEnv() *readyReporter {
@@ -92,8 +89,7 @@ func readyFromEnv() *readyReporter {
 	if err != nil || fd < 3 {
 		return &readyReporter{}
 	}
-	// Inherited descriptors are not close-on-exec; fusermount3, which go-fuse may run, must not hold the
-	// pipe open, or the parent would not see EOF if we died.
+	// fusermount3 must not inherit the pipe, or the parent would miss EOF if we died.
 	unix.CloseOnExec(fd)
 	return &readyReporter{f: os.NewFile(uintptr(fd), "ready")}
 }
@@ -102,7 +98,7 @@ func (r *readyReporter) ready() { r.send("ready") }
 
 func (r *readyReporter) fail(err error) { r.send("error " + oneLine(err.Error())) }
 
-// send reports once; the parent may already be gone (killed while waiting), which is no reason to stop.
+// send reports once; a parent already gone is no reason to stop.
 func (r *readyReporter) send(line string) {
 	if r.f == nil {
 		return

@@ -10,8 +10,7 @@ import (
 	"segfs/segments"
 )
 
-// StatusSchema is the version of Status's JSON form. Fields are only ever added; a change to the
-// meaning or type of an existing field raises it. docs/status.md documents the schema.
+// StatusSchema versions Status's JSON (docs/status.md): fields are only added; changing one raises it.
 const StatusSchema = 1
 
 // Status is what `segfs status` reports about a mount: the daemon, then every partition.
@@ -49,7 +48,7 @@ type Build struct {
 	Version, Revision, GoVersion string
 }
 
-// mountInfo is what the daemon knows about its mount besides the log: the fixed part of Status.
+// mountInfo is the fixed part of Status.
 type mountInfo struct {
 	mnt, data, options string
 	build              Build
@@ -57,7 +56,6 @@ type mountInfo struct {
 	metricsAddr        string
 }
 
-// status builds the mount's Status now.
 func (mi *mountInfo) status(l *segments.Log) *Status {
 	now := time.Now()
 	st := &Status{
@@ -84,8 +82,8 @@ func (mi *mountInfo) status(l *segments.Log) *Status {
 	return st
 }
 
-// GetStatus asks the daemon serving mnt (resolved, see ResolveMountpoint) for its Status. A path that
-// is not a live segfs mount fails with a one-line reason.
+// GetStatus asks the daemon serving mnt (resolved) for its Status; a path that is not a live segfs
+// mount fails in one line.
 func GetStatus(mnt string) (*Status, error) {
 	m, ok, err := mountAt(mnt)
 	if err != nil {

@@ -10,8 +10,7 @@ import (
 	"segfs/tier"
 )
 
-// openTier opens the mount's object store, if it has one, and proves it usable before anything is
-// mounted: an unreachable endpoint, a missing bucket or denied credentials fail the mount in one line.
+// openTier opens the object store, if any, and proves it usable before anything is mounted.
 func openTier(cfg mountopts.Config, log logrus.FieldLogger) (*tier.Store, error) {
 	if !cfg.Tier.Enabled() {
 		return nil, nil

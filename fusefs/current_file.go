@@ -13,17 +13,14 @@ import (
 	"segfs/segments"
 )
 
-// currentHandle is an open `current`. Writes go to the partition (the segment active at the time of
-// each write); reads stay in the segment that was active at open, also after it is sealed, as a
-// reader of a renamed multilog `current` would.
+// currentHandle is an open `current`. Writes go to the partition; reads stay in the segment active
+// at open, also once sealed, as with a renamed multilog `current`.
 type currentHandle struct {
 	node  *segmentNode
 	path  string
 	write bool
-	// fd is a read-only descriptor of the backing file (-1 for write-only handles): reads fall back to
-	// it once the segment is purged, as reads of an unlinked file keep working, provided the segment
-	// was seen sealed first or its partition was synced before rmdir (openReaders). Otherwise the file
-	// of a segment deleted while active may end in padding or lack bytes never written, so it is not read.
+	// fd (-1 if write-only) serves reads after a purge, but only of a segment seen sealed or synced
+	// before rmdir: otherwise the file may end in padding or lack unwritten bytes.
 	fd int
 }
 
@@ -44,8 +41,7 @@ func (h *currentHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.
 			return h.readPurged(dest, off, err)
 		}
 		if err == io.EOF || (err == nil && m == 0) {
-			// Rare enough to afford the lookup: a reader of an old current learns that it is sealed
-			// (and its exact size) before the segment can be purged.
+			// Records the seal (and exact size) before a purge can take the segment.
 			_, _ = h.node.info()
 			break
 		}
@@ -56,9 +52,7 @@ func (h *currentHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.
 	return fuse.ReadResultData(dest[:n]), 0
 }
 
-// readPurged reads a purged segment from the descriptor kept since open, if the segment was seen
-// sealed or its partition was synced before rmdir (so the file is exact on disk up to that size);
-// otherwise the segment is gone for this reader too (errNotExist).
+// readPurged reads a purged segment from h.fd, if its file is known exact.
 func (h *currentHandle) readPurged(dest []byte, off int64, errNotExist error) (fuse.ReadResult, syscall.Errno) {
 	last, ok := h.node.lastKnown()
 	if h.fd < 0 || !ok {
@@ -75,8 +69,7 @@ func (h *currentHandle) readPurged(dest []byte, off int64, errNotExist error) (f
 	return fuse.ReadResultData(dest[:n]), 0
 }
 
-// Write appends data whole at the end of the partition; the offset the kernel computed from its idea
-// of the file size is meaningless for an append-only log and ignored.
+// Write appends data whole at the end of the partition; the kernel's offset is ignored.
 func (h *currentHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	if !h.write {
 		return 0, syscall.EBADF
@@ -87,7 +80,7 @@ func (h *currentHandle) Write(ctx context.Context, data []byte, off int64) (uint
 	if _, err := h.node.part.Append(data); err != nil {
 		var short *segments.ShortAppendError
 		if errors.As(err, &short) {
-			// Part of it is in the log: a short write, whose rest the writer retries and sees fail.
+			// A short write: the writer retries the rest and sees that fail.
 			h.node.ms.fail("write", h.path, err)
 			return uint32(short.Written), 0
 		}
@@ -96,9 +89,7 @@ func (h *currentHandle) Write(ctx context.Context, data []byte, off int64) (uint
 	return uint32(len(data)), 0
 }
 
-// Flush runs on every close(). Only a writer's close syncs, and only when the partition has bytes not
-// yet durable and exact on disk, so closing a reader (or an idle writer) costs no I/O. With durable
-// appends there is nothing to do: see Fsync.
+// Flush runs on every close(); only a writer with unsynced bytes syncs, so other closes cost no I/O.
 func (h *currentHandle) Flush(ctx context.Context) syscall.Errno {
 	if h.node.ms.appendsDurable {
 		h.node.ms.refused.Add(1)
@@ -110,13 +101,8 @@ func (h *currentHandle) Flush(ctx context.Context) syscall.Errno {
 	return h.sync("flush")
 }
 
-// Fsync syncs the partition whichever way the handle was opened: fsync(2) is allowed on a read-only
-// descriptor and a caller using it expects durability.
-//
-// With persist=sync every write was durable before it was acknowledged, so no fsync of the mount has
-// anything to do. ENOSYS makes the kernel return 0 and answer every later fsync(2) itself
-// (fc->no_fsync), a round trip saved per durable append; FLUSH likewise (fc->no_flush). Safe only
-// under that guarantee, hence the log's own configuration decides.
+// Fsync syncs the partition even for a read-only handle, since fsync(2) allows that. With durable
+// appends ENOSYS makes the kernel answer every later fsync(2) itself (fc->no_fsync), and FLUSH too.
 func (h *currentHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	if h.node.ms.appendsDurable {
 		h.node.ms.refused.Add(1)
@@ -131,8 +117,7 @@ func (h *currentHandle) sync(op string) syscall.Errno {
 	}
 	err := h.node.part.Sync()
 	if errors.Is(err, segments.ErrClosed) || errors.Is(err, segments.ErrNotExist) {
-		// The log closed, which syncs everything itself, or the partition was deleted with its data:
-		// nothing is left to sync, and closing a writer after `rm -r` is not an error.
+		// A closed log synced itself and a deleted partition has nothing to sync: not an error.
 		h.node.ms.logger.WithField("path", h.path).Debug(op + ": partition closed or deleted, nothing to sync")
 		return 0
 	}

@@ -6,10 +6,8 @@ import (
 	"segfs/segments"
 )
 
-// openReaders keeps `current` readable after rmdir of its partition or topic, as an unlinked file stays
-// readable on ext4 until closed. While a partition has `current` open for reading, rmdir first syncs
-// it (the backing files are then exact: no padding, nothing only in memory) and records its segments;
-// the readers' own descriptors then serve exactly those bytes.
+// openReaders keeps `current` readable after rmdir, as an unlinked file stays readable. If `current`
+// is open for reading, rmdir first syncs the partition, so its files are exact, and records its segments.
 type openReaders struct {
 	mu      sync.Mutex
 	readers map[*segments.Partition]int
@@ -57,7 +55,7 @@ func (o *openReaders) beforeDelete(p *segments.Partition) error {
 	return nil
 }
 
-// lastSeen is the segment at base as it was when its deleted partition was last synced.
+// lastSeen is the segment at base as of the sync before its partition's deletion.
 func (o *openReaders) lastSeen(p *segments.Partition, base int64) (segments.SegmentInfo, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()

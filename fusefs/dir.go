@@ -9,12 +9,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// dirBase is embedded by the root, topic and partition directories. Its defaults refuse every way of
-// creating or moving a name; each directory type overrides what it does allow (mkdir, rmdir, unlink).
+// dirBase refuses creating or moving names; each directory type overrides what it allows.
 type dirBase struct {
 	nodeBase
-	// backing is the directory in the data dir this one shows; its times are this directory's, so they
-	// change when an entry appears or goes away and survive remounts.
+	// backing is the data dir's directory, whose times this one shows, so they survive remounts.
 	backing string
 }
 
@@ -32,8 +30,7 @@ var (
 	_ = (fs.NodeFsyncer)((*dirBase)(nil))
 )
 
-// dirAttr fills the attributes of any segfs directory; times are those of its backing directory
-// (the mount's start if that cannot be read, e.g. in the instant it is being deleted).
+// dirAttr takes times from the backing directory, or the mount's start if it is being deleted.
 func (f *mountState) dirAttr(backing string, out *fuse.Attr) {
 	mode := uint32(0o755)
 	if f.readOnly {
@@ -53,15 +50,13 @@ func (f *mountState) dirAttr(backing string, out *fuse.Attr) {
 	out.Ctime, out.Ctimensec = uint64(st.Ctim.Sec), uint32(st.Ctim.Nsec)
 }
 
-// dirEntry fills a LOOKUP/MKDIR reply for a directory.
 func (f *mountState) dirEntry(backing string, out *fuse.EntryOut) {
 	f.dirAttr(backing, &out.Attr)
 	out.SetEntryTimeout(dirTimeout)
 	out.SetAttrTimeout(dirAttrTimeout)
 }
 
-// dotEntries starts a listing with "." and "..": the kernel does not add them, and `ls -a`, `find`
-// and friends expect them.
+// dotEntries starts a listing with "." and "..", which the kernel does not add.
 func (d *dirBase) dotEntries(capacity int) []fuse.DirEntry {
 	entries := make([]fuse.DirEntry, 0, capacity+2)
 	self := d.StableAttr().Ino
@@ -87,7 +82,6 @@ func (d *dirBase) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAtt
 	return d.Getattr(ctx, fh, out)
 }
 
-// refuseCreate is the answer to every attempt to create a name segfs does not define.
 func (d *dirBase) refuseCreate(op, name, why string) syscall.Errno {
 	path := d.path() + "/" + name
 	if errno := d.ms.checkName(op, path, name); errno != 0 {
@@ -122,12 +116,11 @@ func (d *dirBase) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 	return d.refuseCreate("rename", name, "names are fixed: topics, partition numbers and segment bases")
 }
 
-// Mkdir: only the root (topics) and topics (partitions) have subdirectories.
 func (d *dirBase) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	return nil, d.refuseCreate("mkdir", name, "partitions hold only segments")
 }
 
-// Rmdir: the kernel sends it only for names that are directories, which partitions do not have.
+// Rmdir reaches dirBase only in partitions, which hold no directories.
 func (d *dirBase) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if errno := d.ms.checkName("rmdir", d.path()+"/"+name, name); errno != 0 {
 		return errno
@@ -135,7 +128,7 @@ func (d *dirBase) Rmdir(ctx context.Context, name string) syscall.Errno {
 	return d.ms.refuse("rmdir", d.path()+"/"+name, syscall.ENOTDIR, "not a directory")
 }
 
-// Unlink: the kernel sends it only for non-directories, which only partitions have.
+// Unlink reaches dirBase only in the root and topics, which hold only directories.
 func (d *dirBase) Unlink(ctx context.Context, name string) syscall.Errno {
 	if errno := d.ms.checkName("unlink", d.path()+"/"+name, name); errno != 0 {
 		return errno
@@ -143,8 +136,7 @@ func (d *dirBase) Unlink(ctx context.Context, name string) syscall.Errno {
 	return d.ms.refuse("unlink", d.path()+"/"+name, syscall.EISDIR, "is a directory")
 }
 
-// Fsync of a directory: segments owns the durability of topics and partitions and makes their
-// creation and deletion durable itself; answering keeps tools that fsync a directory working.
+// Fsync succeeds: segments makes directory changes durable itself.
 func (d *dirBase) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
 	return 0
 }

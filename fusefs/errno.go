@@ -12,8 +12,7 @@ import (
 	"segfs/segments"
 )
 
-// toErrno maps an error of the segments package, or of a syscall under it, to the errno a Linux user
-// expects from the operation that caused it.
+// toErrno maps an error of segments, or of a syscall under it, to the errno a Linux user expects.
 func toErrno(err error) syscall.Errno {
 	var errno syscall.Errno
 	switch {
@@ -26,32 +25,27 @@ func toErrno(err error) syscall.Errno {
 	case errors.Is(err, segments.ErrInvalidName):
 		return syscall.EINVAL
 	case errors.Is(err, segments.ErrActiveSegment):
-		// Only the active segment can be neither purged nor written through its own name.
 		return syscall.EPERM
 	case errors.Is(err, segments.ErrLocked):
 		return syscall.EBUSY
 	case errors.Is(err, segments.ErrRemote):
-		// The store is down, slow, or holds something else than was stored: never an errno of the
-		// network stack, which a reader of a file would not expect.
+		// Never a network errno, which a reader of a file would not expect.
 		return syscall.EIO
 	case errors.As(err, &errno):
-		// ENOSPC, EDQUOT, EIO... from the backing filesystem mean the same through the mount.
 		return errno
 	default:
-		// ErrClosed (the log is closing under an open handle) lands here too.
+		// ErrClosed too: the log is closing under an open handle.
 		return syscall.EIO
 	}
 }
 
-// refuse logs at debug level why op on path is refused and returns errno, so every refusal a user
-// meets can be explained from the log.
+// refuse logs why at debug level, so every refusal can be explained.
 func (f *mountState) refuse(op, path string, errno syscall.Errno, why string) syscall.Errno {
 	f.logger.WithFields(pathFields(op, path)).WithField("errno", logfields.Errno(errno)).Debug("refused: " + why)
 	return errno
 }
 
-// fail maps err from a segments call; expected outcomes (missing, existing, invalid names) are logged
-// at debug level, anything else is a real failure worth a warning.
+// fail maps err, logging expected outcomes at debug level and anything else as a warning.
 func (f *mountState) fail(op, path string, err error) syscall.Errno {
 	errno := toErrno(err)
 	entry := f.logger.WithFields(pathFields(op, path)).WithField("errno", logfields.Errno(errno)).WithError(err)
@@ -64,8 +58,7 @@ func (f *mountState) fail(op, path string, err error) syscall.Errno {
 	return errno
 }
 
-// pathFields are the fields of a log line about op on path: topic, partition and segment as far as
-// the path names them, so that a log query can select a partition without parsing paths.
+// pathFields names topic, partition and segment, for log queries.
 func pathFields(op, path string) logrus.Fields {
 	f := logrus.Fields{"op": op, "path": path}
 	parts := strings.SplitN(strings.TrimPrefix(path, "/"), "/", 3)
@@ -89,11 +82,9 @@ func pathFields(op, path string) logrus.Fields {
 	return f
 }
 
-// nameMax is NAME_MAX: the longest name a component can have, as on ext4. The kernel refuses names
-// over FUSE's own bound (1024 bytes) itself; segfs answers the rest the way ext4 does.
+// nameMax is ext4's NAME_MAX; the kernel itself refuses names over FUSE's 1024 bytes.
 const nameMax = 255
 
-// checkName refuses a name longer than nameMax with ENAMETOOLONG, before any other check.
 func (f *mountState) checkName(op, path, name string) syscall.Errno {
 	if len(name) > nameMax {
 		return f.refuse(op, path, syscall.ENAMETOOLONG, "names are at most 255 bytes")
@@ -101,7 +92,6 @@ func (f *mountState) checkName(op, path, name string) syscall.Errno {
 	return 0
 }
 
-// mutable refuses every mutation of a read-only mount with EROFS.
 func (f *mountState) mutable(op, path string) syscall.Errno {
 	if f.readOnly {
 		return f.refuse(op, path, syscall.EROFS, "read-only mount")
@@ -109,12 +99,11 @@ func (f *mountState) mutable(op, path string) syscall.Errno {
 	return 0
 }
 
-// nowOnly are the SETATTR bits an append-only inode accepts: timestamps set to "now" (touch) and the
-// bookkeeping bits the kernel adds to any SETATTR. segfs stores no timestamps, so they change nothing.
+// nowOnly are the SETATTR bits accepted and ignored: "now" times (touch) and the kernel's bookkeeping.
 const nowOnly = fuse.FATTR_ATIME | fuse.FATTR_MTIME | fuse.FATTR_ATIME_NOW | fuse.FATTR_MTIME_NOW |
 	fuse.FATTR_CTIME | fuse.FATTR_FH | fuse.FATTR_LOCKOWNER | fuse.FATTR_KILL_SUIDGID
 
-// checkSetattr applies chattr +a rules to SETATTR: size, mode, owner and explicit times get EPERM.
+// checkSetattr applies chattr +a: size, mode, owner and explicit times get EPERM.
 func (f *mountState) checkSetattr(path string, in *fuse.SetAttrIn) syscall.Errno {
 	if errno := f.mutable("setattr", path); errno != 0 {
 		return errno

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// nodeBase is embedded by every node: it answers statfs and extended attributes the same way everywhere.
+// nodeBase is embedded by every node: statfs and xattrs are the same everywhere.
 type nodeBase struct {
 	fs.Inode
 	ms *mountState
@@ -23,10 +23,9 @@ var (
 	_ = (fs.NodeRemovexattrer)((*nodeBase)(nil))
 )
 
-// path names the node for log lines.
 func (n *nodeBase) path() string { return "/" + n.Path(nil) }
 
-// Statfs reports the filesystem holding the data directory: its free space is what appends consume.
+// Statfs reports the data directory's filesystem, whose space appends consume.
 func (n *nodeBase) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	var st unix.Statfs_t
 	if err := unix.Statfs(n.ms.log.Dir(), &st); err != nil {
@@ -45,8 +44,7 @@ func (n *nodeBase) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errn
 	return 0
 }
 
-// Getxattr: segfs stores no extended attributes. ENODATA (not ENOSYS) keeps the kernel asking, so
-// setxattr keeps reaching Setxattr and gets EPERM rather than a cached EOPNOTSUPP.
+// Getxattr: ENODATA, not ENOSYS, so the kernel does not cache EOPNOTSUPP and setxattr gets EPERM.
 func (n *nodeBase) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	return 0, syscall.ENODATA
 }
@@ -55,7 +53,7 @@ func (n *nodeBase) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.
 	return 0, 0
 }
 
-// Setxattr gets EPERM, as on an append-only inode of a local filesystem.
+// Setxattr gets EPERM, as on an append-only inode.
 func (n *nodeBase) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
 	if errno := n.ms.mutable("setxattr", n.path()); errno != 0 {
 		return errno

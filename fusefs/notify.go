@@ -13,25 +13,20 @@ import (
 	"segfs/internal/logfields"
 )
 
-// RotateNotifier carries segments' rotation callbacks to the kernel: after a rotation the kernel's
-// dentry for the partition's `current` is invalidated, so the next path walk finds the new segment.
-// It is an invalidation, not FUSE_NOTIFY_DELETE: a reverse delete locks the old `current` inode,
-// which a writer's write() or fsync() holds while it waits for this daemon; if the daemon is then
-// killed, the notifying thread never leaves the kernel, the daemon never exits, and the mount hangs
-// instead of failing with ENOTCONN.
+// RotateNotifier invalidates the kernel's dentry of `current` after each rotation. Not
+// FUSE_NOTIFY_DELETE: that locks the old inode, which a blocked write() holds, so a killed daemon
+// would never exit and the mount would hang instead of failing with ENOTCONN.
 //
-// segments.Config.OnRotate must be set before segments.Open and Mount needs the log, hence the
-// two steps: pass Func() to the config, then the notifier to Mount in Options.Notifier.
+// Pass Func() to segments.Config.OnRotate, then the notifier to Mount in Options.Notifier.
 type RotateNotifier struct {
-	mu      sync.Mutex
-	root    *fs.Inode // nil while not mounted: rotations then have nothing to invalidate
-	logger  logrus.FieldLogger
-	pending map[partitionKey]struct{}
-	wake    chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
-	// notified counts entry invalidations the kernel accepted; tests read it.
-	notified atomic.Int64
+	mu       sync.Mutex
+	root     *fs.Inode // nil while not mounted
+	logger   logrus.FieldLogger
+	pending  map[partitionKey]struct{}
+	wake     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	notified atomic.Int64 // invalidations the kernel accepted
 }
 
 type partitionKey struct {
@@ -49,9 +44,8 @@ func (n *RotateNotifier) Func() func(topic string, partition int, sealed, active
 	return n.rotated
 }
 
-// rotated only queues: segments may call it from the goroutine of a FUSE WRITE, and a kernel
-// notification sent from there can deadlock against a request that holds the directory's lock while
-// it waits for this server. Rotations of one partition coalesce, so the queue stays bounded.
+// rotated only queues: a notification sent from a WRITE's goroutine can deadlock against a request
+// holding the directory lock. Rotations of a partition coalesce, so the queue stays bounded.
 func (n *RotateNotifier) rotated(topic string, partition int, sealed, active int64) {
 	n.mu.Lock()
 	if n.root == nil {
@@ -78,7 +72,7 @@ func (n *RotateNotifier) attach(root *fs.Inode, logger logrus.FieldLogger) error
 	return nil
 }
 
-// detach stops the worker once the server has stopped serving; later rotations are dropped.
+// detach stops the worker after the server; later rotations are dropped.
 func (n *RotateNotifier) detach() {
 	n.mu.Lock()
 	if n.root == nil {
@@ -111,8 +105,7 @@ func (n *RotateNotifier) run(stop, done chan struct{}) {
 	}
 }
 
-// invalidate drops the kernel's dentry of <topic>/<p>/current. A partition directory the kernel does
-// not hold has no dentries to drop.
+// invalidate drops the kernel's dentry of <topic>/<p>/current, if the kernel holds the directory.
 func (n *RotateNotifier) invalidate(root *fs.Inode, logger logrus.FieldLogger, k partitionKey) {
 	if root == nil {
 		return
@@ -129,7 +122,6 @@ func (n *RotateNotifier) invalidate(root *fs.Inode, logger logrus.FieldLogger, k
 	case 0:
 		n.notified.Add(1)
 	case syscall.ENOENT:
-		// The kernel had already forgotten the entry.
 	default:
 		logger.WithFields(logrus.Fields{"topic": k.topic, "partition": k.partition, "errno": logfields.Errno(errno)}).
 			Debug("invalidate current after rotation")

@@ -16,14 +16,13 @@ import (
 	"segfs/segments"
 )
 
-// currentName is the name of the active segment in every partition directory.
 const currentName = "current"
 
-// partitionNode is MNT/<topic>/<p>: the sealed segments as <base>.log and the active one as current.
+// partitionNode is MNT/<topic>/<p>: sealed segments as <base>.log, the active one as current.
 type partitionNode struct {
 	dirBase
 	part *segments.Partition
-	id   uint64 // unique per node of this mount, see segmentGen
+	id   uint64 // see segmentGen
 }
 
 var (
@@ -36,10 +35,8 @@ func newPartitionNode(ms *mountState, p *segments.Partition) *partitionNode {
 	return &partitionNode{dirBase: dirBase{nodeBase: nodeBase{ms: ms}, backing: p.Dir()}, part: p, id: ms.nextPartition.Add(1)}
 }
 
-// segmentGen is the FUSE generation of a segment node. The inode number is the backing file's, so
-// it is the same for `current` and, after the rotation, `<base>.log`; the generation tells them apart
-// (they are distinct kernel inodes with distinct I/O modes) and tells a reused backing inode number
-// of a purged segment or a deleted partition from the segment that holds it now.
+// segmentGen tells apart nodes sharing a backing inode number: `current` and its later
+// `<base>.log`, and a purged segment and the one reusing its inode.
 func segmentGen(partitionID uint64, base int64, current bool) uint64 {
 	var b [17]byte
 	binary.LittleEndian.PutUint64(b[0:], partitionID)
@@ -52,13 +49,11 @@ func segmentGen(partitionID uint64, base int64, current bool) uint64 {
 	return h.Sum64()
 }
 
-// listing returns the partition's segments, the active one last; ENOENT once the partition is
-// deleted. segments publishes a rotation in one step (the old segment counts as sealed only once its
-// successor is listed), so `current` never resolves to a segment a listing already showed as sealed.
+// listing returns the partition's segments, the active one last; ENOENT once it is deleted.
 func (p *partitionNode) listing() ([]segments.SegmentInfo, syscall.Errno) {
 	segs := p.part.Segments()
 	if len(segs) == 0 {
-		return nil, syscall.ENOENT // the partition was deleted under this directory
+		return nil, syscall.ENOENT
 	}
 	return segs, 0
 }
@@ -97,7 +92,6 @@ func (p *partitionNode) Lookup(ctx context.Context, name string, out *fuse.Entry
 		return nil, toErrno(err)
 	}
 	if !info.Sealed {
-		// The active segment is only ever called current.
 		return nil, syscall.ENOENT
 	}
 	p.ms.sealedEntry(info, out)
@@ -126,9 +120,8 @@ func (p *partitionNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errn
 	return fs.NewListDirStream(entries), 0
 }
 
-// Unlink of a sealed segment purges it. Unlink of current succeeds and changes nothing: the active
-// segment cannot go away (the partition always has one), and refusing would make `rm -r MNT/T`
-// fail before it reaches the rmdir that deletes the data. The name reappears at once.
+// Unlink of a sealed segment purges it. Unlink of current succeeds and does nothing: refusing it
+// would make `rm -r MNT/T` fail before the rmdir that deletes the data.
 func (p *partitionNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	path := p.path() + "/" + name
 	if errno := p.ms.checkName("unlink", path, name); errno != 0 {
@@ -156,9 +149,7 @@ func (p *partitionNode) Unlink(ctx context.Context, name string) syscall.Errno {
 		return p.ms.refuse("unlink", path, syscall.ENOENT, "the active segment is only called current")
 	}
 	if err := p.part.Purge(base); err != nil {
-		// Purge can fail after the segment left the partition: closing its file, unlinking it, or
-		// syncing the directory after the unlink. rm reports success exactly when the segment is gone,
-		// from the partition and from the data dir.
+		// Purge can fail after the segment left the partition; rm succeeds iff its file is gone too.
 		_, lerr := p.part.Segment(base)
 		if !errors.Is(lerr, segments.ErrNotExist) || !backingGone(info.Path) {
 			return p.ms.fail("unlink", path, err)
@@ -169,7 +160,6 @@ func (p *partitionNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	return 0
 }
 
-// backingGone reports whether the backing file at path no longer exists.
 func backingGone(path string) bool {
 	var st unix.Stat_t
 	return errors.Is(unix.Lstat(path, &st), unix.ENOENT)

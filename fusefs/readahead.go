@@ -10,11 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// raiseReadahead sets the mount's readahead (its bdi's read_ahead_kb) to the max_readahead segfs asks
-// for at INIT: the kernel starts every FUSE mount at 128 KiB whatever the daemon asks, so reads that
-// come to the daemon through the page cache (evicted segments, sealed ones without passthrough)
-// arrived in 128 KiB requests, eight round trips where one does. It needs root; without it the
-// kernel's default stays.
+// raiseReadahead sets the bdi's read_ahead_kb to segfs's max_readahead: the kernel starts FUSE mounts
+// at 128 KiB whatever INIT asks, so cached reads would take eight round trips where one does. Needs root.
 func raiseReadahead(mountpoint string, bytes int, log logrus.FieldLogger) {
 	var st unix.Stat_t
 	if err := unix.Stat(mountpoint, &st); err != nil {

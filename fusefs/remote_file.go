@@ -10,10 +10,8 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
-// remoteHandle is an open `<base>.log` whose local file was evicted: there is no descriptor to pass
-// through, so every READ comes here and goes to the object store through segments, which verifies
-// each block before any byte is returned. The kernel keeps the pages (FOPEN_KEEP_CACHE): the segment
-// never changes.
+// remoteHandle is an open `<base>.log` whose local file was evicted: READs go to the object store
+// through segments, which verifies each block. The kernel keeps the pages: the segment never changes.
 type remoteHandle struct {
 	node *sealedNode
 }
@@ -28,8 +26,7 @@ func (s *sealedNode) openRemote() (fs.FileHandle, uint32, syscall.Errno) {
 	return &remoteHandle{node: s}, fuse.FOPEN_KEEP_CACHE, 0
 }
 
-// Read fills dest unless the segment ends first. A store that is down or slow fails the read with
-// EIO after tier_timeout; an object that is not what was stored fails it with EIO too, logged.
+// Read fails with EIO if the store is down past tier_timeout or holds other bytes than were stored.
 func (h *remoteHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	n, err := h.node.part.ReadSegment(h.node.base, dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -40,5 +37,5 @@ func (h *remoteHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 
 func (h *remoteHandle) Flush(ctx context.Context) syscall.Errno { return 0 }
 
-// Fsync: the store verified the segment before its local file went.
+// Fsync: the segment was verified in the store before its local file went.
 func (h *remoteHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno { return 0 }

@@ -42,8 +42,7 @@ func (r *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 	return r.topicInode(ctx, name, t), 0
 }
 
-// topicInode reuses the node the kernel already knows for t, so a directory keeps its node (and its
-// st_ino) for as long as the kernel remembers it; a recreated topic gets a fresh node.
+// topicInode reuses the kernel's node for t, so st_ino is stable; a recreated topic gets a fresh node.
 func (r *rootNode) topicInode(ctx context.Context, name string, t *segments.Topic) *fs.Inode {
 	if ch := r.GetChild(name); ch != nil {
 		if tn, ok := ch.Operations().(*topicNode); ok && tn.topic == t {
@@ -83,8 +82,7 @@ func (r *rootNode) Mkdir(ctx context.Context, name string, mode uint32, out *fus
 	return r.NewInode(ctx, newTopicNode(r.ms, t), fs.StableAttr{Mode: fuse.S_IFDIR}), 0
 }
 
-// Rmdir deletes a topic with all its partitions and data, although the directory lists them: they
-// are interface files, as in cgroupfs.
+// Rmdir deletes a topic with its data, although it lists partitions (interface files, as in cgroupfs).
 func (r *rootNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	path := "/" + name
 	if errno := r.ms.checkName("rmdir", path, name); errno != 0 {
@@ -109,7 +107,7 @@ func (r *rootNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	return 0
 }
 
-// Unlink: the root holds only topics (directories) and .stats, which is part of the mount.
+// Unlink: the root holds only topics and .stats, which is part of the mount.
 func (r *rootNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	if name != statsName || r.ms.stats == nil {
 		return r.dirBase.Unlink(ctx, name)

@@ -13,17 +13,16 @@ import (
 	"segfs/segments"
 )
 
-// segmentNode is what `current` and `<base>.log` nodes share: a segment named by its base.
+// segmentNode is what `current` and `<base>.log` share: a segment named by its base.
 type segmentNode struct {
 	nodeBase
 	part *segments.Partition
 	base int64
-	// sealed is the segment's state the last time it was seen sealed: from then on the backing file
-	// holds exactly these bytes, and open descriptors can go on serving them after a purge.
+	// sealed is the state once seen sealed: the backing file's exact bytes, servable after a purge.
 	sealed atomic.Pointer[segments.SegmentInfo]
 }
 
-// info describes the segment and remembers it once it is sealed.
+// info remembers the segment once it is sealed.
 func (s *segmentNode) info() (segments.SegmentInfo, error) {
 	info, err := s.part.Segment(s.base)
 	if err == nil && info.Sealed && s.sealed.Load() == nil {
@@ -32,8 +31,8 @@ func (s *segmentNode) info() (segments.SegmentInfo, error) {
 	return info, err
 }
 
-// lastKnown is what a descriptor opened before the segment went away may still serve: the sealed
-// state it last saw, or the state recorded when its partition was deleted under an open reader.
+// lastKnown is what a descriptor may serve after the segment went away: its sealed state, or the
+// state recorded when its partition was deleted under an open reader.
 func (s *segmentNode) lastKnown() (segments.SegmentInfo, bool) {
 	if last := s.sealed.Load(); last != nil {
 		return *last, true
@@ -41,9 +40,7 @@ func (s *segmentNode) lastKnown() (segments.SegmentInfo, bool) {
 	return s.ms.readers.lastSeen(s.part, s.base)
 }
 
-// segmentAttr fills attributes from the segment's own state: exact logical size (for the active
-// segment including bytes not yet persisted), mtime of the last append, st_blocks and st_ino of the
-// backing file.
+// segmentAttr's size includes unpersisted bytes; st_ino and st_blocks are the backing file's.
 func (f *mountState) segmentAttr(info segments.SegmentInfo, out *fuse.Attr) {
 	mode := uint32(0o644)
 	if info.Sealed || f.readOnly {
@@ -60,8 +57,7 @@ func (f *mountState) segmentAttr(info segments.SegmentInfo, out *fuse.Attr) {
 	out.SetTimes(&t, &t, &t)
 }
 
-// currentEntry: zero timeouts, so every path walk through `current` asks again and finds the
-// segment that is active now, and every stat sees the size growing.
+// currentEntry has zero timeouts, so each path walk finds the active segment and its size.
 func (f *mountState) currentEntry(info segments.SegmentInfo, out *fuse.EntryOut) {
 	f.segmentAttr(info, &out.Attr)
 	out.SetEntryTimeout(0)
@@ -74,9 +70,8 @@ func (f *mountState) sealedEntry(info segments.SegmentInfo, out *fuse.EntryOut) 
 	out.SetAttrTimeout(sealedTimeout)
 }
 
-// getattr answers from the segment. Once the segment is purged, a node still known to the kernel
-// through open descriptors (afterPurge) answers from what it last saw sealed, with nlink 0, as fstat
-// of an unlinked file does.
+// getattr answers a purged segment's open descriptors (afterPurge) from its last known state with
+// nlink 0, as fstat of an unlinked file does.
 func (s *segmentNode) getattr(out *fuse.AttrOut, afterPurge bool) syscall.Errno {
 	info, err := s.info()
 	if err == nil {
@@ -91,7 +86,6 @@ func (s *segmentNode) getattr(out *fuse.AttrOut, afterPurge bool) syscall.Errno 
 	return toErrno(err)
 }
 
-// dropStaleEntry makes the kernel forget a name whose segment is gone.
 func (s *segmentNode) dropStaleEntry() {
 	if name, parent := s.Parent(); parent != nil {
 		s.ms.stale.drop(parent, name)
@@ -105,14 +99,13 @@ func (s *segmentNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.Se
 	return s.getattr(out, fh != nil)
 }
 
-// openBacking opens a read-only descriptor of the segment's backing file.
 func openBacking(info segments.SegmentInfo) (int, error) {
 	return unix.Open(info.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 }
 
 func writeFlags(flags uint32) bool { return flags&syscall.O_ACCMODE != syscall.O_RDONLY }
 
-// currentNode is `current`: the segment that was active when the kernel looked the name up.
+// currentNode is `current`: the segment active when the kernel looked the name up.
 type currentNode struct {
 	segmentNode
 }
@@ -123,17 +116,14 @@ var (
 	_ = (fs.NodeOpener)((*currentNode)(nil))
 )
 
-// Getattr: after a rotation only open descriptors (and the kernel's notion of them) reach this node,
-// since every path walk looks `current` up again; so it answers even once the segment is purged.
+// Getattr answers even after a purge: past a rotation only open descriptors reach this node.
 func (c *currentNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	errno := c.getattr(out, true)
 	out.SetTimeout(0)
 	return errno
 }
 
-// Open follows chattr +a: writing requires O_APPEND, O_TRUNC is refused. A write handle appends to
-// the partition, whatever segment is active then, so a rotation between the kernel's LOOKUP and
-// this OPEN (or any number after it) never refuses or loses a write.
+// Open: a write handle appends to the partition, so rotations after LOOKUP never lose a write.
 func (c *currentNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	path := c.path()
 	write := writeFlags(flags)
@@ -159,8 +149,7 @@ func (c *currentNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, ui
 		}
 		c.ms.readers.opened(c.part)
 	}
-	// Direct I/O: the content changes under the kernel, which must neither cache it nor clip reads
-	// to a size it cached.
+	// Direct I/O: the content grows under the kernel, which must not cache it or clip reads.
 	return h, fuse.FOPEN_DIRECT_IO, 0
 }
 
@@ -175,8 +164,7 @@ var (
 	_ = (fs.NodeOpener)((*sealedNode)(nil))
 )
 
-// Getattr: the kernel caches sealed names for long, so a purged segment answers ENOENT (and its name
-// is dropped) unless the kernel passes an open handle of it (the fstat of an unlinked file).
+// Getattr of a purged segment drops its long-cached name, unless fh is set (fstat of an unlinked file).
 func (s *sealedNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	errno := s.getattr(out, fh != nil)
 	if errno == syscall.ENOENT {
@@ -186,8 +174,7 @@ func (s *sealedNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.At
 	return errno
 }
 
-// Open serves reads from the backing file: by passthrough where the kernel allows it, else through
-// this process with FOPEN_KEEP_CACHE, which is safe because the content never changes.
+// Open serves the backing file by passthrough if possible, else with FOPEN_KEEP_CACHE: it never changes.
 func (s *sealedNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	path := s.path()
 	if writeFlags(flags) {
@@ -201,9 +188,8 @@ func (s *sealedNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 	}
 	info, err := s.info()
 	if err == nil {
-		// A rotation lists the sealing segment at once and seals it in the background; the kernel
-		// (passthrough) or this process is about to read the backing file itself, which holds every
-		// byte only once the seal is done. Waiting costs at most the rest of one seal.
+		// A rotation lists the segment before its background seal ends; the backing file is
+		// complete only once it has.
 		err = s.part.WaitSealed(s.base)
 	}
 	if err != nil {
@@ -226,8 +212,7 @@ func (s *sealedNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 	}
 	h := &sealedHandle{fd: fd, reads: &s.ms.sealedReads, onRead: s.ms.onSealedRead}
 	if s.ms.passthrough.Load() {
-		// go-fuse registers the descriptor as backing file and clears FOPEN_KEEP_CACHE when that
-		// works; the descriptor is closed as soon as the OPEN is answered.
+		// go-fuse registers the descriptor and clears FOPEN_KEEP_CACHE; rawFS.Open closes it.
 		s.ms.passthroughOpens.add(ctx.Done(), h)
 		return &passthroughHandle{h}, fuse.FOPEN_KEEP_CACHE, 0
 	}

@@ -11,11 +11,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sealedHandle is an open `<base>.log`, served from a descriptor of the backing file, which also keeps
-// it readable after a purge. With passthrough the kernel holds the file, and the handle nothing.
+// sealedHandle serves `<base>.log` from a descriptor, which keeps it readable after a purge.
 type sealedHandle struct {
-	reads  *atomic.Int64 // mountState.sealedReads
-	onRead func()        // mountState.onSealedRead
+	reads  *atomic.Int64
+	onRead func()
 
 	mu sync.Mutex
 	fd int // -1 once closed
@@ -29,7 +28,7 @@ var (
 	_ = (fs.FilePassthroughFder)((*passthroughHandle)(nil))
 )
 
-// Read lets go-fuse splice from the backing file, which holds exactly the logical bytes.
+// Read lets go-fuse splice: the backing file holds exactly the logical bytes.
 func (h *sealedHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h.reads.Add(1)
 	h.onRead()
@@ -44,7 +43,7 @@ func (h *sealedHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 
 func (h *sealedHandle) Flush(ctx context.Context) syscall.Errno { return 0 }
 
-// Fsync: a sealed segment was made durable and exact when it was sealed.
+// Fsync: sealing made the segment durable.
 func (h *sealedHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno { return 0 }
 
 func (h *sealedHandle) Release(ctx context.Context) syscall.Errno {
@@ -61,9 +60,7 @@ func (h *sealedHandle) closeFD() {
 	}
 }
 
-// passthroughHandle offers go-fuse the backing descriptor for passthrough; READ then never reaches
-// this process. go-fuse registers a node's backing id at its first open and frees it at its last
-// release. The kernel holds the file itself, so the descriptor is closed once the OPEN is answered.
+// passthroughHandle offers go-fuse the descriptor; the kernel then holds the file itself.
 type passthroughHandle struct {
 	*sealedHandle
 }
@@ -74,8 +71,7 @@ func (h *passthroughHandle) PassthroughFd() (int, bool) {
 	return h.fd, h.fd >= 0
 }
 
-// passthroughOpens finds a handle by its OPEN request's cancel channel, unique among requests in
-// flight.
+// passthroughOpens keys handles by their OPEN's cancel channel, unique in flight.
 type passthroughOpens struct {
 	mu      sync.Mutex
 	pending map[<-chan struct{}]*sealedHandle
@@ -103,8 +99,7 @@ func (p *passthroughOpens) answered(req <-chan struct{}, passthrough bool) {
 	}
 }
 
-// rawFS closes, once go-fuse has answered an OPEN with passthrough, the descriptor it registered: the
-// fs API has no hook after the registration.
+// rawFS closes a passthrough descriptor once go-fuse has answered its OPEN: the fs API has no hook.
 type rawFS struct {
 	fuse.RawFileSystem
 	ms *mountState

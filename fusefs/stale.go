@@ -4,11 +4,9 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 )
 
-// staleEntries makes the kernel forget names of segments that are gone (retention purges segments behind
-// the kernel's back, and sealed names are cached for long). The notifications go out on one goroutine that
-// the mount owns: a notification must not wait on directory locks from inside a request handler, and one
-// goroutine per stale lookup would have no owner. The queue is bounded; a name that does not fit stays
-// cached until its entry timeout, which costs a stale ENOENT, never wrong data.
+// staleEntries makes the kernel forget long-cached names of purged segments, from one goroutine: a
+// request handler must not wait on directory locks. A name that overflows the queue costs a stale
+// ENOENT until its timeout, never wrong data.
 type staleEntries struct {
 	queue chan staleEntry
 	stop  chan struct{}
@@ -28,7 +26,6 @@ func newStaleEntries() *staleEntries {
 	return s
 }
 
-// drop queues the forgetting of name in parent and returns at once.
 func (s *staleEntries) drop(parent *fs.Inode, name string) {
 	select {
 	case s.queue <- staleEntry{parent, name}:
@@ -48,8 +45,7 @@ func (s *staleEntries) run() {
 	}
 }
 
-// close stops the worker; it is called once the server has stopped serving, when notifications have
-// nowhere to go.
+// close stops the worker once the server has stopped.
 func (s *staleEntries) close() {
 	close(s.stop)
 	<-s.done

@@ -12,22 +12,16 @@ import (
 	"segfs/internal/logfields"
 )
 
-// statsName is the root's metrics file, as JuiceFS has one. Topic names never start with '.', and it
-// is not listed, so `ls -a` and `rm -r MNT/*` leave it alone.
+// statsName starts with '.', which no topic does, and is not listed, so `rm -r MNT/*` leaves it.
 const statsName = ".stats"
 
-// statsNode is MNT/.stats: rendered by Options.Stats once per open, so a reader sees one consistent
-// exposition and fstat its exact size.
-//
-// The kernel sends no file handle with the GETATTR of an fstat, and go-fuse then picks any open
-// handle of the node, possibly one whose close is still on its way (RELEASE is asynchronous). So
-// while the file is open, attributes describe the newest open's snapshot, which is the caller's own
-// in the usual open, fstat, read, close.
+// statsNode is MNT/.stats, rendered once per open so a reader sees one consistent snapshot. fstat
+// sends no handle, so while open its size is the newest open's snapshot: usually the caller's own.
 type statsNode struct {
 	nodeBase
 	mu     sync.Mutex
-	opens  int    // handles not yet released
-	newest []byte // the snapshot of the newest open
+	opens  int
+	newest []byte
 }
 
 var (
@@ -38,10 +32,9 @@ var (
 	_ = (fs.FileReleaser)((*statsHandle)(nil))
 )
 
-// statsInode is the node of .stats, reused while the kernel knows it.
 func (r *rootNode) statsInode(ctx context.Context, out *fuse.EntryOut) *fs.Inode {
-	out.SetEntryTimeout(dirTimeout) // the name never goes away
-	out.SetAttrTimeout(0)           // the size changes with every render
+	out.SetEntryTimeout(dirTimeout)
+	out.SetAttrTimeout(0) // the size changes with every render
 	if ch := r.GetChild(statsName); ch != nil {
 		if n, ok := ch.Operations().(*statsNode); ok {
 			n.attr(&out.Attr)
@@ -53,7 +46,6 @@ func (r *rootNode) statsInode(ctx context.Context, out *fuse.EntryOut) *fs.Inode
 	return r.NewInode(ctx, n, fs.StableAttr{Mode: fuse.S_IFREG})
 }
 
-// attr: the size of the newest open's snapshot while the file is open, else of a fresh rendering.
 func (s *statsNode) attr(out *fuse.Attr) {
 	s.mu.Lock()
 	size, open := len(s.newest), s.opens > 0
@@ -85,7 +77,7 @@ func (s *statsNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetA
 	return s.Getattr(ctx, fh, out)
 }
 
-// Open renders once; what a failing collector left is still served, as the HTTP endpoint does.
+// Open serves what a failing collector left, as HTTP does.
 func (s *statsNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	path := "/" + statsName
 	if writeFlags(flags) || flags&syscall.O_TRUNC != 0 {
@@ -105,12 +97,10 @@ func (s *statsNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint
 	s.opens++
 	s.newest = data
 	s.mu.Unlock()
-	// Direct I/O: the kernel must neither cache one snapshot for the next open nor clip reads to a
-	// size it cached from a stat by name.
+	// Direct I/O: no snapshot cached for the next open, no reads clipped to a stale size.
 	return &statsHandle{node: s, data: data}, fuse.FOPEN_DIRECT_IO, 0
 }
 
-// statsHandle serves one snapshot.
 type statsHandle struct {
 	node *statsNode
 	data []byte

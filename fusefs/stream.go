@@ -14,16 +14,13 @@ import (
 	"segfs/segments"
 )
 
-// streamName is the per-partition file whose offsets are partition offsets. It never rotates, so
-// `tail -f` and `tail -c +N` follow a partition at any rotation rate. The dot keeps it out of
-// `cat MNT/T/P/*`, and it is not listed, so cp -a, rsync and tar of a partition copy the data once.
+// streamName never rotates, so `tail -f` follows a partition at any rotation rate. It is hidden and
+// not listed, so globs, cp -a, rsync and tar copy the data once.
 const streamName = ".stream"
 
-// errPurged is what a read of a range retention removed gets: "No data available" names the cause,
-// and SEEK_DATA tells a reader where the kept data starts.
+// errPurged answers reads of a purged range; SEEK_DATA tells where the kept data starts.
 const errPurged = syscall.ENODATA
 
-// streamNode is MNT/<topic>/<p>/.stream: the whole partition as one read-only file.
 type streamNode struct {
 	nodeBase
 	part *segments.Partition
@@ -37,11 +34,10 @@ var (
 	_ = (fs.FileLseeker)((*streamHandle)(nil))
 )
 
-// streamAttr: size is the partition's end offset, mtime its last append.
 func (f *mountState) streamAttr(p *segments.Partition, out *fuse.Attr) syscall.Errno {
 	segs := p.Segments()
 	if len(segs) == 0 {
-		return syscall.ENOENT // the partition was deleted
+		return syscall.ENOENT
 	}
 	active := segs[len(segs)-1]
 	var blocks int64
@@ -60,7 +56,7 @@ func (f *mountState) streamAttr(p *segments.Partition, out *fuse.Attr) syscall.E
 }
 
 func (s *streamNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.SetTimeout(0) // the size grows with every append
+	out.SetTimeout(0)
 	return s.ms.streamAttr(s.part, &out.Attr)
 }
 
@@ -71,7 +67,7 @@ func (s *streamNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.Set
 	return s.Getattr(ctx, fh, out)
 }
 
-// Open is read-only: appends go through current, so every write keeps one path and one atomicity rule.
+// Open is read-only, so appends keep one path: current.
 func (s *streamNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	if writeFlags(flags) || flags&syscall.O_TRUNC != 0 {
 		if errno := s.ms.mutable("open", s.path()); errno != 0 {
@@ -79,11 +75,10 @@ func (s *streamNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 		}
 		return nil, 0, s.ms.refuse("open", s.path(), syscall.EPERM, ".stream is read-only; append to current")
 	}
-	// Direct I/O: the file grows under the kernel, which must not clip reads to a size it cached.
+	// Direct I/O: the file grows under the kernel.
 	return &streamHandle{node: s}, fuse.FOPEN_DIRECT_IO, 0
 }
 
-// streamHandle reads partition offsets across segments.
 type streamHandle struct {
 	node *streamNode
 }
@@ -94,7 +89,6 @@ func (h *streamHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 	case err == nil || err == io.EOF:
 		return fuse.ReadResultData(dest[:n]), 0
 	case n > 0:
-		// Return what was read; the next read reports the rest.
 		return fuse.ReadResultData(dest[:n]), 0
 	case errors.Is(err, segments.ErrNotExist) && len(h.node.part.Segments()) > 0:
 		return nil, h.node.ms.refuse("read", h.node.path(), errPurged, "offset removed by retention or rm")
@@ -103,8 +97,7 @@ func (h *streamHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 	}
 }
 
-// Lseek answers SEEK_DATA with the first kept offset at or after off, so a follower that met
-// ENODATA learns where the partition's data starts now; SEEK_HOLE is the end of the partition.
+// Lseek SEEK_DATA tells a follower that met ENODATA where the kept data starts.
 func (h *streamHandle) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
 	segs := h.node.part.Segments()
 	if len(segs) == 0 {
@@ -124,7 +117,6 @@ func (h *streamHandle) Lseek(ctx context.Context, off uint64, whence uint32) (ui
 	return 0, syscall.EINVAL
 }
 
-// streamEntry: the name never changes while the partition exists; attributes are asked each time.
 func (f *mountState) streamEntry(p *segments.Partition, out *fuse.EntryOut) syscall.Errno {
 	out.SetEntryTimeout(time.Second)
 	out.SetAttrTimeout(0)

@@ -44,7 +44,7 @@ func (t *topicNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	return t.partitionInode(ctx, name, p), 0
 }
 
-// partitionInode reuses the node the kernel already knows for p (see rootNode.topicInode).
+// partitionInode: see rootNode.topicInode.
 func (t *topicNode) partitionInode(ctx context.Context, name string, p *segments.Partition) *fs.Inode {
 	if ch := t.GetChild(name); ch != nil {
 		if pn, ok := ch.Operations().(*partitionNode); ok && pn.part == p {
@@ -63,7 +63,7 @@ func (t *topicNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	return fs.NewListDirStream(entries), 0
 }
 
-// Mkdir adds partition N; N is decimal without leading zeros so every partition has one name.
+// Mkdir adds partition N, decimal without leading zeros so each partition has one name.
 func (t *topicNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	path := t.path() + "/" + name
 	if errno := t.ms.checkName("mkdir", path, name); errno != 0 {
@@ -85,7 +85,7 @@ func (t *topicNode) Mkdir(ctx context.Context, name string, mode uint32, out *fu
 	return t.NewInode(ctx, newPartitionNode(t.ms, p), fs.StableAttr{Mode: fuse.S_IFDIR}), 0
 }
 
-// Rmdir deletes a partition with its data, although the directory lists segments (see rootNode.Rmdir).
+// Rmdir deletes a partition with its data (see rootNode.Rmdir).
 func (t *topicNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	path := t.path() + "/" + name
 	if errno := t.ms.checkName("rmdir", path, name); errno != 0 {

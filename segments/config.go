@@ -61,8 +61,7 @@ const (
 // MinMaxOpenFiles covers one rotating partition's descriptors with room to spare.
 const MinMaxOpenFiles = 16
 
-// DefaultMaxOpenFiles is half the soft RLIMIT_NOFILE, leaving the rest for the FUSE device, sockets
-// and readers' handles.
+// DefaultMaxOpenFiles is half the soft RLIMIT_NOFILE; the rest is for FUSE, sockets and readers.
 func DefaultMaxOpenFiles() int {
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == unix.RLIM_INFINITY {
@@ -92,15 +91,15 @@ type Config struct {
 
 	// RotateOn says where a full segment may end (default RotateSize).
 	RotateOn RotateOn
-	// IdleRelease: after this long without an append a partition releases its descriptors and
-	// reserved space (idle.go); 0 means the default, negative never.
+	// IdleRelease: this long without an append releases a partition's descriptors and reserved
+	// space (idle.go); 0 means the default, negative never.
 	IdleRelease time.Duration
 
 	// MaxOpenFiles bounds the descriptors kept open (fdCache); 0 means DefaultMaxOpenFiles.
 	MaxOpenFiles int
 	// Tiered storage (remote.go), off when Remote is nil. The local retentions only evict.
 	Remote              Remote
-	RemoteReadOnly      bool          // never write to the store (ro mounts)
+	RemoteReadOnly      bool          // ro mounts
 	TierConcurrency     int           // segment uploads in flight (default 4)
 	LocalRetentionBytes int64         // 0 = off
 	LocalRetentionAge   time.Duration // 0 = off

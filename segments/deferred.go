@@ -233,8 +233,7 @@ func (w *writer) flushLoop() {
 			close(w.fl.exited)
 			return
 		}
-		// Idle first, then look for work: bytes counted before the CAS are seen now, and an
-		// append after it starts a flusher itself.
+		// Idle first, then look: bytes counted before the CAS are seen now; later appends kick.
 		if err != nil || !w.flushWork() || !w.fl.state.CompareAndSwap(flusherIdle, flusherRunning) {
 			return
 		}

@@ -9,9 +9,9 @@
 //	DATA/[<topic>/].deleted-<name>-<n>   tombstone of an interrupted delete; Open removes it
 //
 // A partition's bytes are its segments concatenated in base order, unframed. Every segment but
-// the last (active) one is sealed: exact size, fsynced, never written again. In deferred mode the
-// one before the active segment may still be sealing, and the active one gets no write until that
-// seal is done. A gap between segments is a purged range; an overlap fails Open.
+// the last (active) one is sealed: exact size, fsynced, never written again. Deferred, the one
+// before the active segment may still be sealing, and the active one gets no write until it is
+// done. A gap between segments is a purged range; an overlap fails Open.
 //
 // .commit has two 512-byte slots, written alternately (slot seq%2) with pwrite and fdatasync. A
 // record, little endian: magic "SGC1" u32, block u32, seq u64, base i64, length i64, blockCRC u32
@@ -43,8 +43,7 @@
 // A deferred write that meets ENOSPC keeps its bytes in memory and readable; Append and Sync retry
 // it and fail while it fails; Close loses them. Any other failed write, and every failed fsync, is
 // sticky until the Log is reopened: the kernel may have dropped the data and cleared the error.
-// Running out of descriptors (EMFILE, ENFILE) is never sticky: a seal takes its descriptors before
-// changing anything.
+// EMFILE and ENFILE are never sticky: a seal takes its descriptors before changing anything.
 //
 // # The padded-block trap and the recovery rule
 //
@@ -67,7 +66,7 @@
 // by size, except after an interrupted deferred rotation (an empty last segment): the one before
 // gets the same repair, and the empty one goes if it would leave a hole. The rule is exact because
 // padding reaches the disk only after its record. Data equal to the padding could match, so a
-// Sync, seal or sync-mode append ending where a record's block ends writes an exact-length record.
+// Sync, seal or sync-mode append ending at a record's block end writes an exact-length record.
 //
 // # Durability after a crash
 //
@@ -121,22 +120,22 @@
 //
 // With Config.Remote, sealed segments are uploaded and their local files may go. A tiered
 // partition's manifest, DATA/<topic>/<partition>/.tier (JSON, replaced atomically), holds the log's
-// start and per segment its size, ETag, seal time and state: uploading, verified (the store checked
-// the CRC-32C and a HEAD showed the object whole), evicted (reads go to the store) or deleting.
-// DATA/.tier-gc lists deleted partitions whose objects are still being deleted; a partition
-// recreated under the name uploads nothing until they are gone.
+// start and per segment its size, ETag, seal time and state: uploading, verified (CRC-32C checked
+// by the store, object whole per HEAD), evicted (reads go to the store) or deleting. DATA/.tier-gc
+// lists deleted partitions with objects left; a partition recreated under the name uploads nothing
+// until they are gone.
 //
-// One goroutine starts transfers, one per partition at a time, oldest first, at most
-// TierConcurrency, retried with jittered exponential backoff. It takes Partition.nsMu only to evict
-// and no write-path lock. partTier.mu (the manifest) comes after nsMu.
+// One goroutine starts transfers, oldest first, one per partition and TierConcurrency in all,
+// retried with jittered backoff. It takes no write-path lock and Partition.nsMu only to evict;
+// partTier.mu (the manifest) comes after nsMu.
 //
-// Eviction needs a verified copy. On a full disk the file goes before the manifest says so,
-// because the bucket describes itself: at Open, reconcile keeps verified entries whose object
-// exists, lists evicted ones as remote, forgets uploading ones, takes up objects that fit the log,
-// aborts unfinished multipart uploads and deletes objects below the log's start. A fresh data
-// directory takes up every stored partition. RemoteReadOnly never writes to the store.
+// Eviction needs a verified copy. On a full disk the file goes before the manifest says so, since
+// the bucket describes itself: at Open, reconcile keeps verified entries whose object exists, lists
+// evicted ones as remote, forgets uploading ones, takes up objects that fit the log, aborts
+// unfinished multipart uploads and deletes objects below the log's start. A fresh data directory
+// takes up every stored partition. RemoteReadOnly never writes to the store.
 //
 // RetentionBytes and RetentionAge bound the whole log; the local retentions only evict. Under disk
-// pressure (free space below two segments, at most a tenth of the filesystem) verified segments are
+// pressure (free space below two segments, at most a tenth of the disk) verified segments are
 // evicted oldest first regardless.
 package segments

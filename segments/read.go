@@ -77,8 +77,7 @@ func (p *Partition) Segment(base int64) (SegmentInfo, error) {
 	return s.info(superseded), nil
 }
 
-// ReadSegment reads the segment at base, active or sealed, never waiting for the writer's I/O;
-// ErrNotExist once purged.
+// ReadSegment reads the segment at base without waiting for the writer's I/O; ErrNotExist once purged.
 func (p *Partition) ReadSegment(base int64, b []byte, off int64) (int, error) {
 	s, err := p.find(base)
 	if err != nil {

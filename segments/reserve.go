@@ -9,9 +9,9 @@ import (
 	"segfs/internal/logfields"
 )
 
-// An append ending at segment offset e is accepted only if e <= seg.reserved; else the File reserves
-// up to min(SegmentSize, e+ahead), or exactly e, or the append fails with ENOSPC. The flusher tops
-// up after each write and a rotation reserves ahead, so deferred appends rarely wait for mu. A
+// An append ending at segment offset e needs e <= seg.reserved; else the File reserves up to
+// min(SegmentSize, e+ahead), or exactly e, or the append fails with ENOSPC. The flusher tops up
+// after each write and a rotation reserves ahead, so deferred appends rarely wait for mu. A
 // truncate frees the blocks past the end: Sync reserves again, a failed write drops them.
 
 const reserveStep = 1 << 20
@@ -21,8 +21,8 @@ func onlyNoSpace(err error) bool {
 	return (errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT)) && !errors.Is(err, unix.EIO)
 }
 
-// reserveAhead is reserveStep plus twice what arrives during one flusher write: a producer
-// outrunning the disk fills that before the next top-up. Atomics only: rotation calls it without mu.
+// reserveAhead is reserveStep plus twice what arrives during one flusher write, which a producer
+// outrunning the disk fills before the next top-up. Atomics only: rotation calls it without mu.
 func (w *writer) reserveAhead() int64 {
 	cfg := &w.log.cfg
 	recent := max(w.dirty.Load(), w.lastWrite.Load(), w.lastArrived.Load())

@@ -13,7 +13,7 @@ const (
 	RotateSize RotateOn = iota
 	// RotateNewline ends a full segment only after a newline, so sealed segments hold whole lines
 	// even from writers flushing partial lines (4 KiB stdio buffers rarely end in one): the append
-	// fills the segment up to its first newline. After SegmentSize more bytes without a newline it
+	// fills the segment up to its first newline. After SegmentSize more bytes without one it
 	// rotates inside the line, and logs it.
 	RotateNewline
 )

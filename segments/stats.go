@@ -10,7 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// Observer is told the durations of appends, Syncs, deferred writes and seals. It is called on the
+// Observer gets the durations of appends, Syncs, deferred writes and seals. It is called on the
 // write path, sometimes under locks, so it must not block.
 type Observer interface {
 	Append(d time.Duration)

@@ -150,7 +150,7 @@ func (w *writer) append(b []byte) (int64, *rotation, error) {
 	off, rot, err := w.appendLocked(b)
 	var short *ShortAppendError
 	if err != nil && onlyNoSpace(err) && !errors.As(err, &short) && w.log.freeSpace(w) {
-		// A full disk: take back other partitions' reservations and retry once; nothing was accepted.
+		// Nothing was accepted: take back other partitions' reservations and retry once.
 		off, rot2, err2 := w.appendLocked(b)
 		if rot2 != nil {
 			rot = rot2
@@ -243,7 +243,7 @@ func (w *writer) sync() error {
 		return nil
 	}
 	defer w.observeSync(w.observeStart())
-	// Sync the segment written, not the active one: a rotation may have listed an empty one since.
+	// The segment written, not the active one: a rotation may have listed an empty one since.
 	seg, err := w.writePendingLocked()
 	if err != nil {
 		return err

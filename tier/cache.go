@@ -16,30 +16,26 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// memCacheBytes bounds the verified blocks kept in memory, in front of the disk cache: the kernel
-// reads a block in many small requests, which should not each read and verify a file.
+// memCacheBytes: the kernel reads a block in many small requests, which should not each read a file.
 const memCacheBytes = 64 << 20
 
-// cacheQueue bounds the blocks waiting to be written to the disk cache.
-const cacheQueue = 32
+const cacheQueue = 32 // blocks waiting for the disk writer
 
-// freeBlockBytes bounds the released block buffers kept for reuse: one GET's worth. A scan turning
-// the memory cache over recycles its buffers one for one.
+// freeBlockBytes is one GET's worth: a scan recycles its buffers one for one.
 const freeBlockBytes = runBytes
 
 // protectedShare is the part of the disk cache that blocks read more than once may hold.
 const protectedShare = 0.8
 
-// cache is the read cache: verified blocks in memory (plain LRU) and on disk (segmented LRU, see
-// doc.go). Its methods are safe for concurrent use; mu is held for memory operations only, never
-// across file I/O.
+// cache holds verified blocks in memory (LRU) and on disk (segmented LRU). mu is never held across
+// file I/O.
 type cache struct {
 	dir      string
 	capacity int64
 	log      logrus.FieldLogger
 
 	mu        sync.Mutex
-	entries   map[string]*list.Element // disk entries by file name
+	entries   map[string]*list.Element // by file name
 	probation *list.List               // of *diskEntry, most recent first
 	protected *list.List
 	used      int64
@@ -48,9 +44,9 @@ type cache struct {
 	memLRU    *list.List // of *memEntry
 	memUsed   int64
 	stats     CacheStats
-	pending   evictedNames // evicted under mu, removed from disk after it
+	pending   evictedNames
 	writes    chan cacheWrite
-	pool      *blockPool // the buffers of blocks, in memory and read from disk
+	pool      *blockPool
 }
 
 // CacheStats counts the cache's work since the Store opened.
@@ -68,14 +64,13 @@ type diskEntry struct {
 
 type memEntry struct {
 	ref  blockRef
-	data *blockBuf // one reference held while cached
-	hits int       // reader accesses while in memory
-	read int       // bytes sequential readers copied out of it
+	data *blockBuf
+	hits int // reader accesses while in memory
+	read int // bytes sequential readers copied out
 }
 
-// openCache opens the disk cache in dir (created if missing), or a memory-only cache for "". What a
-// crash left is rebuilt from the files, oldest first on probation; half-written files are removed,
-// and every hit is verified again anyway.
+// openCache opens the disk cache in dir, or a memory-only one for "". Files a crash left go on
+// probation, tmp- files are removed.
 func openCache(dir string, capacity int64, log logrus.FieldLogger) (*cache, error) {
 	c := &cache{
 		dir: dir, capacity: capacity, log: log, entries: map[string]*list.Element{},
@@ -119,8 +114,7 @@ func openCache(dir string, capacity int64, log logrus.FieldLogger) (*cache, erro
 	return c, nil
 }
 
-// fileName is a block's file: hash of the key (so all blocks of a key share a prefix), hash of the
-// ETag (another version of the key is another file), block number.
+// fileName: key hash (a key's blocks share a prefix), ETag hash (a new version is a new file), block.
 func fileName(ref blockRef) string {
 	k := sha256.Sum256([]byte(ref.key))
 	e := sha256.Sum256([]byte(ref.etag + "\x00" + strconv.FormatInt(ref.size, 10)))
@@ -142,9 +136,8 @@ func (c *cache) has(ref blockRef) bool {
 	return ok
 }
 
-// get returns a cached block, with a reference the caller releases. A disk hit is verified against
-// the CRC stored with it; a file that fails is dropped. Accesses with count set count toward
-// promotion (see touchLocked).
+// get returns a cached block, with a reference the caller releases. A disk hit is verified; a file
+// that fails is dropped. count says the access counts toward promotion.
 func (c *cache) get(ref blockRef, count bool) (*blockBuf, bool) {
 	c.mu.Lock()
 	name := fileName(ref)
@@ -158,8 +151,7 @@ func (c *cache) get(ref blockRef, count bool) (*blockBuf, bool) {
 		case onDisk && count:
 			c.touchLocked(d)
 		case !onDisk && count:
-			// A block a reader comes back to earns its place on disk; one a scan passes through once
-			// does not (see put).
+			// A block a reader comes back to earns its place on disk (see put).
 			if e.hits++; e.hits >= 2 {
 				c.queueLocked(name, e.data, true)
 			}
@@ -204,7 +196,6 @@ func (c *cache) count(f func(*CacheStats)) {
 	c.mu.Unlock()
 }
 
-// readFile reads a block file, the data then its CRC-32C (big endian), into a buffer of capacity bs.
 func (c *cache) readFile(name string, bs int64) (*blockBuf, error) {
 	f, err := os.Open(filepath.Join(c.dir, name))
 	if err != nil {
@@ -260,9 +251,7 @@ func (c *cache) touchLocked(el *list.Element) {
 	}
 }
 
-// put stores a verified block in memory, and on disk if a reader asked for it (foreground). Blocks
-// readahead fetched go to disk only once a reader comes back to them (get): a scan, read once, never
-// costs disk writes next to the appends, nor pushes anything out of the disk cache.
+// put stores a block in memory, and on disk only if a reader asked for it (see doc.go).
 func (c *cache) put(ref blockRef, data *blockBuf, foreground bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -272,8 +261,8 @@ func (c *cache) put(ref blockRef, data *blockBuf, foreground bool) {
 	}
 }
 
-// queueLocked hands a block to the disk writer. The write happens behind the read: a GET streaming
-// blocks must not wait for writeback. A full queue skips the block (the memory cache has it).
+// queueLocked hands a block to the disk writer, so a streaming GET never waits for writeback. A
+// full queue skips the block.
 func (c *cache) queueLocked(name string, data *blockBuf, foreground bool) {
 	if _, exists := c.entries[name]; c.dir == "" || exists || int64(len(data.b))+4 > c.capacity {
 		return
@@ -288,11 +277,11 @@ func (c *cache) queueLocked(name string, data *blockBuf, foreground bool) {
 
 type cacheWrite struct {
 	name       string
-	data       *blockBuf // a reference, released once written
+	data       *blockBuf
 	foreground bool
 }
 
-// writeLoop writes queued blocks to disk until stop is closed. The Store owns it.
+// writeLoop writes queued blocks until stop is closed.
 func (c *cache) writeLoop(stop <-chan struct{}) {
 	for {
 		select {
@@ -305,7 +294,6 @@ func (c *cache) writeLoop(stop <-chan struct{}) {
 	}
 }
 
-// store writes one block file and lists it on probation.
 func (c *cache) store(name string, data []byte, foreground bool) {
 	if err := c.writeFile(name, data); err != nil {
 		c.log.WithError(err).Warn("tier: cache write failed; reads go on from the store")
@@ -325,13 +313,12 @@ func (c *cache) store(name string, data []byte, foreground bool) {
 	c.removeEvicted()
 }
 
-// writeFile writes a block file under a temporary name and renames it: a crash leaves the whole file
-// or a tmp- file that openCache removes. Nothing is fsynced: the cache holds copies, verified on
-// every hit.
+// writeFile renames a tmp- file into place, so a crash leaves a whole file or one openCache removes.
+// No fsync: the cache holds copies, verified on every hit.
 func (c *cache) writeFile(name string, data []byte) error {
 	f, err := os.CreateTemp(c.dir, "tmp-")
 	if os.IsNotExist(err) {
-		// Removed under us (an operator emptying the cache): start a new one.
+		// An operator emptied the cache: start a new one.
 		if err = os.MkdirAll(c.dir, 0o755); err == nil {
 			f, err = os.CreateTemp(c.dir, "tmp-")
 		}
@@ -357,7 +344,7 @@ func (c *cache) writeFile(name string, data []byte) error {
 	return err
 }
 
-// evicted collects names evictLocked took out, removed from disk outside mu.
+// evictedNames are removed from disk outside mu.
 type evictedNames struct{ names []string }
 
 func (c *cache) evictLocked() {
@@ -416,11 +403,8 @@ func (c *cache) memPutLocked(ref blockRef, data *blockBuf) {
 	}
 }
 
-// consumed records that a sequential reader copied n bytes out of a block in memory. Once as many
-// bytes as it holds were read, the block leaves memory unless a reader came back to it: the kernel
-// keeps what it read, so a scan needs no copy of what it passed, and the buffer serves the blocks
-// ahead of it instead of fresh memory. Reads the kernel sends out of order still find the block:
-// it goes only after all of them.
+// consumed drops a block from memory once scans copied all its bytes, unless a reader came back to
+// it; counting bytes keeps it for the kernel's out-of-order reads.
 func (c *cache) consumed(ref blockRef, n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -438,7 +422,6 @@ func (c *cache) consumed(ref blockRef, n int) {
 	e.data.release()
 }
 
-// dropKey forgets every block of key, in memory and on disk.
 func (c *cache) dropKey(key string) {
 	prefix := keyPrefix(key)
 	c.mu.Lock()

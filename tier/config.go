@@ -11,7 +11,6 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// Defaults.
 const (
 	DefaultConcurrency = 4
 	DefaultTimeout     = 10 * time.Second
@@ -27,14 +26,13 @@ type Config struct {
 	Bucket, Prefix string // from ParseURL
 	Endpoint       string // empty: AWS S3
 	Region         string // empty: from the AWS config chain, else us-east-1 with an Endpoint
-	// PathStyle addresses buckets as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT. Auto (nil) turns it on
-	// for an Endpoint whose host is an IP address or localhost, where virtual hosts cannot work.
+	// PathStyle addresses ENDPOINT/BUCKET; nil turns it on for an IP or localhost Endpoint.
 	PathStyle   *bool
 	Concurrency int           // parts of one multipart upload in flight
 	Timeout     time.Duration // bound of every request, retries included
 	CacheDir    string        // on-disk read cache; empty: memory only
 	CacheSize   int64         // bytes of the disk cache
-	PartSize    int64         // multipart part size (tests lower it to see multipart on small objects)
+	PartSize    int64         // multipart part size; tests lower it
 	Logger      logrus.FieldLogger
 }
 

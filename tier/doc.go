@@ -1,39 +1,33 @@
-// Package tier is segfs's object-store tier: an S3 client (aws-sdk-go-v2, the standard credential
+// Package tier is segfs's object-store tier: an S3 client (aws-sdk-go-v2, standard credential
 // chain) that uploads sealed segments with a CRC-32C the store verifies, lists and deletes them, and
 // reads them back with ranged GETs through a bounded on-disk cache.
 //
-// docs/architecture.md shows where this package sits among the others. It knows objects and bytes,
-// not partitions: package segments decides what is uploaded, evicted and deleted, and when.
+// It knows objects and bytes, not partitions: package segments decides what is uploaded, evicted
+// and deleted, and when. docs/architecture.md places it among the other packages.
 //
 // # Objects
 //
-// A segment is one object, PREFIX/<topic>/<partition>/<20-digit base>.log, holding exactly the
-// segment's bytes, so the bucket is itself a readable log. Its user metadata describes it:
+// A segment is one object, PREFIX/<topic>/<partition>/<20-digit base>.log, holding exactly its
+// bytes, so the bucket is itself a readable log. Its user metadata:
 //
 //	segfs-block    block size B: the unit of ranged reads, caching and verification
 //	segfs-crc32c   base64 of the big-endian CRC-32C of each block [k*B, min((k+1)*B, size))
 //	segfs-mtime    the segment's seal time, Unix nanoseconds
 //
-// B is a function of the size alone (BlockSize), at least 1 MiB, with at most 256 blocks, so the
-// table stays under S3's 2 KiB metadata limit. The object itself carries the store's full-object
-// CRC-32C (x-amz-checksum-crc32c), which the store verifies on upload.
+// B depends on the size alone (BlockSize): at least 1 MiB, at most 256 blocks, so the table fits
+// S3's 2 KiB metadata limit. The store verifies the full-object CRC-32C on upload.
 //
 // # Reads
 //
-// A read fetches the blocks it covers with ranged GETs (If-Match the ETag segfs knows), verifies each
-// against the table from the same response before any of its bytes is returned, and keeps it in a
-// small memory cache and in the disk cache. One GET streams several consecutive blocks, and each is
-// handed out as soon as it arrived and verified: the first byte costs one block's transfer, the rest
-// follows behind it. A read that continues where the previous one of the object ended keeps up to
-// 32 MiB ahead of the reader in flight, in GETs of up to 16 MiB, at most four at a time. The disk cache holds one file per block (data, then its CRC);
-// every hit is verified again, so a torn or corrupt file after a crash is dropped, never served.
-// It is a segmented LRU: a block enters on probation and is protected only when read again, so one
-// long scan cannot push out the blocks that are read over and over. Blocks readahead fetched for a
-// scan stay in memory and reach the disk only if a reader comes back to them: a scan read once
-// writes nothing to the data disk, where the appends are. A read counts once however the kernel
-// splits a block into requests. A block a scan has read in full leaves memory too (the kernel keeps
-// what it read), and its buffer takes the next block: buffers are reference counted and reused,
-// since touching fresh memory costs more than the copy into it.
+// A read fetches blocks with ranged GETs (If-Match the known ETag) and verifies each against the
+// same response's table before returning its bytes. One GET streams several blocks, each handed out
+// once verified. A sequential reader gets readahead.
+//
+// Blocks stay in a small memory cache and a disk cache of one file per block (data, then its CRC),
+// verified on every hit, so a torn file is dropped, never served. The disk cache is a segmented
+// LRU, so one long scan cannot push out blocks read over and over, and readahead blocks reach disk
+// only if a reader comes back, so a scan writes nothing next to the appends. An access counts once
+// however the kernel splits it. A block a scan has read leaves memory: the kernel keeps it.
 //
 // # Goroutines
 //

@@ -13,10 +13,9 @@ const (
 	ioprioClassShift = 13
 )
 
-// idleIO runs f on a thread whose disk reads have the idle I/O priority, so that reading a sealed
-// segment back for its upload yields to the appends' writes on the same disk (mq-deadline and bfq
-// honour it; with no I/O scheduler it changes nothing). The segment was written with O_DIRECT, so
-// this read is the one that reaches the disk; the upload's second pass finds the page cache.
+// idleIO runs f with idle I/O priority, so reading a segment back for upload yields to the appends
+// (mq-deadline and bfq honour it). The segment was written with O_DIRECT, so this first read is the
+// one that reaches the disk.
 func idleIO[T any](f func() (T, error)) (T, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Metadata keys (S3 user metadata, x-amz-meta-*); see doc.go.
+// Metadata keys; see doc.go.
 const (
 	metaBlock = "segfs-block"
 	metaCRC   = "segfs-crc32c"
@@ -23,8 +23,8 @@ const (
 	maxBlocks = 256
 )
 
-// ErrBadObject marks an object that is not what segfs stored: wrong size, a checksum that does not
-// match, metadata missing, or a key that is gone. Its bytes are never returned.
+// ErrBadObject marks an object that is not what segfs stored (size, checksum, metadata, or gone);
+// its bytes are never returned.
 var ErrBadObject = errors.New("bad object in the store")
 
 // BlockSize is the block size of an object of size bytes: at least 1 MiB, at most 256 blocks.
@@ -38,7 +38,7 @@ func BlockSize(size int64) int64 {
 
 func crc32c(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
 
-// layout is what an upload computes from the segment's bytes before sending them.
+// layout holds an upload's checksums.
 type layout struct {
 	block    int64
 	blocks   []uint32 // CRC-32C of each block
@@ -47,12 +47,10 @@ type layout struct {
 	parts    []uint32 // CRC-32C of each part
 }
 
-// layoutChunk is the unit computeLayout reads in: it divides every block size and part size, and
-// small enough that the three CRCs of a chunk read it from the CPU cache.
+// layoutChunk divides every block and part size; its three CRCs read it from the CPU cache.
 const layoutChunk = 256 << 10
 
-// computeLayout reads size bytes of r once, in pieces of len(buf) (layoutChunk), computing the
-// CRC-32C of every block, of every part of partSize (if not 0), and of the whole.
+// computeLayout reads r once for the CRC-32C of every block, every part and the whole.
 func computeLayout(r io.ReaderAt, size, partSize int64, buf []byte) (layout, error) {
 	tab := crc32.MakeTable(crc32.Castagnoli)
 	l := layout{block: BlockSize(size), partSize: partSize}
@@ -89,7 +87,6 @@ func (l layout) metadata(mtime time.Time) map[string]string {
 	}
 }
 
-// parseLayout reads the block table of an object of size bytes from its metadata.
 func parseLayout(meta map[string]string, size int64) (layout, error) {
 	block, err := strconv.ParseInt(meta[metaBlock], 10, 64)
 	if err != nil || block != BlockSize(size) {

@@ -23,9 +23,7 @@ type blockRef struct {
 	k    int64
 }
 
-// readObject reads obj's bytes [off, off+len(b)) with io.ReaderAt semantics. Every byte comes from a
-// block verified against the object's checksum table; a size or checksum mismatch, missing metadata or
-// a missing key fail with an error wrapping ErrBadObject. Each read waits at most Config.Timeout.
+// readObject has io.ReaderAt semantics; a bad object fails with ErrBadObject.
 func (s *Store) readObject(obj Object, b []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("tier: read at %d: negative offset", off)
@@ -39,8 +37,7 @@ func (s *Store) readObject(obj Object, b []byte, off int64) (int, error) {
 	key := s.Key(obj.Topic, obj.Partition, obj.Base)
 	bs := BlockSize(obj.Size)
 	first := off / bs
-	// A scan: the object's start, near the last block read, or right after a block that is cached
-	// or on its way (the kernel's readahead runs ahead of the reader).
+	// A scan: the object's start, near the last block read, or right after a cached or coming block.
 	prev := blockRef{key: key, etag: obj.ETag, size: obj.Size, k: first - 1}
 	sequential := first == 0 || s.seq.sequential(key, first) || s.flight.busy(prev) || s.cache.has(prev)
 	n, waited := 0, false
@@ -54,8 +51,7 @@ func (s *Store) readObject(obj Object, b []byte, off int64) (int, error) {
 	for n < len(b) && off+int64(n) < obj.Size {
 		pos := off + int64(n)
 		ref := blockRef{key: key, etag: obj.ETag, size: obj.Size, k: pos / bs}
-		// Only the first read of a block in a while counts toward protecting it in the cache: not a
-		// reader going on within it, nor the kernel's readahead reads of it, which arrive together.
+		// Only a block's first read in a while counts toward protecting it, not the kernel's split reads.
 		access := s.seq.read(key, ref.k)
 		data, fetched, err := s.block(ref, access, sequential)
 		waited = waited || fetched
@@ -76,8 +72,7 @@ func (s *Store) readObject(obj Object, b []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// seqTracker remembers, for each object, the last block read and which of the 64 blocks up to the
-// highest one read were read, to tell sequential reads and new accesses apart.
+// seqTracker tells sequential reads and new accesses apart, per object.
 type seqTracker struct {
 	mu   sync.Mutex
 	last map[string]*seqState
@@ -88,24 +83,20 @@ type seqState struct {
 	seen     uint64 // bit i: block hi-i was read
 }
 
-// maxTracked bounds the objects tracked; beyond it the map starts over, which costs one missed
-// readahead per object being read.
+// maxTracked bounds the map; starting over costs one missed readahead per object.
 const maxTracked = 4096
 
 func (t *seqTracker) sequential(key string, k int64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st, ok := t.last[key]
-	// The kernel's readahead sends several reads of a file at once, served in any order: a read
-	// within a few blocks of the last one is still part of a scan.
+	// The kernel's readahead reads arrive in any order: within seqSlack is still a scan.
 	return ok && k >= st.last-seqSlack && k <= st.last+seqSlack
 }
 
-// seqSlack is how far from the last block read a read may land and still count as sequential.
 const seqSlack = 4
 
-// read records a read of block k and reports whether it is the first of that block among the last
-// 64 blocks read.
+// read records a read of block k and reports whether it is its first among the last 64 blocks.
 func (t *seqTracker) read(key string, k int64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -132,20 +123,15 @@ func (t *seqTracker) read(key string, k int64) bool {
 }
 
 const (
-	// failFast is how long after a fetch the store did not answer others fail at once: long enough
-	// for the request the kernel sends right behind a failed one, short enough not to outlast an outage.
-	failFast = 250 * time.Millisecond
-	// readAheadBytes is how far ahead of a sequential reader blocks are fetched.
+	// failFast: after an unanswered fetch, reads fail at once this long: the kernel's next requests.
+	failFast       = 250 * time.Millisecond
 	readAheadBytes = 32 << 20
-	// runBytes bounds one GET of consecutive blocks: long enough that the store's cost per request
-	// (milliseconds) is small against the transfer, short enough to spread over parallel requests.
+	// runBytes bounds one GET: large against the per-request cost, small enough to run in parallel.
 	runBytes = 16 << 20
-	// maxRuns bounds the readahead GETs in flight for the whole Store.
-	maxRuns = 4
+	maxRuns  = 4 // readahead GETs in flight per Store
 )
 
-// readAhead starts a GET of the next blocks after ref that are neither cached nor being fetched,
-// within readAheadBytes, if fewer than maxRuns readahead GETs are in flight. It never waits.
+// readAhead starts a GET of the next missing blocks if a run is free; it never waits.
 func (s *Store) readAhead(ref blockRef) {
 	bs := BlockSize(ref.size)
 	last := min((ref.size-1)/bs, ref.k+max(2, readAheadBytes/bs))
@@ -156,7 +142,7 @@ func (s *Store) readAhead(ref blockRef) {
 			continue
 		}
 		if !s.flight.claim(ref.key) {
-			return // this object's readahead GET is still streaming
+			return
 		}
 		select {
 		case s.runs <- struct{}{}:
@@ -165,8 +151,7 @@ func (s *Store) readAhead(ref blockRef) {
 			return
 		}
 		done := func() { <-s.runs; s.flight.release(ref.key) }
-		// A whole run from the first missing block, even past the window's edge: a window that
-		// creeps forward one block at a time would otherwise cost a GET per block.
+		// A whole run, even past the window: a window creeping one block at a time costs a GET each.
 		if !s.startRun(next, max(1, runBytes/bs), done) {
 			done()
 		}
@@ -174,17 +159,13 @@ func (s *Store) readAhead(ref blockRef) {
 	}
 }
 
-// block returns the verified bytes of one block, with a reference the caller releases: from the
-// cache, from a GET in flight, or from a GET started now (of the next few blocks too if the reader is
-// sequential, so the first byte costs one block's transfer and the rest streams behind it). access
-// counts it as a reader's access for the cache (readahead does not). waited says it came from the
-// store rather than the cache.
+// block returns one verified block, with a reference the caller releases, from the cache or a GET
+// (of a whole run if sequential). access counts toward the cache; waited says it came from the store.
 func (s *Store) block(ref blockRef, access, sequential bool) (data *blockBuf, waited bool, err error) {
 	if data, ok := s.cache.get(ref, access); ok {
 		return data, false, nil
 	}
-	// A store that just failed to answer fails the reads that follow at once, for a short while:
-	// the kernel's readahead and the read behind it must not each wait for a whole timeout.
+	// The kernel's readahead and the read behind it must not each wait out a timeout.
 	if at := s.downAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < min(failFast, s.cfg.Timeout) {
 		return nil, true, fmt.Errorf("tier: read %s: the store did not answer %v ago", ref.key, time.Since(time.Unix(0, at)).Round(time.Millisecond))
 	}
@@ -196,7 +177,7 @@ func (s *Store) block(ref blockRef, access, sequential bool) (data *blockBuf, wa
 		}
 		s.startRun(ref, n, nil)
 		if fl = s.flight.wait(ref); fl == nil {
-			// Finished between the two looks: it is cached now, or failed.
+			// Finished between the two looks.
 			if data, ok := s.cache.get(ref, false); ok {
 				return data, true, nil
 			}
@@ -212,7 +193,7 @@ func (s *Store) block(ref blockRef, access, sequential bool) (data *blockBuf, wa
 			return nil, true, fl.err
 		}
 		if access {
-			if d, ok := s.cache.get(ref, true); ok { // count the access
+			if d, ok := s.cache.get(ref, true); ok {
 				d.release()
 			}
 		}
@@ -223,10 +204,8 @@ func (s *Store) block(ref blockRef, access, sequential bool) (data *blockBuf, wa
 	}
 }
 
-// startRun registers blocks ref.k.. (at most n, stopping at one already cached or in flight) and
-// fetches them with one ranged GET in a goroutine the Store owns; each block's waiters are released
-// as soon as its bytes arrived and verified. done, if set, runs when the GET ends. It reports whether
-// it started anything.
+// startRun fetches up to n blocks from ref.k, stopping at one cached or in flight, with one GET in a
+// goroutine the Store owns. done, if set, runs when the GET ends.
 func (s *Store) startRun(ref blockRef, n int64, done func()) bool {
 	bs := BlockSize(ref.size)
 	last := (ref.size - 1) / bs
@@ -256,8 +235,7 @@ func (s *Store) startRun(ref blockRef, n int64, done func()) bool {
 	return true
 }
 
-// fetchRun GETs the blocks of fls (consecutive from ref.k) and verifies each against the checksum
-// table of the same response. Every flight is finished, with its bytes or the error.
+// fetchRun verifies each block against the same response's table and finishes every flight.
 func (s *Store) fetchRun(ctx context.Context, ref blockRef, fls []*flight, foreground bool) (err error) {
 	i := 0
 	defer func() {
@@ -317,7 +295,7 @@ func (s *Store) fetchRun(ctx context.Context, ref blockRef, fls []*flight, foreg
 			return fmt.Errorf("tier: read %s: %w: block %d has CRC-32C %08x, want %08x", ref.key, ErrBadObject, k, got, want)
 		}
 		s.cache.put(fls[i].ref, data, i == 0 && foreground)
-		s.flight.finish(fls[i], data, nil) // the flight takes the reference
+		s.flight.finish(fls[i], data, nil)
 		verifying += time.Since(t0)
 	}
 	return nil
@@ -338,17 +316,14 @@ func contentTotal(cr string) int64 {
 
 func isPrecondition(err error) bool { return httpStatus(err) == http.StatusPreconditionFailed }
 
-// flights are the blocks being fetched; whoever needs one waits for its flight instead of fetching it
-// again.
+// flights are the blocks being fetched, so a block is fetched once however many wait for it.
 type flights struct {
 	mu    sync.Mutex
 	m     map[blockRef]*flight
-	ahead map[string]bool // objects with a readahead GET in flight: one each, read in order
+	ahead map[string]bool // objects with a readahead GET in flight
 }
 
-// claim takes the object's one readahead GET; false if it is taken. One stream per object reads the
-// object in order, as the store's disk and its readahead serve best; several objects read at once
-// still use up to maxRuns GETs.
+// claim takes the object's one readahead GET: the store serves an object read in order best.
 func (f *flights) claim(key string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -368,14 +343,14 @@ func (f *flights) release(key string) {
 type flight struct {
 	ref  blockRef
 	done chan struct{}
-	data *blockBuf // set before done is closed; one reference, held while refs > 0
+	data *blockBuf // set before done is closed
 	err  error
 	refs int // the fetcher's and each waiter's, under flights.mu
 }
 
 func (f *flights) busy(ref blockRef) bool { return f.get(ref) != nil }
 
-// wait returns ref's flight with a reference the caller gives back with unref, or nil.
+// wait returns ref's flight, or nil, with a reference for unref.
 func (f *flights) wait(ref blockRef) *flight {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -403,7 +378,6 @@ func (f *flights) get(ref blockRef) *flight {
 	return f.m[ref]
 }
 
-// add registers a flight for ref, unless one exists or cached says the block is there already.
 func (f *flights) add(ref blockRef, cached func(blockRef) bool) *flight {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -415,8 +389,7 @@ func (f *flights) add(ref blockRef, cached func(blockRef) bool) *flight {
 	return fl
 }
 
-// finish ends a flight with its block, whose reference it takes, or its error, and gives back the
-// fetcher's reference.
+// finish ends a flight with its block, whose reference it takes, or its error.
 func (f *flights) finish(fl *flight, data *blockBuf, err error) {
 	f.mu.Lock()
 	delete(f.m, fl.ref)

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// The methods below are what package segments calls, through its Remote interface, in plain types.
+// Below: what package segments calls through its Remote interface.
 
 // Upload stores a sealed segment file and returns its ETag once the store verified it.
 func (s *Store) Upload(ctx context.Context, topic string, partition int, base, size int64, sealed time.Time, path string) (string, error) {

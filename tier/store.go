@@ -20,7 +20,7 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-// Object names one segment in the store. ETag and CRC are known once uploaded (zero when only listed).
+// Object names one segment in the store; ETag and CRC are zero when only listed.
 type Object struct {
 	Topic     string
 	Partition int
@@ -36,29 +36,27 @@ type Store struct {
 	cfg    Config
 	s3     *s3.Client
 	up     *s3.Client // uploads: payload not signed
-	bufs   sync.Pool  // of *[]byte, layoutChunk each: computeLayout's reads
+	bufs   sync.Pool  // of *[]byte, layoutChunk each
 	cache  *cache
 	flight flights
 
-	idle func() // closes the idle connections, whose goroutines the transport owns
+	idle func() // closes idle connections, whose goroutines the transport owns
 
-	ctx    context.Context // canceled by Close: GETs in flight stop
+	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
-	runs   chan struct{}  // readahead GETs in flight, at most maxRuns
-	wg     sync.WaitGroup // the goroutines of GETs in flight
+	runs   chan struct{}  // readahead GETs in flight
+	wg     sync.WaitGroup // GETs in flight
 	seq    seqTracker
-	downAt atomic.Int64 // Unix nanoseconds of the last fetch the store did not answer; 0 once one succeeds
+	downAt atomic.Int64 // Unix nanoseconds of the last unanswered fetch; 0 after a success
 
-	hits, misses atomic.Int64 // reads served by the cache alone, and reads that waited for the store
+	hits, misses atomic.Int64
 }
 
-// Reads counts the reads the cache (memory or disk) served alone, and those that waited for the
-// store for at least one block.
+// Reads counts the reads the cache served alone, and those that waited for the store.
 func (s *Store) Reads() (hits, misses int64) { return s.hits.Load(), s.misses.Load() }
 
-// Open builds the client from the standard AWS chain (environment, shared config and profile) and
-// proves the bucket is reachable, exists and lets these credentials list it. Each failure is one clear
-// line: the mount fails before it goes live.
+// Open builds the client from the standard AWS chain and proves these credentials may list the
+// bucket, so a bad setup fails the mount in one line.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -90,14 +88,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 		o.UsePathStyle = *cfg.PathStyle
-		// segfs verifies every block of a read itself; the SDK would try to check whole-object
-		// checksums against ranges.
+		// segfs verifies blocks itself; the SDK would check whole-object checksums against ranges.
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 	}
 	client := s3.NewFromConfig(awsCfg, options)
-	// Uploads do not sign their payload: without TLS SigV4 would hash every byte with SHA-256 on the
-	// daemon's CPU, next to the producers, while the CRC-32C the store verifies already covers them.
+	// Unsigned payload: SigV4 would SHA-256 every byte on the producers' CPU; the CRC-32C covers them.
 	uploads := s3.NewFromConfig(awsCfg, options, func(o *s3.Options) {
 		o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 	})
@@ -141,7 +137,7 @@ func (s *Store) Close() error {
 // URL is where the store is, s3://BUCKET/PREFIX.
 func (s *Store) URL() string { return URL(s.cfg.Bucket, s.cfg.Prefix) }
 
-// preflight lists one key: that needs the endpoint, the bucket, and credentials allowed to list it.
+// preflight lists one key, proving endpoint, bucket and credentials.
 func (s *Store) preflight(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
@@ -183,7 +179,7 @@ func isDenied(code string) bool {
 	return false
 }
 
-// rootCause is the innermost error: the SDK's wrapping repeats the operation name several times.
+// rootCause: the SDK's wrapping repeats the operation name several times.
 func rootCause(err error) error {
 	for {
 		next := errors.Unwrap(err)
@@ -211,7 +207,6 @@ func (s *Store) Key(topic string, partition int, base int64) string {
 	return s.partitionPrefix(topic, partition) + fmt.Sprintf("%020d.log", base)
 }
 
-// parseBase parses the last component of a key, "<20 digits>.log".
 func parseBase(name string) (int64, bool) {
 	if len(name) != 24 || !strings.HasSuffix(name, ".log") {
 		return 0, false
@@ -229,7 +224,6 @@ func (s *Store) timeout(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithTimeout(ctx, s.cfg.Timeout)
 }
 
-// listObjects returns the segments of one partition in the store, sorted by base.
 func (s *Store) listObjects(ctx context.Context, topic string, partition int) ([]Object, error) {
 	prefix := s.partitionPrefix(topic, partition)
 	var out []Object
@@ -249,7 +243,7 @@ func (s *Store) listObjects(ctx context.Context, topic string, partition int) ([
 	return out, err // ListObjectsV2 returns keys in UTF-8 order: zero-padded bases sort by value
 }
 
-// pages calls each for every page of a listing of prefix, each request bounded by the timeout.
+// pages bounds each listing request by the timeout.
 func (s *Store) pages(ctx context.Context, prefix, delimiter string, each func(*s3.ListObjectsV2Output)) error {
 	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.cfg.Bucket), Prefix: aws.String(prefix)}
 	if delimiter != "" {
@@ -268,7 +262,6 @@ func (s *Store) pages(ctx context.Context, prefix, delimiter string, each func(*
 	return nil
 }
 
-// partitions lists the topics and partitions the store holds segments of.
 func (s *Store) partitions(ctx context.Context) (map[string][]int, error) {
 	topics, err := s.dirs(ctx, s.root())
 	if err != nil {
@@ -289,7 +282,6 @@ func (s *Store) partitions(ctx context.Context) (map[string][]int, error) {
 	return out, nil
 }
 
-// dirs lists the "directories" (common prefixes) right below prefix.
 func (s *Store) dirs(ctx context.Context, prefix string) ([]string, error) {
 	var out []string
 	err := s.pages(ctx, prefix, "/", func(page *s3.ListObjectsV2Output) {
@@ -300,8 +292,7 @@ func (s *Store) dirs(ctx context.Context, prefix string) ([]string, error) {
 	return out, err
 }
 
-// Delete removes segments from the store; a missing object is not an error. Cached blocks of them go
-// too, so a key reused by a new partition of the same name is never served from the old one.
+// Delete removes segments from the store and the cache, so a reused key never serves old blocks.
 func (s *Store) Delete(ctx context.Context, topic string, partition int, bases []int64) error {
 	for _, base := range bases {
 		key := s.Key(topic, partition, base)
@@ -316,8 +307,7 @@ func (s *Store) Delete(ctx context.Context, topic string, partition int, bases [
 	return nil
 }
 
-// AbortUploads aborts every unfinished multipart upload of the partition: a crash during an upload
-// leaves its parts stored (and billed) until someone does.
+// AbortUploads aborts the partition's unfinished multipart uploads, whose parts a crash leaves billed.
 func (s *Store) AbortUploads(ctx context.Context, topic string, partition int) (int, error) {
 	prefix := s.partitionPrefix(topic, partition)
 	n := 0

@@ -15,11 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// uploadObject stores the sealed segment file at path as obj (obj.Size bytes, obj.ModTime its seal time)
-// and returns obj with its ETag and CRC once the store has verified the CRC-32C and a HEAD shows the
-// object with that size and checksum: only then does the segment count as uploaded. An object that
-// is already there with the same size and checksum (an upload a crash interrupted after it finished)
-// is not sent again.
+// uploadObject returns obj with ETag and CRC once the store verified the CRC-32C and a HEAD shows
+// size and checksum. An object a crash left already stored is not sent again.
 func (s *Store) uploadObject(ctx context.Context, obj Object, path string) (Object, error) {
 	key := s.Key(obj.Topic, obj.Partition, obj.Base)
 	f, err := os.Open(path)
@@ -34,7 +31,7 @@ func (s *Store) uploadObject(ctx context.Context, obj Object, path string) (Obje
 	if fi.Size() != obj.Size {
 		return obj, fmt.Errorf("tier: upload %s: %s holds %d bytes, the segment %d", key, path, fi.Size(), obj.Size)
 	}
-	// Read once for the checksums, once to send: tell the kernel to read ahead, as for any scan.
+	// Read once for the checksums, once to send.
 	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
 	buf := s.bufs.Get().(*[]byte)
 	lay, err := idleIO(func() (layout, error) { return computeLayout(f, obj.Size, s.partSize(obj.Size), *buf) })
@@ -49,8 +46,8 @@ func (s *Store) uploadObject(ctx context.Context, obj Object, path string) (Obje
 	return s.put(ctx, obj, f, lay)
 }
 
-// partSize is the multipart part size of an object of size bytes, or 0 if it goes in one PUT. It
-// is a multiple of layoutChunk, so that one pass over the file computes every part's CRC too.
+// partSize is the multipart part size, or 0 for one PUT; a multiple of layoutChunk, so one pass
+// over the file computes every part's CRC.
 func (s *Store) partSize(size int64) int64 {
 	ps := s.cfg.PartSize
 	if size < 2*ps {
@@ -60,13 +57,10 @@ func (s *Store) partSize(size int64) int64 {
 	return (ps + layoutChunk - 1) / layoutChunk * layoutChunk
 }
 
-// maxParts is S3's limit on the parts of one multipart upload.
 const maxParts = 10000
 
-// put sends the obj.Size bytes of body, whose checksums lay holds, and verifies the result. Each
-// request's body is a section of body, read as the request is sent: nothing is buffered, so an
-// upload costs the daemon no heap (buffering the parts, as the SDK's transfer manager does, made
-// garbage collections that held the daemon's few threads away from FUSE requests).
+// put sends body and verifies the result. Request bodies are sections of body, read as sent:
+// buffered parts would cost heap and garbage collections that keep threads from FUSE requests.
 func (s *Store) put(ctx context.Context, obj Object, body io.ReaderAt, lay layout) (Object, error) {
 	key := s.Key(obj.Topic, obj.Partition, obj.Base)
 	mtime := obj.ModTime
@@ -97,9 +91,8 @@ func (s *Store) put(ctx context.Context, obj Object, body io.ReaderAt, lay layou
 
 const contentType = "application/octet-stream"
 
-// putMultipart sends body in parts of lay.partSize, at most Config.Concurrency at a time, each with
-// its own CRC-32C, and completes the upload with the full-object CRC-32C, which the store checks
-// against all the bytes (FULL_OBJECT, combining the parts' CRCs). A failed upload is aborted.
+// putMultipart sends Config.Concurrency parts at a time, each with its CRC-32C, and completes with
+// the FULL_OBJECT CRC-32C, which the store checks. A failed upload is aborted.
 func (s *Store) putMultipart(ctx context.Context, key string, size int64, body io.ReaderAt, lay layout, mtime time.Time) error {
 	mpu, err := s.up.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), ContentType: aws.String(contentType),
@@ -143,7 +136,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, size int64, body i
 		}()
 	}
 	wg.Wait()
-	err = ctx.Err() // canceled before every part started
+	err = ctx.Err()
 	for _, e := range errs {
 		// The failure itself, not the cancellations it caused in the other parts.
 		if e != nil && (err == nil || errors.Is(err, context.Canceled) && !errors.Is(e, context.Canceled)) {
@@ -159,8 +152,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, size int64, body i
 		})
 	}
 	if err != nil {
-		// A context of its own: the upload's may be what was canceled. What this misses, the next
-		// mount's AbortUploads finds.
+		// Its own context: the upload's may be canceled. The next mount's AbortUploads finds the rest.
 		actx, acancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 		defer acancel()
 		_, _ = s.up.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
@@ -170,8 +162,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, size int64, body i
 	return err
 }
 
-// stored reports whether key holds an object of size bytes whose full-object CRC-32C the store
-// reports as crc, and its ETag.
+// stored reports whether key holds size bytes with full-object CRC-32C crc, and its ETag.
 func (s *Store) stored(ctx context.Context, key string, size int64, crc uint32) (string, bool) {
 	rctx, cancel := s.timeout(ctx)
 	defer cancel()
