@@ -133,7 +133,7 @@ func checkDataDir(dir string, cfg *mountopts.Config) error {
 	if cfg.Segments.IO == directio.Buffered {
 		return nil
 	}
-	align, err := directio.DiscoverAlignment(dir)
+	align, err := directio.WriteAlignment(dir)
 	if err != nil {
 		return fmt.Errorf("data dir %s: %w", dir, err)
 	}

@@ -54,6 +54,28 @@ func DiscoverAlignment(path string) (Alignment, error) {
 	return Alignment{Offset: fallbackAlignment, Memory: fallbackAlignment}, nil
 }
 
+// maxPreferredBlock bounds WriteAlignment's raise: striped and network file systems report
+// preferred sizes in MiB, which would pad every small append to that size.
+const maxPreferredBlock = 64 << 10
+
+// WriteAlignment is DiscoverAlignment with the offset alignment raised to the file system's
+// preferred I/O size (statx's blksize: the block size on ext4 and XFS), so that every direct write
+// covers whole file-system blocks. A write into part of one makes ext4 zero or serialize the block
+// and a 4K-sector device read, modify and write it.
+func WriteAlignment(path string) (Alignment, error) {
+	a, err := DiscoverAlignment(path)
+	if err != nil {
+		return a, err
+	}
+	var st unix.Statx_t
+	if unix.Statx(unix.AT_FDCWD, path, 0, unix.STATX_BASIC_STATS, &st) == nil {
+		if bs := int(st.Blksize); bs > a.Offset && bs <= maxPreferredBlock && bs&(bs-1) == 0 {
+			a.Offset = bs
+		}
+	}
+	return a, nil
+}
+
 func dioAlign(st *unix.Statx_t) (Alignment, bool) {
 	if st.Mask&unix.STATX_DIOALIGN == 0 || st.Dio_offset_align == 0 || st.Dio_mem_align == 0 {
 		return Alignment{}, false

@@ -4,6 +4,7 @@
 // # On-disk format (Direct, DirectSync)
 //
 // A File is full blocks on disk plus a tail of under one block in memory; the block is the
+// Options.Alignment given (segments uses WriteAlignment: whole file-system blocks), else the
 // statx(STATX_DIOALIGN) alignment, else the device's logical block size, else 4096. Aligned
 // whole blocks go to pwritev uncopied. Flush writes the tail padded with zeros; FlushAndTruncate
 // then truncates to Size, so reopening recovers the tail. Close is FlushAndTruncate; only Sync

@@ -72,7 +72,7 @@ func testCrash(t *testing.T, modeOpts string, iters int, seed uint64) {
 	case strings.Contains(modeOpts, "persist=inline"):
 		lossBound = 0
 		if !strings.Contains(modeOpts, "io=buffered") {
-			lossBound = dioOffsetAlign(t, filepath.Dir(data)) - 1
+			lossBound = writeBlock(t, filepath.Dir(data)) - 1
 		}
 	}
 	idle := strings.Contains(modeOpts, "idle_release")
@@ -250,8 +250,9 @@ func describeRecordAt(want, got []byte, d int) string {
 	return fmt.Sprintf("inside record seq %d (starts at %d): got % x, wrote % x", seq, off, got[d:end], want[d:end])
 }
 
-// dioOffsetAlign is the O_DIRECT offset alignment of the file system holding dir (issue 3's "alignment").
-func dioOffsetAlign(t *testing.T, dir string) int64 {
+// writeBlock is the block segfs writes in on the file system holding dir: the O_DIRECT offset
+// alignment raised to the file system's preferred I/O size (issue 3's "alignment").
+func writeBlock(t *testing.T, dir string) int64 {
 	t.Helper()
 	f, err := os.CreateTemp(dir, "align-probe-")
 	if err != nil {
@@ -260,8 +261,12 @@ func dioOffsetAlign(t *testing.T, dir string) int64 {
 	defer os.Remove(f.Name())
 	defer f.Close()
 	var st unix.Statx_t
-	if err := unix.Statx(int(f.Fd()), "", unix.AT_EMPTY_PATH, unix.STATX_DIOALIGN, &st); err == nil && st.Mask&unix.STATX_DIOALIGN != 0 && st.Dio_offset_align > 0 {
-		return int64(st.Dio_offset_align)
+	if err := unix.Statx(int(f.Fd()), "", unix.AT_EMPTY_PATH, unix.STATX_DIOALIGN|unix.STATX_BASIC_STATS, &st); err == nil && st.Mask&unix.STATX_DIOALIGN != 0 && st.Dio_offset_align > 0 {
+		block := int64(st.Dio_offset_align)
+		if bs := int64(st.Blksize); bs > block && bs <= 64<<10 && bs&(bs-1) == 0 {
+			block = bs
+		}
+		return block
 	}
 	return 4096
 }

@@ -36,11 +36,13 @@ func TestTimesSurviveRemount(t *testing.T) {
 		}
 		return out
 	}
+	// Whole seconds apart, for tools that print seconds; and past the kernel's 1 s attribute cache of
+	// the directories, so that what is read before the remount is what the backing files hold.
+	time.Sleep(1100 * time.Millisecond)
 	before := times()
 	if len(before) < 4 {
 		t.Fatalf("want a sealed segment and current: %v", before)
 	}
-	time.Sleep(1100 * time.Millisecond) // whole seconds apart, for tools that print seconds
 	m.Unmount()
 	m = mountFS(t, data, mnt, opts)
 	after := times()

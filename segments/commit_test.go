@@ -143,13 +143,14 @@ func TestSettleStaleRecord(t *testing.T) {
 	}
 	commitPath := filepath.Join(dir, "z", "0", commitName)
 	oldRecord, _ := os.ReadFile(commitPath)
-	if _, err := p.Append(make([]byte, 24)); err != nil { // [1000,1024): the padding, as data
+	padded := (1000 + testBlock(t) - 1) / testBlock(t) * testBlock(t)
+	if _, err := p.Append(make([]byte, padded-1000)); err != nil { // [1000,padded): the padding, as data
 		t.Fatal(err)
 	}
 	if err := p.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	if r, ok := p.w.commit.latest(0); !ok || r.Length != 1024 {
+	if r, ok := p.w.commit.latest(0); !ok || r.Length != padded {
 		t.Fatalf("record after syncing to the padded block's end: %+v", r)
 	}
 	if err := l.Close(); err != nil {
@@ -159,8 +160,8 @@ func TestSettleStaleRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := mustPartition(t, l2, "z", 0).Size(); got != 1024 {
-		t.Fatalf("recovered %d bytes, want the 1024 synced", got)
+	if got := mustPartition(t, l2, "z", 0).Size(); got != padded {
+		t.Fatalf("recovered %d bytes, want the %d synced", got, padded)
 	}
 	_ = l2.Close()
 	if err := os.WriteFile(commitPath, oldRecord, 0o644); err != nil {

@@ -19,7 +19,7 @@ type crashSpec struct {
 }
 
 func testBlock(t testing.TB) int64 {
-	a, err := directio.DiscoverAlignment(t.TempDir())
+	a, err := directio.WriteAlignment(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func Open(dir string, cfg Config) (_ *Log, err error) {
 			_ = unlockDir(lockFD)
 		}
 	}()
-	if l.align, err = directio.DiscoverAlignment(dir); err != nil {
+	if l.align, err = directio.WriteAlignment(dir); err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
 	l.block = max(l.align.Offset, l.align.Memory)
