@@ -47,11 +47,7 @@ func (f *directFile) WriteV(bufs [][]byte) (int, error) {
 	err := f.pwrite(f.plan.iovs, f.base)
 	if err == nil {
 		// rem may sit in a scratch block just written, so copy it only now.
-		f.mu.Lock()
-		f.base += written
-		f.tl = copy(f.tail, rem)
-		f.size.Store(f.base + int64(f.tl))
-		f.mu.Unlock()
+		f.advance(written, rem)
 		if f.fileSize >= 0 {
 			f.fileSize = f.base
 		}
@@ -101,11 +97,7 @@ func (f *directFile) WriteFlush(p []byte) (int, error) {
 	}
 	err := f.pwrite(f.plan.iovs, f.base)
 	if err == nil {
-		f.mu.Lock()
-		f.base += written
-		f.tl = copy(f.tail, rem)
-		f.size.Store(f.base + int64(f.tl))
-		f.mu.Unlock()
+		f.advance(written, rem)
 		if f.fileSize >= 0 {
 			f.fileSize = f.base
 			if f.tl > 0 {
@@ -304,4 +296,13 @@ func (f *directFile) FlushAndTruncate() error {
 	f.fileSize, f.truncDirty = size, true
 	f.res.released()
 	return nil
+}
+
+// advance records a successful pwritev: written bytes are on disk and rem is the new tail.
+func (f *directFile) advance(written int64, rem []byte) {
+	f.mu.Lock()
+	f.base += written
+	f.tl = copy(f.tail, rem)
+	f.size.Store(f.base + int64(f.tl))
+	f.mu.Unlock()
 }
