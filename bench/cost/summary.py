@@ -1,20 +1,38 @@
-# Medians, ranges and per-pair ratios of metrics=on against metrics=off: python3 bench/cost/summary.py OUTDIR
-import json,sys,glob,statistics,os
-d=sys.argv[1]
-def load(mode):
-    out={}
-    for f in glob.glob(f"{d}/{mode}-*.json"):
-        i=int(f.rsplit("-",1)[1].split(".")[0])
-        r=json.load(open(f))["results"][0]
-        out[i]=r
+# Medians, ranges and per-round ratios of each metrics arm against metrics=off:
+#   python3 bench/cost/summary.py OUTDIR
+import json, sys, glob, statistics
+
+d = sys.argv[1]
+
+
+def load(arm):
+    out = {}
+    for f in glob.glob(f"{d}/{glob.escape(arm)}-*.json"):
+        i = int(f.rsplit("-", 1)[1].split(".")[0])
+        out[i] = json.load(open(f))["results"][0]
     return out
-off,on=load("off"),load("on")
-pairs=sorted(set(off)&set(on))
-print(f"{d}: {len(pairs)} pairs")
-for key,name in [("p50_ms","p50"),("p99_ms","p99"),("p99_9_ms","p99.9")]:
-    a=[off[i]["producer_latency"][key] for i in pairs]; b=[on[i]["producer_latency"][key] for i in pairs]
-    ratios=[b[k]/a[k] for k in range(len(pairs))]
-    print(f"| producer {name} | {statistics.median(a):.2f} ms ({min(a):.2f}–{max(a):.2f}) | {statistics.median(b):.2f} ms ({min(b):.2f}–{max(b):.2f}) | {statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f}) |")
-a=[off[i]["producer"]["mb_per_s"] for i in pairs]; b=[on[i]["producer"]["mb_per_s"] for i in pairs]
-print(f"| producer MB/s | {statistics.median(a):.1f} ({min(a):.1f}–{max(a):.1f}) | {statistics.median(b):.1f} ({min(b):.1f}–{max(b):.1f}) | |")
-print("per pair p99 off/on:", [(round(off[i]["producer_latency"]["p99_ms"],1), round(on[i]["producer_latency"]["p99_ms"],1)) for i in pairs])
+
+
+def rng(xs):
+    return f"{statistics.median(xs):.2f} ({min(xs):.2f}–{max(xs):.2f})"
+
+
+off = load("off")
+arms = sorted({f.rsplit("/", 1)[1].rsplit("-", 1)[0] for f in glob.glob(f"{d}/*-*.json")} - {"off"})
+for arm in arms:
+    other = load(arm)
+    rounds = sorted(set(off) & set(other))
+    if not rounds:
+        continue
+    print(f"{d}: {arm} against off, {len(rounds)} rounds")
+    print(f"| | off | {arm} | {arm}/off |\n| --- | ---: | ---: | ---: |")
+    for key, name in [("p50_ms", "p50"), ("p99_ms", "p99"), ("p99_9_ms", "p99.9")]:
+        a = [off[i]["producer_latency"][key] for i in rounds]
+        b = [other[i]["producer_latency"][key] for i in rounds]
+        ratios = [b[k] / a[k] for k in range(len(rounds))]
+        print(f"| producer {name} | {rng(a)} ms | {rng(b)} ms | {rng(ratios)} |")
+    a = [off[i]["producer"]["mb_per_s"] for i in rounds]
+    b = [other[i]["producer"]["mb_per_s"] for i in rounds]
+    print(f"| producer MB/s | {rng(a)} | {rng(b)} | |")
+    print("per round p99 off/" + arm + ":",
+          [(round(off[i]["producer_latency"]["p99_ms"], 2), round(other[i]["producer_latency"]["p99_ms"], 2)) for i in rounds])
