@@ -217,6 +217,7 @@ func (w *writer) flushLoop() {
 			_, err = w.writePieceLocked(seg, math.MaxInt64)
 		}
 		if err == nil {
+			w.sampleArrivalsLocked()
 			w.topUpLocked()
 		}
 		sticky := w.failedErr() != nil

@@ -3,6 +3,7 @@ package segments
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -21,15 +22,44 @@ func onlyNoSpace(err error) bool {
 	return (errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT)) && !errors.Is(err, unix.EIO)
 }
 
-// reserveAhead is reserveStep plus twice what arrives during one flusher write, which a producer
-// outrunning the disk fills before the next top-up. Atomics only: rotation calls it without mu.
+// reserveHorizon is how long a disk stall appends ride out in memory without reserving: an append
+// past the reservation waits for mu, which the flusher holds across its stalled write.
+const reserveHorizon = time.Second
+
+// rateSample is the shortest interval the flusher measures the arrival rate over.
+const rateSample = 100 * time.Millisecond
+
+// reserveAhead is reserveStep plus the larger of twice what arrives during one flusher write, which
+// a producer outrunning the disk fills before the next top-up, and what arrives in reserveHorizon at
+// the recent rate, which a producer the disk keeps up with fills while one write stalls. max_dirty
+// bounds both: appends cannot run further ahead of the disk. Atomics only: rotation calls it
+// without mu.
 func (w *writer) reserveAhead() int64 {
 	cfg := &w.log.cfg
 	recent := max(w.dirty.Load(), w.lastWrite.Load(), w.lastArrived.Load())
 	if recent >= cfg.flushWriteCap {
 		return reserveStep + cfg.MaxDirty + cfg.flushWriteCap
 	}
-	return reserveStep + min(2*recent, cfg.MaxDirty)
+	horizon := int64(float64(w.arrivalRate.Load()) * reserveHorizon.Seconds())
+	return reserveStep + min(max(2*recent, horizon), cfg.MaxDirty)
+}
+
+// sampleArrivalsLocked updates arrivalRate, an average that weighs the last second most; idle
+// time between flusher turns counts, so a partition that slows down reserves less.
+func (w *writer) sampleArrivalsLocked() {
+	now, end := w.monoNow(), w.end.Load()
+	if w.rateAt == 0 {
+		w.rateAt, w.rateEnd = now, end
+		return
+	}
+	dt := now - w.rateAt
+	if dt < int64(rateSample) {
+		return
+	}
+	sample := int64(float64(end-w.rateEnd) / time.Duration(dt).Seconds())
+	old := w.arrivalRate.Load()
+	w.arrivalRate.Store(old - old/4 + sample/4)
+	w.rateAt, w.rateEnd = now, end
 }
 
 func (w *writer) reserveLocked(seg *segment, need, ahead int64) error {

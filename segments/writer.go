@@ -36,6 +36,9 @@ type writer struct {
 	// The flusher's last write and what was appended during it, for reserveAhead.
 	lastWrite   atomic.Int64
 	lastArrived atomic.Int64
+	// arrivalRate is appended bytes per second, sampled by the flusher (rateAt, rateEnd under mu).
+	arrivalRate     atomic.Int64
+	rateAt, rateEnd int64
 
 	end     atomic.Int64
 	durable atomic.Int64 // end made durable and exact by Sync or a seal
