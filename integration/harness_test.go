@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,12 +107,27 @@ func mountFSUnder(t *testing.T, wrapper []string, data, mnt, opts string) *fsMou
 	m.cmd.Stdout, m.cmd.Stderr = logf, logf
 	// If the test binary dies (timeout panic), the daemon gets SIGTERM and unmounts itself.
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := m.cmd.Start(); err != nil {
+	// The mount answers statfs before the daemon is ready: go-fuse still opens and closes a file in it
+	// (its epoll probe). A kill -9 inside that window leaves the daemon flushing its own file on exit,
+	// unkillable, so tests act only once the daemon says ready, as `segfs mount` itself waits.
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer readyR.Close()
+	m.cmd.ExtraFiles = []*os.File{readyW}
+	m.cmd.Env = append(m.cmd.Env, "SEGFS_READY_FD=3")
+	err = m.cmd.Start()
+	readyW.Close()
+	if err != nil {
 		t.Fatalf("start %v: %v", m.cmd.Args, err)
 	}
 	go func() { m.err = m.cmd.Wait(); close(m.done) }()
 	t.Cleanup(m.cleanup)
 	if err := waitLive(mnt, m.done); err != nil {
+		t.Fatalf("%v: %v\n%s", m.cmd.Args, err, m.Log())
+	}
+	if err := waitReady(readyR); err != nil {
 		t.Fatalf("%v: %v\n%s", m.cmd.Args, err, m.Log())
 	}
 	if n := len(mountEntries(t, mnt)); n != 1 {
@@ -127,6 +144,23 @@ func segfsCommandUnder(wrapper []string, args ...string) *exec.Cmd {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	return cmd
+}
+
+// waitReady reads the daemon's report on its ready pipe: "ready", or "error <reason>".
+func waitReady(r *os.File) error {
+	if err := r.SetReadDeadline(time.Now().Add(mountTimeout)); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(r).ReadString('\n')
+	switch {
+	case strings.TrimSpace(line) == "ready":
+		return nil
+	case line != "":
+		return fmt.Errorf("daemon reported: %s", strings.TrimSpace(line))
+	case errors.Is(err, io.EOF):
+		return errors.New("daemon closed its ready pipe without reporting ready")
+	}
+	return fmt.Errorf("waiting for the daemon to report ready: %w", err)
 }
 
 // waitLive polls until a FUSE file system answers statfs at mnt. exited (may be nil) aborts the wait.
