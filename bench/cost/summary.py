@@ -1,6 +1,6 @@
 # Medians, ranges and per-round ratios of each metrics arm against metrics=off:
 #   python3 bench/cost/summary.py OUTDIR
-import json, sys, glob, statistics
+import json, sys, glob, math, random, statistics
 
 d = sys.argv[1]
 
@@ -31,6 +31,13 @@ for arm in arms:
         b = [other[i]["producer_latency"][key] for i in rounds]
         ratios = [b[k] / a[k] for k in range(len(rounds))]
         print(f"| producer {name} | {rng(a)} ms | {rng(b)} ms | {rng(ratios)} |")
+    # The geometric mean of the per-round ratios, with a bootstrap 95% interval over the rounds.
+    for key, name in [("p99_ms", "p99"), ("p99_9_ms", "p99.9")]:
+        logs = [math.log(other[i]["producer_latency"][key] / off[i]["producer_latency"][key]) for i in rounds]
+        rnd = random.Random(1)
+        boot = sorted(statistics.mean(rnd.choices(logs, k=len(logs))) for _ in range(5000))
+        print(f"| {name} {arm}/off, geometric mean [95% interval] | | | "
+              f"{math.exp(statistics.mean(logs)):.3f} [{math.exp(boot[125]):.3f}–{math.exp(boot[4874]):.3f}] |")
     a = [off[i]["producer"]["mb_per_s"] for i in rounds]
     b = [other[i]["producer"]["mb_per_s"] for i in rounds]
     print(f"| producer MB/s | {rng(a)} | {rng(b)} | |")
