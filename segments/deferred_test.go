@@ -223,19 +223,23 @@ type writeStallSyscalls struct{ *stallSyscalls }
 func (s writeStallSyscalls) Fdatasync(fd int) error { return s.OS.Fdatasync(fd) }
 func (s writeStallSyscalls) Fsync(fd int) error     { return s.OS.Fsync(fd) }
 
+// writeStalledPartition opens a dsync-deferred partition whose data writes stall on st.stall().
+func writeStalledPartition(t *testing.T, topic string, segmentSize, maxDirty int64) (*stallSyscalls, *Partition) {
+	t.Helper()
+	st := newStallSyscalls()
+	cfg := testConfig(mode{directio.DirectSync, Deferred})
+	cfg.Syscalls = writeStallSyscalls{st}
+	cfg.SegmentSize = segmentSize
+	cfg.MaxDirty, cfg.MaxDirtyTotal = maxDirty, maxDirty
+	return st, mustPartition(t, openLog(t, t.TempDir(), cfg), topic, 0)
+}
+
 // TestRotationDoesNotWaitForFlusherWrite: in deferred mode the append that rotates lists the new
 // segment and returns while the flusher is still stuck writing the old one (it used to take w.mu
 // and wait for that write, the producers' worst latency); the old segment is sealed afterwards with
 // every byte in order.
 func TestRotationDoesNotWaitForFlusherWrite(t *testing.T) {
-	st := newStallSyscalls()
-	cfg := testConfig(mode{directio.DirectSync, Deferred})
-	cfg.Syscalls = writeStallSyscalls{st}
-	cfg.SegmentSize = 4 << 20
-	cfg.MaxDirty, cfg.MaxDirtyTotal = 16<<20, 16<<20
-	dir := t.TempDir()
-	l := openLog(t, dir, cfg)
-	p := mustPartition(t, l, "rot", 0)
+	st, p := writeStalledPartition(t, "rot", 4<<20, 16<<20)
 	defer st.release()
 
 	st.stall()
@@ -270,14 +274,7 @@ func TestRotationDoesNotWaitForFlusherWrite(t *testing.T) {
 // for mu to reserve disk space: the reservation covers what arrives in reserveHorizon at its rate.
 // (Seen in a traced bench: a 250 ms disk stall held all four producers for 245 ms in reserveFor.)
 func TestStreamingAppendsRideOutAStalledWrite(t *testing.T) {
-	st := newStallSyscalls()
-	cfg := testConfig(mode{directio.DirectSync, Deferred})
-	cfg.Syscalls = writeStallSyscalls{st}
-	cfg.SegmentSize = 1 << 30
-	cfg.MaxDirty, cfg.MaxDirtyTotal = 32<<20, 32<<20
-	dir := t.TempDir()
-	l := openLog(t, dir, cfg)
-	p := mustPartition(t, l, "stream", 0)
+	st, p := writeStalledPartition(t, "stream", 1<<30, 32<<20)
 	defer st.release()
 
 	// About 40 MB/s for a second and a half, each append a chunk or more: the flusher keeps up.
