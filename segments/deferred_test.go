@@ -288,6 +288,7 @@ func TestStreamingAppendsRideOutAStalledWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	streamed := p.Size()
+	t.Logf("streamed %d bytes in %v", streamed, time.Since(start))
 
 	st.stall()
 	appendPattern(t, p, 5, piece)
