@@ -45,7 +45,8 @@ func (w *writer) reserveAhead() int64 {
 }
 
 // sampleArrivalsLocked updates arrivalRate, an average that weighs the last second most; idle
-// time between flusher turns counts, so a partition that slows down reserves less.
+// time between flusher turns counts, so a partition that slows down reserves less, and a sample
+// after a long pause replaces the average: a rate from before it would reserve for a burst long gone.
 func (w *writer) sampleArrivalsLocked() {
 	now, end := w.monoNow(), w.end.Load()
 	if w.rateAt == 0 {
@@ -57,8 +58,10 @@ func (w *writer) sampleArrivalsLocked() {
 		return
 	}
 	sample := int64(float64(end-w.rateEnd) / time.Duration(dt).Seconds())
-	old := w.arrivalRate.Load()
-	w.arrivalRate.Store(old - old/4 + sample/4)
+	if old := w.arrivalRate.Load(); dt < int64(2*reserveHorizon) {
+		sample = old - old/4 + sample/4
+	}
+	w.arrivalRate.Store(sample)
 	w.rateAt, w.rateEnd = now, end
 }
 

@@ -2,6 +2,7 @@ package segments
 
 import (
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -63,5 +64,48 @@ func TestReserveAheadStreaming(t *testing.T) {
 	p.w.lastArrived.Store(8 << 20) // a burst arrived during the last write
 	if got, want := p.w.reserveAhead(), int64(reserveStep+64<<20+8<<20); got != want {
 		t.Fatalf("streaming writer: reserveAhead %d, want %d", got, want)
+	}
+}
+
+// TestArrivalRateFollowsTheProducer: the rate behind reserveAhead follows a steady producer, falls
+// while it slows, and after a pause longer than two horizons starts over from what arrives now,
+// so a burst long gone reserves nothing.
+func TestArrivalRateFollowsTheProducer(t *testing.T) {
+	cfg := testConfig(mode{directio.DirectSync, Deferred})
+	cfg.MaxDirty, cfg.MaxDirtyTotal = 64<<20, 64<<20
+	p := mustPartition(t, openLog(t, t.TempDir(), cfg), "t", 0)
+	w := p.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// The clock moves by shifting the writer's epoch back; the appended end by storing it.
+	advance := func(d time.Duration, bytes int64) {
+		w.epoch = w.epoch.Add(-d)
+		w.end.Add(bytes)
+		w.sampleArrivalsLocked()
+	}
+	advance(0, 0) // the first sample only starts the clock
+	for range 30 {
+		advance(rateSample, 4<<20) // 40 MiB/s
+	}
+	if got, want := w.arrivalRate.Load(), int64(40<<20); got < want*95/100 || got > want {
+		t.Fatalf("steady 40 MiB/s: rate %d, want about %d", got, want)
+	}
+	if got := w.reserveAhead(); got < 40<<20 {
+		t.Fatalf("reserveAhead at 40 MiB/s: %d, want at least a second of it", got)
+	}
+	advance(rateSample/2, 1<<20) // shorter than a sample: counted in the next one
+	if got := w.arrivalRate.Load(); got < 38<<20 {
+		t.Fatalf("a turn shorter than rateSample changed the rate to %d", got)
+	}
+	advance(time.Second, 0) // a second of silence, within two horizons
+	if got := w.arrivalRate.Load(); got > 32<<20 {
+		t.Fatalf("after a quiet second: rate %d, want it falling", got)
+	}
+	advance(10*time.Second, 1<<20) // a long pause, then a trickle
+	if got := w.arrivalRate.Load(); got > 1<<20 {
+		t.Fatalf("after a 10 s pause: rate %d, want what arrived in it (under 1 MiB/s)", got)
+	}
+	if got := w.reserveAhead(); got > reserveStep+4<<20 {
+		t.Fatalf("reserveAhead after the pause: %d, want the small-producer reservation", got)
 	}
 }
