@@ -22,6 +22,5 @@ size=$(curl -s "$URL" | wc -c)
 curl -s "${urls[@]}"
 t1=$(ticks); a1=$(alloc)
 python3 -c "print('partitions $PARTS: exposition %d bytes; per kept-alive scrape: daemon CPU %.2f ms, %.0f KiB allocated' % ($size, ($t1 - $t0) * 1000 / $HZ / $N, ($a1 - $a0) / 1024 / ($N + 2)))"
-s=$(date +%s%N)
 T=$( { /usr/bin/time -f '%U %S' bash -c "for i in \$(seq 1 100); do curl -s -o /dev/null $URL; done" ; } 2>&1 )
 python3 -c "u, s = map(float, '$T'.split()); print('a new curl process per scrape: %.1f ms of CPU in curl' % ((u + s) * 1000 / 100))"
