@@ -239,7 +239,7 @@ func TestUmountErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no mountpoint", []string{"umount"}, "usage: segfs umount MOUNTPOINT"},
+		{"no mountpoint", []string{"umount"}, "usage: segfs umount [--force] MOUNTPOINT"},
 		{"not mounted", []string{"umount", dir}, dir + " is not mounted"},
 		{"missing", []string{"umount", filepath.Join(dir, "x/y")}, "does not exist"},
 		{"not ours", []string{"umount", "/proc"}, "/proc is not a segfs mount (proc"},

@@ -182,9 +182,19 @@ func dialControl(mnt string) (*controlClient, error) {
 	}
 	if err != nil || !strings.HasPrefix(line, "pid ") {
 		c.Close()
-		return nil, fmt.Errorf("daemon (pid %d) did not answer: %v", pid, err)
+		return nil, silentError{pid: int(pid), err: err}
 	}
 	return &controlClient{conn: c, r: r, pid: pid}, nil
+}
+
+// silentError: the daemon accepted the connection but sent no greeting.
+type silentError struct {
+	pid int
+	err error
+}
+
+func (e silentError) Error() string {
+	return fmt.Sprintf("daemon (pid %d) did not answer: %v", e.pid, e.err)
 }
 
 // waitExit returns, once the daemon has exited, what it reported about closing the log.

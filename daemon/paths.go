@@ -51,6 +51,10 @@ func ResolveMountpoint(p string) (string, error) {
 		return "", fmt.Errorf("mountpoint %s: %w", p, err)
 	}
 	full := filepath.Join(dir, filepath.Base(abs))
+	// A mount point is never a symlink, and lstat of one asks its daemon, which may serve nothing.
+	if _, mounted, err := mountAt(full); err == nil && mounted {
+		return full, nil
+	}
 	if fi, err := os.Lstat(full); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 		if full, err = filepath.EvalSymlinks(full); err != nil {
 			return "", fmt.Errorf("mountpoint %s: %w", p, err)

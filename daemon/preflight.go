@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -45,17 +46,50 @@ func clearIfStale(mnt string, log logrus.FieldLogger) error {
 	if err != nil {
 		return err
 	}
-	if !ok || !isFUSE(m) || !fuseConnDead(mnt) {
+	if !ok || !isFUSE(m) {
 		return nil
 	}
-	return clearStaleMount(mnt, log)
+	switch fuseConnState(mnt) {
+	case connDead:
+		return clearStaleMount(mnt, log)
+	case connHung:
+		return fmt.Errorf("mountpoint %s is mounted by a daemon that serves nothing (stopped, or stuck exiting); "+
+			"segfs umount --force %s clears it", mnt, mnt)
+	}
+	return nil
 }
 
-// fuseConnDead asks statfs(2), which the kernel never caches: stat(2) is answered from the
-// attribute cache even with the daemon gone.
-func fuseConnDead(mnt string) bool {
-	var st unix.Statfs_t
-	return isDeadConn(unix.Statfs(mnt, &st))
+// connState is what a FUSE mount's connection answers.
+type connState int
+
+const (
+	connLive connState = iota
+	connDead           // the daemon is gone
+	connHung           // the daemon lives but serves nothing: stopped, or stuck in its exit
+)
+
+// hungAfter is how long statfs may take before the daemon counts as serving nothing: a live daemon
+// answers it from memory.
+const hungAfter = 2 * time.Second
+
+// fuseConnState asks statfs(2), which the kernel never caches: stat(2) is answered from the
+// attribute cache even with the daemon gone. A statfs still waiting after hungAfter returns once
+// the daemon serves again or its connection is aborted; the CLI exits before either at worst.
+func fuseConnState(mnt string) connState {
+	res := make(chan error, 1)
+	go func() {
+		var st unix.Statfs_t
+		res <- unix.Statfs(mnt, &st)
+	}()
+	select {
+	case err := <-res:
+		if isDeadConn(err) {
+			return connDead
+		}
+		return connLive
+	case <-time.After(hungAfter):
+		return connHung
+	}
 }
 
 // isDeadConn: ENOTCONN once the daemon is gone, ECONNABORTED once the connection was aborted.
@@ -66,6 +100,12 @@ func isDeadConn(err error) bool {
 // clearStaleMount aborts the dead connection, so nothing blocks on it, then detaches the mount. Without
 // fusectl the lazy unmount alone still frees the mount point.
 func clearStaleMount(mnt string, log logrus.FieldLogger) error {
+	return clearMount(mnt, "cleared a stale mount left by a daemon that is gone (transport endpoint is not connected)", log)
+}
+
+// clearMount aborts the mount's FUSE connection and detaches the mount; why is logged as a warning.
+// Every request waiting on the connection fails with ECONNABORTED instead of waiting on.
+func clearMount(mnt, why string, log logrus.FieldLogger) error {
 	m, ok, err := mountAt(mnt)
 	if err != nil {
 		return err
@@ -78,10 +118,9 @@ func clearStaleMount(mnt string, log logrus.FieldLogger) error {
 		log.WithError(err).Debugf("could not abort FUSE connection %d", m.Minor)
 	}
 	if err := unmount(mnt, unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("mountpoint %s: clear stale mount: %w", mnt, err)
+		return fmt.Errorf("mountpoint %s: clear mount: %w", mnt, err)
 	}
-	log.WithFields(logrus.Fields{"mountpoint": mnt, "fstype": m.FSType, "connection": m.Minor}).
-		Warn("cleared a stale mount left by a daemon that is gone (transport endpoint is not connected)")
+	log.WithFields(logrus.Fields{"mountpoint": mnt, "fstype": m.FSType, "connection": m.Minor}).Warn(why)
 	return nil
 }
 

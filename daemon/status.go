@@ -100,8 +100,15 @@ func GetStatus(mnt string) (*Status, error) {
 	}
 	ctl, err := dialControl(mnt)
 	if err != nil {
-		if fuseConnDead(mnt) {
+		switch fuseConnState(mnt) {
+		case connDead:
 			return nil, fmt.Errorf("%s: its daemon is gone (killed?); segfs umount or the next segfs mount clears it", mnt)
+		case connHung:
+			var silent silentError
+			if errors.As(err, &silent) && processState(silent.pid) == "stopped" {
+				return nil, fmt.Errorf("%s: its daemon (pid %d) is stopped; kill -CONT %d resumes it", mnt, silent.pid, silent.pid)
+			}
+			return nil, fmt.Errorf("%s: its daemon serves nothing (%v); segfs umount --force %s clears the mount", mnt, err, mnt)
 		}
 		if errors.As(err, new(refusedError)) {
 			return nil, fmt.Errorf("%s: %w", mnt, err)

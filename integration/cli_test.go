@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,6 +165,83 @@ func TestSignalUnmount(t *testing.T) {
 // TestUmountClearsDeadMount: issue 4 §4.5 from the other side. After kill -9, while a process still holds a
 // file open on the dead mount (a server's log descriptor), `segfs umount` must clear the mount: there is no
 // daemon to wait for, and a plain unmount would only answer EBUSY.
+// TestUmountOfAStoppedDaemon: a daemon that is alive but serves nothing (SIGSTOP) makes every access to
+// its mount wait. segfs status, umount and mount say so in one line within seconds instead of waiting
+// with it; umount --force clears the mount; the daemon, resumed, syncs and exits, and every byte
+// written before the stop is there at the next mount.
+func TestUmountOfAStoppedDaemon(t *testing.T) {
+	requireRoot(t)
+	data, mnt := newDirs(t)
+	m := mountFS(t, data, mnt, "")
+	mkdir(t, filepath.Join(mnt, "T"))
+	want := bytes.Repeat([]byte("acknowledged before the stop\n"), 4096)
+	appendFile(t, filepath.Join(mnt, "T", "0", "current"), want)
+	pid := m.cmd.Process.Pid
+	if err := m.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = m.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	time.Sleep(2 * time.Second) // past the attribute cache, so every access asks the daemon
+
+	stopped := fmt.Sprintf("its daemon (pid %d) is stopped", pid)
+	for _, args := range [][]string{{"status", mnt}, {"umount", mnt}, {"mount", "--data", t.TempDir(), mnt}} {
+		res := runCmd(t, 30*time.Second, nil, binaries.segfs, args...)
+		if res.code == 0 || res.code == -1 {
+			t.Fatalf("segfs %s with the daemon stopped: %v", args[0], res)
+		}
+		msg := strings.TrimSpace(res.stderr)
+		if strings.Contains(msg, "\n") {
+			t.Errorf("segfs %s: more than one line: %q", args[0], msg)
+		}
+		if args[0] == "mount" {
+			if !strings.Contains(msg, "serves nothing") || !strings.Contains(msg, "umount --force") {
+				t.Errorf("segfs mount over the stopped daemon's mount: %q", msg)
+			}
+			continue
+		}
+		if !strings.Contains(msg, stopped) || !strings.Contains(msg, fmt.Sprintf("kill -CONT %d", pid)) {
+			t.Errorf("segfs %s: %q does not say %q and how to resume it", args[0], msg, stopped)
+		}
+	}
+	if !hasFuseEntry(mnt) {
+		t.Fatal("segfs umount without --force removed the mount of a stopped daemon")
+	}
+
+	if res := runCmd(t, 30*time.Second, nil, binaries.segfs, "umount", "--force", mnt); res.code != 0 {
+		t.Fatalf("segfs umount --force: %v", res)
+	}
+	if hasFuseEntry(mnt) {
+		t.Fatalf("a FUSE mount is still listed at %s after segfs umount --force", mnt)
+	}
+	if err := m.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	select {
+	case <-m.done:
+	case <-time.After(exitTimeout):
+		t.Fatalf("resumed daemon still running %v after its connection was aborted\n%s", exitTimeout, m.Log())
+	}
+	if m.err != nil {
+		t.Fatalf("resumed daemon exited with %v\n%s", m.err, m.Log())
+	}
+
+	m2 := mountFS(t, data, mnt, "")
+	got, err := os.ReadFile(filepath.Join(mnt, "T", "0", "current"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("after the forced unmount the partition holds %d bytes, want the %d written before the stop", len(got), len(want))
+	}
+	m2.Unmount()
+}
+
 func TestUmountClearsDeadMount(t *testing.T) {
 	requireRoot(t)
 	data, mnt := newDirs(t)
